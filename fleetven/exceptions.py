@@ -1,0 +1,104 @@
+"""The whole fleetven error hierarchy.
+
+Every exception fleetven raises on purpose derives from :class:`FleetvenError`.
+Leaves also derive from the builtin whose meaning they share, so code that
+catches ``ValueError`` or ``TimeoutError`` keeps working.
+
+Protocol errors carry the OpenADR response code that a VEN or VTN answers
+with when it meets them, as the class attribute :attr:`FleetvenError.response_code`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = (
+    "FleetvenError",
+    "ConfigurationError",
+    "MessageError",
+    "MessageTooLarge",
+    "UnsafeXML",
+    "MalformedXML",
+    "UnknownMessage",
+    "InvalidMessage",
+    "InvalidValue",
+    "BuildError",
+)
+
+
+class FleetvenError(Exception):
+    """Root of every error fleetven raises on purpose.
+
+    Extra detail about the failure is kept in keyword fields, available as
+    attributes (``err.message_type``, ``err.path``, ...), so that logs and
+    handlers can use them without parsing the text.
+    """
+
+    #: The OpenADR response code that describes this error to a peer.
+    response_code: int = 469
+
+    def __init__(self, message: str, **fields: Any) -> None:
+        super().__init__(message)
+        self.fields: dict[str, Any] = fields
+        for name, value in fields.items():
+            setattr(self, name, value)
+
+
+class ConfigurationError(FleetvenError, ValueError):
+    """A setting given to fleetven is wrong; raised before anything connects."""
+
+
+class MessageError(FleetvenError, ValueError):
+    """An OpenADR message could not be read or built.
+
+    Keyword fields, when known: ``message_type`` (the OpenADR message name)
+    and ``path`` (where in the document the problem is, as
+    ``oadrDistributeEvent/oadrEvent[2]/eiEvent/eventDescriptor``).
+    """
+
+    response_code = 454
+
+
+class MessageTooLarge(MessageError):
+    """The message body is larger than the configured limit."""
+
+    response_code = 454
+
+
+class UnsafeXML(MessageError):
+    """The document holds a DTD, an entity declaration or another construct
+    that untrusted XML must not contain; it was refused before parsing."""
+
+    response_code = 454
+
+
+class MalformedXML(MessageError):
+    """The bytes are not well-formed XML (or not XML at all)."""
+
+    response_code = 454
+
+
+class UnknownMessage(MessageError):
+    """The document is well-formed but is not an OpenADR 2.0b message:
+    wrong root, wrong namespace or an unknown message type."""
+
+    response_code = 453
+
+
+class InvalidMessage(MessageError):
+    """An OpenADR message lacks a required element or has one in the wrong place."""
+
+    response_code = 454
+
+
+class InvalidValue(MessageError):
+    """A value in an OpenADR message is not of its type: a bad datetime,
+    duration, number, boolean or enumeration value."""
+
+    response_code = 454
+
+
+class BuildError(MessageError):
+    """A model object cannot be turned into a valid OpenADR message."""
+
+    response_code = 469

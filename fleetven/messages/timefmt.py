@@ -1,0 +1,138 @@
+"""xCal datetimes and ISO 8601 durations, both ways.
+
+Parsing is lenient where peers differ (``Z`` or ``+hh:mm``, any number of
+fractional digits, no zone at all meaning UTC) and strict about everything
+else; formatting always writes UTC with ``Z``, as the 2.0b schema requires.
+
+The compiled extractor in :mod:`fleetven._fast` has its own C versions of
+:func:`parse_datetime` and :func:`parse_duration`; these are the specification
+they are tested against.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+
+from ..exceptions import InvalidValue
+
+__all__ = ("parse_datetime", "parse_duration", "format_datetime", "format_duration", "MONTH", "YEAR")
+
+UTC = timezone.utc
+
+#: How long a month (``M`` in the date part) and a year (``Y``) of an ISO 8601
+#: duration are taken to be, since a ``timedelta`` has no calendar. The same
+#: convention as OpenLEADR.
+MONTH = timedelta(days=30)
+YEAR = timedelta(days=365)
+
+_DATETIME = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})?",
+    re.ASCII,
+)
+_DURATION = re.compile(
+    r"([+-])?P(?:(\d+)W|(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)(?:\.(\d+))?S)?)?)",
+    re.ASCII,
+)
+
+
+def parse_datetime(text: str) -> datetime:
+    """Parse an xCal ``date-time`` into an aware UTC :class:`~datetime.datetime`.
+
+    Accepts ``2026-11-26T12:00:00Z``, fractional seconds of any length
+    (kept to the microsecond, extra digits dropped), a numeric offset
+    (``+04:00``) and no zone at all (taken as UTC, as the schema's pattern
+    makes ``Z`` optional). Surrounding whitespace is ignored.
+
+    :raises InvalidValue: anything else, naming the text.
+    """
+    m = _DATETIME.fullmatch(text.strip())
+    if m is None:
+        raise InvalidValue(f"invalid date-time {text!r}", value=text)
+    year, month, day, hour, minute, second, frac, zone = m.groups()
+    micro = int(frac[:6].ljust(6, "0")) if frac else 0
+    try:
+        value = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micro, tzinfo=UTC)
+    except ValueError as exc:
+        raise InvalidValue(f"invalid date-time {text!r}: {exc}", value=text) from None
+    if zone and zone != "Z":
+        hours, minutes = int(zone[1:3]), int(zone[4:6])
+        if hours > 23 or minutes > 59:
+            raise InvalidValue(f"invalid date-time {text!r}: bad offset", value=text)
+        offset = timedelta(hours=hours, minutes=minutes)
+        value = value - offset if zone[0] == "+" else value + offset
+    return value
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse an ISO 8601 / RFC 5545 duration into a :class:`~datetime.timedelta`.
+
+    Accepts every form the 2.0b schema allows (``PT1H``, ``P1D``, ``PT0S``,
+    ``P2W``, ``-PT5M``, ``P1Y2M3DT4H5M6S``) plus fractional seconds. Years and
+    months count as :data:`YEAR` and :data:`MONTH`.
+
+    :raises InvalidValue: anything else (including a bare ``P`` or a ``T``
+        with nothing after it), naming the text.
+    """
+    s = text.strip()
+    m = _DURATION.fullmatch(s)
+    if m is None or s.endswith(("P", "T")):
+        raise InvalidValue(f"invalid duration {text!r}", value=text)
+    sign, weeks, years, months, days, hours, minutes, seconds, frac = m.groups()
+    if weeks is not None:
+        value = timedelta(weeks=int(weeks))
+    else:
+        value = timedelta(
+            days=int(days or 0) + 30 * int(months or 0) + 365 * int(years or 0),
+            hours=int(hours or 0),
+            minutes=int(minutes or 0),
+            seconds=int(seconds or 0),
+            microseconds=int(frac[:6].ljust(6, "0")) if frac else 0,
+        )
+    return -value if sign == "-" else value
+
+
+def format_datetime(value: datetime) -> str:
+    """Format an aware datetime as UTC with ``Z`` (``2026-11-26T12:00:00Z``).
+
+    Microseconds are written only when not zero (``...:00.250000Z``).
+
+    :raises InvalidValue: for a naive datetime, since its instant is unknown.
+    """
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidValue(f"naive datetime {value!r}: give a timezone-aware datetime", value=value)
+    v = value.astimezone(UTC)
+    if v.microsecond:
+        return (
+            f"{v.year:04d}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:{v.second:02d}"
+            f".{v.microsecond:06d}Z"
+        )
+    return f"{v.year:04d}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:{v.second:02d}Z"
+
+
+def format_duration(value: timedelta) -> str:
+    """Format a timedelta as an ISO 8601 duration (``PT1H``, ``P1DT30M``, ``PT0S``, ``-PT5M``).
+
+    :raises InvalidValue: for a fraction of a second, which the 2.0b schema's
+        duration pattern cannot express.
+    """
+    if value.microseconds:
+        raise InvalidValue(f"duration {value!r} has a fraction of a second; OpenADR durations are whole seconds",
+                           value=value)
+    if value < timedelta(0):
+        return "-" + format_duration(-value)
+    days = value.days
+    hours, rest = divmod(value.seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    out = ["P"]
+    if days:
+        out.append(f"{days}D")
+    if hours or minutes or seconds or not days:
+        out.append("T")
+        if hours:
+            out.append(f"{hours}H")
+        if minutes:
+            out.append(f"{minutes}M")
+        if seconds or not (days or hours or minutes):
+            out.append(f"{seconds}S")
+    return "".join(out)
