@@ -1,0 +1,131 @@
+# fleetven developer commands. `make test` is the one command that, from a
+# fresh clone on a Debian machine, installs everything and runs the suite:
+#   1. Debian packages the build and the tests need (apt-get, only if missing)
+#   2. a virtual environment in .venv with the newest Python 3.11+ available
+#   3. the build dependencies, then fleetven in editable mode with its test
+#      extra, which compiles fleetven/_fast/*.pyx in place
+#   4. pytest (extra arguments in PYTEST_ARGS, e.g. PYTEST_ARGS="-x -k codec")
+# A second run skips steps 2-3 unless pyproject.toml, setup.py, a .pyx/.pxd or
+# this Makefile changed, or a compiled module is missing.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := test
+.DELETE_ON_ERROR:
+
+# Debian packages the tests need (xmlsec1: the interop peer for signatures).
+DEB_PACKAGES ?= xmlsec1
+# Debian packages the build needs: a C compiler, Python headers, venv support.
+DEB_BUILD_PACKAGES ?= gcc python3-dev python3-venv
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.fleetven-install.stamp
+PYTEST_ARGS ?=
+BENCH_DIR ?= bench/results
+
+PYX := $(wildcard fleetven/_fast/*.pyx)
+PXD := $(wildcard fleetven/_fast/*.pxd)
+# Compiled modules that should exist but do not (forces a rebuild).
+EXT_MISSING := $(strip $(if $(FLEETVEN_NO_EXTENSIONS),,$(foreach p,$(PYX),$(if $(wildcard $(basename $(p)).*.so),,$(p)))))
+
+# The newest python3.1x (>= 3.11) that can make a virtual environment;
+# python3 when none answers (its version is checked below).
+ifndef PYTHON
+PYTHON := $(shell for v in 19 18 17 16 15 14 13 12 11; do \
+	  if python3.$$v -c 'import sys, venv, ensurepip; assert sys.version_info >= (3, 11)' >/dev/null 2>&1; then \
+	    echo python3.$$v; exit 0; fi; done; echo python3)
+endif
+
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export PIP_NO_INPUT := 1
+export DEBIAN_FRONTEND := noninteractive
+
+.PHONY: test deps system-packages venv bench docs lint clean distclean FORCE
+
+## test: install everything needed, then run the whole test suite
+test: deps
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+## deps: Debian packages, the virtual environment and fleetven (editable, compiled)
+deps: system-packages $(STAMP)
+
+## system-packages: apt-get install what is missing of DEB_BUILD_PACKAGES and DEB_PACKAGES
+system-packages:
+	@missing=""; \
+	if command -v dpkg-query >/dev/null 2>&1; then \
+	  for p in $(DEB_BUILD_PACKAGES) $(DEB_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	  done; \
+	else \
+	  echo "make: not a Debian system (no dpkg-query); make sure these are installed: $(DEB_BUILD_PACKAGES) $(DEB_PACKAGES)"; \
+	fi; \
+	if [ -z "$$missing" ]; then \
+	  echo "make: Debian packages present: $(DEB_BUILD_PACKAGES) $(DEB_PACKAGES)"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  echo "make: installing Debian packages:$$missing"; \
+	  apt-get update -qq; \
+	  apt-get install -y -qq --no-install-recommends $$missing </dev/null; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
+	  echo "make: installing Debian packages with sudo:$$missing"; \
+	  sudo -n env DEBIAN_FRONTEND=noninteractive apt-get update -qq; \
+	  sudo -n env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing </dev/null; \
+	else \
+	  echo "make: WARNING: not root, cannot install missing Debian packages:$$missing"; \
+	  echo "make: install them (apt-get install$$missing); tests that need them will fail or skip"; \
+	fi
+
+## venv: the virtual environment in .venv
+venv: $(PY)
+
+$(PY):
+	@echo "make: creating $(VENV) with $(PYTHON) ($$($(PYTHON) -c 'import sys; print(sys.version.split()[0])'))"
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "fleetven needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml setup.py Makefile $(PYX) $(PXD) $(if $(EXT_MISSING),FORCE) | $(PY)
+	$(PY) -m pip install -q --upgrade pip
+	@# the build requirements, read from pyproject.toml (one source of truth)
+	$(PY) -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"]))' \
+	  > $(VENV)/build-requirements.txt
+	$(PY) -m pip install -q -r $(VENV)/build-requirements.txt wheel
+	$(PY) -m pip install -q --no-build-isolation -e '.[test]'
+	@# every .pyx must have become an importable .so (unless a pure build was asked for)
+	@if [ -z "$${FLEETVEN_NO_EXTENSIONS:-}" ]; then \
+	  for p in $(PYX); do \
+	    ls $${p%.pyx}.*.so >/dev/null 2>&1 || { echo "make: ERROR: $$p was not compiled"; exit 1; }; \
+	    echo "make: compiled $$(ls $${p%.pyx}.*.so)"; \
+	  done; \
+	fi
+	touch $@
+
+FORCE:
+
+## bench: run every bench/*.py, writing JSON results into BENCH_DIR
+bench: deps
+	mkdir -p $(BENCH_DIR)
+	@for b in bench/*.py; do \
+	  [ -e "$$b" ] || continue; \
+	  case "$$(basename $$b)" in _*) continue;; esac; \
+	  echo "== $$b"; \
+	  $(PY) "$$b" --json "$(BENCH_DIR)/$$(basename $${b%.py}).json"; \
+	done
+
+## docs: build the HTML documentation (warnings are errors)
+docs: deps
+	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
+
+## lint: ruff and mypy
+lint: deps
+	$(PY) -m ruff check fleetven tests bench setup.py docs/conf.py
+	$(PY) -m mypy
+
+## clean: remove build output, compiled modules and caches (keeps .venv)
+clean:
+	rm -rf build dist *.egg-info docs/_build .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -f fleetven/_fast/*.c fleetven/_fast/*.html fleetven/_fast/*.so $(STAMP)
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+## distclean: clean, and remove the virtual environment and benchmark results
+distclean: clean
+	rm -rf $(VENV) $(BENCH_DIR)

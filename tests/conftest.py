@@ -1,0 +1,71 @@
+"""Fixtures shared by the whole suite.
+
+* ``extract_impl``: every test that takes it runs over the pure-Python twin
+  ("py") and the compiled extractor ("c").
+* every ``async def`` test runs on plain asyncio and on uvloop (the
+  ``pytest_asyncio_loop_factories`` hook below).
+* ``oadr_schema``: the official ``oadr_20b.xsd`` from the installed openleadr,
+  for :func:`_helpers.assert_valid_oadr`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pytest
+import uvloop
+from _helpers import load_oadr_schema
+from lxml import etree
+
+# Read the variable here rather than importing fleetven: a package that does
+# not import must fail its tests, not the collection of the whole suite.
+NO_EXTENSIONS = bool(os.environ.get("FLEETVEN_NO_EXTENSIONS"))
+
+ExtractFn = Callable[[Any], Any]
+
+_TWINS = {"py": "fleetven._fast._extract_py", "c": "fleetven._fast._extract_c"}
+
+
+@pytest.fixture(params=["py", "c"])
+def extract_impl(request: pytest.FixtureRequest) -> ExtractFn:
+    """The ``extract`` function of the pure-Python twin, then of the compiled one.
+
+    The compiled one is skipped under ``FLEETVEN_NO_EXTENSIONS`` (a pure build);
+    otherwise its absence fails the test: it was expected to be built.
+    """
+    kind: str = request.param
+    if kind == "c":
+        if NO_EXTENSIONS:
+            pytest.skip("FLEETVEN_NO_EXTENSIONS is set: pure build, no compiled extractor")
+        try:
+            module = importlib.import_module(_TWINS["c"])
+        except ImportError as exc:
+            pytest.fail(
+                f"the compiled extractor {_TWINS['c']} is missing or broken ({exc}); "
+                "build it (`make test`, or `pip install --no-build-isolation -e .`) "
+                "or set FLEETVEN_NO_EXTENSIONS=1 for a pure run",
+                pytrace=False,
+            )
+    else:
+        module = importlib.import_module(_TWINS["py"])
+    fn: ExtractFn = module.extract
+    return fn
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> Mapping[str, Callable[[], Any]]:
+    """Run every asyncio test once on the stock event loop and once on uvloop.
+
+    (pytest-asyncio >= 1.4 parametrizes each async test over these factories;
+    overriding the ``event_loop_policy`` fixture is deprecated there.)
+    """
+    return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
+
+
+@pytest.fixture(scope="session")
+def oadr_schema() -> etree.XMLSchema:
+    """The official OpenADR 2.0b schema, loaded once per session from openleadr."""
+    return load_oadr_schema()
