@@ -568,6 +568,6 @@ Message = Union[
 
 #: Every message class by its OpenADR element name.
 MESSAGE_TYPES: dict[str, type] = {
-    cls.message_type: cls  # type: ignore[attr-defined]
-    for cls in Message.__args__  # type: ignore[attr-defined]
+    cls.message_type: cls
+    for cls in Message.__args__
 }

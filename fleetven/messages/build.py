@@ -1,0 +1,1381 @@
+"""Turn model objects into OpenADR 2.0b XML, written directly in canonical form.
+
+:func:`build_signed_object` writes the ``oadrSignedObject`` element in
+Canonical XML 1.0 (inclusive, without comments) form, so that the signing
+code can hash its bytes as they are:
+
+* every namespace the message uses is declared once, on ``oadrSignedObject``,
+  sorted by prefix as C14N sorts them; its only attribute is
+  ``oadr:Id="oadrSignedObject"``; the message element carries
+  ``ei:schemaVersion="2.0b"``;
+* no whitespace between elements, no empty-element tags, text escaped as
+  C14N escapes it (``&amp;``, ``&lt;``, ``&gt;``, ``&#xD;``).
+
+:func:`build_message` wraps it in ``oadrPayload`` (see :func:`envelope`).
+The ``oadrPayload`` element declares only the ``oadr`` namespace: anything
+more would be inherited by ``oadrSignedObject`` in inclusive C14N.
+
+Elements are written in the order of ``oadr_20b.xsd``. Values are checked
+while they are written, cheaply: a required value that is missing, a value
+of the wrong type, a string holding a character XML 1.0 cannot carry, a
+naive datetime or a non-finite number raises :class:`~fleetven.exceptions.BuildError`
+naming the message type and the element path
+(``oadrDistributeEvent/oadrEvent[2]/eiEvent/eventDescriptor/eventID``).
+
+Value conventions: datetimes are written in UTC with ``Z``; durations as
+ISO 8601 (:func:`~fleetven.messages.timefmt.format_duration`); floats with
+:func:`repr` (shortest round trip), ints in decimal, booleans as
+``true``/``false``. A :class:`~fleetven.messages.model.Response` without a
+``request_id`` is written with an empty ``requestID`` (the schema requires
+the element, peers often leave it empty).
+
+Targets are lists of one-key dicts (see :data:`~fleetven.messages.model.Target`),
+written in the order the schema's ``EiTargetType`` requires (grouped by type,
+document order kept within a type). Service areas and service locations are
+GML polygons in the schema: their value is ``{"pos_list": [float, ...]}``
+with optional ``"feature_collection_id"`` and ``"polygon_id"`` (``gml:id``
+values).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any, NoReturn
+
+from ..exceptions import BuildError, InvalidValue
+from . import model as m
+from .namespaces import NS
+from .timefmt import format_duration
+
+__all__ = ("build_message", "build_signed_object", "envelope", "PAYLOAD_OPEN", "PAYLOAD_CLOSE")
+
+UTC = timezone.utc
+
+#: The start of every ``oadrPayload`` document, up to where a ``ds:Signature``
+#: (or the ``oadrSignedObject``) goes.
+PAYLOAD_OPEN = b'<?xml version="1.0" encoding="UTF-8"?>\n<oadr:oadrPayload xmlns:oadr="' + NS["oadr"].encode() + b'">'
+#: The end of every ``oadrPayload`` document.
+PAYLOAD_CLOSE = b"</oadr:oadrPayload>"
+
+_PAYLOAD_OPEN_STR = PAYLOAD_OPEN.decode()
+_PAYLOAD_CLOSE_STR = PAYLOAD_CLOSE.decode()
+_SIGNED_CLOSE = "</oadr:oadrSignedObject>"
+
+
+def envelope(signed_object: bytes, signature: bytes | None = None) -> bytes:
+    """Wrap an ``oadrSignedObject`` (from :func:`build_signed_object`) in an ``oadrPayload`` document.
+
+    :param signed_object: the bytes of the ``oadrSignedObject`` element.
+    :param signature: the bytes of a ``ds:Signature`` element to place before
+        it, or ``None`` for an unsigned message. The signature must declare
+        its own namespaces: ``oadrPayload`` declares only ``oadr``.
+    :returns: the whole document, with its XML declaration, in UTF-8.
+    """
+    if signature is None:
+        return b"".join((PAYLOAD_OPEN, signed_object, PAYLOAD_CLOSE))
+    return b"".join((PAYLOAD_OPEN, signature, signed_object, PAYLOAD_CLOSE))
+
+
+# ------------------------------------------------------------------ checks
+
+
+_UNSET: Any = object()  # a sentinel no value is identical to
+
+
+class _Bad(Exception):
+    """Internal: a value cannot be written. ``where`` is relative to the open elements."""
+
+    __slots__ = ("where", "reason")
+
+    def __init__(self, where: str, reason: str) -> None:
+        self.where = where
+        self.reason = reason
+
+
+# Characters XML 1.0 cannot carry: C0 controls other than \t \n \r, surrogate
+# code points (a str holding one cannot be UTF-8 encoded), U+FFFE and U+FFFF.
+_BAD_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_NCNAME = re.compile(r"[A-Za-z_][\w.\-]*", re.ASCII)
+
+
+def _wrong(v: Any, where: str, expected: str) -> NoReturn:
+    if v is None:
+        raise _Bad(where, "is missing (required)")
+    raise _Bad(where, f"must be {expected}, not {type(v).__name__} {v!r:.60}")
+
+
+def _s(v: Any, where: str) -> str:
+    """A string, checked and escaped for element content."""
+    if type(v) is not str:
+        if not isinstance(v, str):
+            _wrong(v, where, "a str")
+        v = str.__str__(v)  # str enums and other subclasses: their plain value
+    if not v.isprintable() and _BAD_CHARS.search(v) is not None:
+        c = _BAD_CHARS.search(v).group()  # type: ignore[union-attr]
+        raise _Bad(where, f"holds the character U+{ord(c):04X}, which XML 1.0 does not allow")
+    text: str = v
+    if "&" in text or "<" in text or ">" in text or "\r" in text:
+        text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#xD;")
+    return text
+
+
+def _dt(v: Any, where: str) -> str:
+    """An aware datetime, as UTC with ``Z``."""
+    if not isinstance(v, datetime):
+        _wrong(v, where, "a datetime")
+    tz = v.tzinfo
+    if tz is not UTC:
+        if tz is None or v.utcoffset() is None:
+            raise _Bad(where, f"is a naive datetime ({v!r}): give a timezone-aware datetime")
+        v = v.astimezone(UTC)
+    text: str = v.isoformat()
+    return text[:-6] + "Z"
+
+
+def _make_durations() -> dict[timedelta, str]:
+    table = {timedelta(seconds=s): format_duration(timedelta(seconds=s)) for s in range(61)}
+    for minutes in range(1, 24 * 60 + 1):
+        td = timedelta(minutes=minutes)
+        table[td] = format_duration(td)
+    for days in range(1, 8):
+        td = timedelta(days=days)
+        table[td] = format_duration(td)
+    return table
+
+
+#: Formatted durations for whole seconds up to a minute, whole minutes up to
+#: a day and whole days up to a week; read-only after import.
+_DURATIONS: dict[timedelta, str] = _make_durations()
+
+
+#: "HH:MM" by minute of the day, and ":SS" by second: the time of day of a
+#: whole-second UTC datetime without formatting calls (read-only).
+_HM: tuple[str, ...] = tuple(f"{h:02d}:{mi:02d}" for h in range(24) for mi in range(60))
+_SS: tuple[str, ...] = tuple(f":{sec:02d}" for sec in range(60))
+
+
+def _dur(v: Any, where: str) -> str:
+    """A timedelta, as an ISO 8601 duration."""
+    if type(v) is timedelta:
+        s = _DURATIONS.get(v)
+        if s is not None:
+            return s
+    elif not isinstance(v, timedelta):
+        _wrong(v, where, "a timedelta")
+    try:
+        return format_duration(v)
+    except InvalidValue:
+        raise _Bad(where, f"duration {v!r} has a fraction of a second; OpenADR durations are whole seconds") from None
+
+
+def _f(v: Any, where: str) -> str:
+    """A number for an ``xs:float`` element."""
+    t = type(v)
+    if t is float:
+        if v - v != 0.0:
+            raise _Bad(where, f"must be a finite number, not {v!r}")
+        return repr(v)
+    if t is int:
+        return int.__repr__(v)
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        _wrong(v, where, "a number (int or float)")
+    if isinstance(v, int):
+        return int.__repr__(int(v))
+    return _f(float(v), where)
+
+
+def _dec(v: Any, where: str) -> str:
+    """A number for an ``xs:decimal`` element (no exponent)."""
+    s = _f(v, where)
+    if "e" in s:
+        s = format(Decimal(s), "f")
+    return s
+
+
+def _u(v: Any, where: str, top: int = 4294967295) -> str:
+    """An ``xs:unsignedInt`` (or a narrower range)."""
+    if type(v) is not int:
+        if isinstance(v, bool) or not isinstance(v, int):
+            _wrong(v, where, "an int")
+        v = int(v)
+    if v < 0 or v > top:
+        raise _Bad(where, f"must be between 0 and {top}, not {v}")
+    return int.__repr__(v)
+
+
+def _b(v: Any, where: str) -> str:
+    """A boolean."""
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    _wrong(v, where, "a bool")
+
+
+def _code(v: Any, where: str) -> str:
+    """A three-digit response code."""
+    if type(v) is int and 100 <= v <= 999:
+        return int.__repr__(v)
+    if isinstance(v, bool):
+        _wrong(v, where, "an int response code")
+    if isinstance(v, int) and 0 <= v <= 999:
+        return f"{int(v):03d}"
+    if isinstance(v, str) and len(v) == 3 and v.isascii() and v.isdigit():
+        return str.__str__(v)
+    if isinstance(v, int):
+        raise _Bad(where, f"must be a three-digit response code, not {v}")
+    _wrong(v, where, "an int response code")
+
+
+def _enum(v: Any, where: str, allowed: frozenset[str], extensible: bool) -> str:
+    """A string from an enumeration; ``x-`` names too when ``extensible``."""
+    s = _s(v, where)
+    if s in allowed or (extensible and s.startswith("x-") and len(s) > 2 and not s[2].isspace()):
+        return s
+    raise _Bad(where, f"{s!r} is not one of {', '.join(sorted(allowed))}" + (" or an x- name" if extensible else ""))
+
+
+def _seq(v: Any, where: str) -> list[Any] | tuple[Any, ...]:
+    """A list (or tuple) of things; ``None`` is empty."""
+    if type(v) is list or type(v) is tuple:
+        return v
+    if v is None:
+        return ()
+    if isinstance(v, (list, tuple)):
+        return v
+    raise _Bad(where, f"must be a list, not {type(v).__name__}")
+
+
+def _dict(v: Any, where: str) -> dict[str, Any]:
+    if type(v) is dict:
+        return v
+    if isinstance(v, dict):
+        return v
+    _wrong(v, where, "a dict")
+
+
+_EVENT_STATUS = frozenset({"none", "far", "near", "active", "completed", "cancelled"})
+_RESPONSE_REQUIRED = frozenset({"always", "never"})
+_SIGNAL_TYPES = frozenset({
+    "delta", "level", "multiplier", "price", "priceMultiplier", "priceRelative", "setpoint",
+    "x-loadControlCapacity", "x-loadControlLevelOffset", "x-loadControlPercentOffset", "x-loadControlSetpoint",
+})
+_SIGNAL_NAMES = frozenset({
+    "SIMPLE", "simple", "ELECTRICITY_PRICE", "ENERGY_PRICE", "DEMAND_CHARGE", "BID_PRICE", "BID_LOAD",
+    "BID_ENERGY", "CHARGE_STATE", "LOAD_DISPATCH", "LOAD_CONTROL",
+})
+_OPT_TYPES = frozenset({"optIn", "optOut"})
+_OPT_REASONS = frozenset({
+    "economic", "emergency", "mustRun", "notParticipating", "outageRunStatus", "overrideStatus", "participating",
+    "x-schedule",
+})
+_PROFILES = frozenset({"2.0a", "2.0b"})
+_TRANSPORTS = frozenset({"simpleHttp", "xmpp"})
+_SCALES = frozenset({"p", "n", "micro", "m", "c", "d", "k", "M", "G", "T", "none"})
+_REPORT_NAMES = frozenset({
+    "METADATA_HISTORY_USAGE", "HISTORY_USAGE", "METADATA_HISTORY_GREENBUTTON", "HISTORY_GREENBUTTON",
+    "METADATA_TELEMETRY_USAGE", "TELEMETRY_USAGE", "METADATA_TELEMETRY_STATUS", "TELEMETRY_STATUS",
+})
+_REPORT_TYPES = frozenset({
+    "reading", "usage", "demand", "setPoint", "deltaUsage", "deltaSetPoint", "deltaDemand", "baseline",
+    "deviation", "avgUsage", "avgDemand", "operatingState", "upRegulationCapacityAvailable",
+    "downRegulationCapacityAvailable", "regulationSetpoint", "storedEnergy", "targetEnergyStorage",
+    "availableEnergyStorage", "price", "level", "powerFactor", "percentUsage", "percentDemand", "x-resourceStatus",
+})
+_READING_TYPES = frozenset({
+    "Direct Read", "Net", "Allocated", "Estimated", "Summed", "Derived", "Mean", "Peak", "Hybrid", "Contract",
+    "Projected", "x-RMS", "x-notApplicable",
+})
+_DATA_QUALITY = frozenset({
+    "No Quality - No Value", "No New Value - Previous Value Used", "Quality Bad - Non Specific",
+    "Quality Bad - Configuration Error", "Quality Bad - Not Connected", "Quality Bad - Device Failure",
+    "Quality Bad - Sensor Failure", "Quality Bad - Last Known Value", "Quality Bad - Comm Failure",
+    "Quality Bad - Out of Service", "Quality Uncertain - Non Specific", "Quality Uncertain - Last Usable Value",
+    "Quality Uncertain - Sensor Not Accurate", "Quality Uncertain - EU Units Exceeded",
+    "Quality Uncertain - Sub Normal", "Quality Good - Non Specific", "Quality Good - Local Override",
+    "Quality Limit - Field/Not", "Quality Limit - Field/Low", "Quality Limit - Field/High",
+    "Quality Limit - Field/Constant",
+})
+
+
+# ------------------------------------------------------------ common parts
+
+
+def _response(r: Any, where: str = "eiResponse") -> str:
+    if type(r) is not m.Response:
+        _wrong(r, where, "a Response")
+    code = _code(r.response_code, "eiResponse/responseCode")
+    rid = r.request_id
+    rid_s = "" if rid is None else _s(rid, "eiResponse/requestID")
+    d = r.response_description
+    if d is None:
+        return (f"<ei:eiResponse><ei:responseCode>{code}</ei:responseCode><pyld:requestID>{rid_s}</pyld:requestID>"
+                "</ei:eiResponse>")
+    return (
+        f"<ei:eiResponse><ei:responseCode>{code}</ei:responseCode>"
+        f"<ei:responseDescription>{_s(d, 'eiResponse/responseDescription')}</ei:responseDescription>"
+        f"<pyld:requestID>{rid_s}</pyld:requestID></ei:eiResponse>"
+    )
+
+
+def _opt_ven(v: Any) -> str:
+    return "" if v is None else f"<ei:venID>{_s(v, 'venID')}</ei:venID>"
+
+
+# Measurements (emix:itemBase substitution group): local name -> (prefix, kind).
+# kind "plain": itemDescription, itemUnits, scale:siScaleCode (in the prefix's namespace);
+# "power": the same plus power:powerAttributes; "pulse": itemDescription, itemUnits, oadr:pulseFactor.
+_MEASUREMENTS: dict[str, tuple[str, str]] = {
+    "voltage": ("power", "plain"),
+    "energyApparent": ("power", "plain"),
+    "energyReactive": ("power", "plain"),
+    "energyReal": ("power", "plain"),
+    "powerApparent": ("power", "power"),
+    "powerReactive": ("power", "power"),
+    "powerReal": ("power", "power"),
+    "customUnit": ("oadr", "plain"),
+    "current": ("oadr", "plain"),
+    "currency": ("oadr", "plain"),
+    "currencyPerKWh": ("oadr", "plain"),
+    "currencyPerKW": ("oadr", "plain"),
+    "currencyPerThm": ("oadr", "plain"),
+    "frequency": ("oadr", "plain"),
+    "Therm": ("oadr", "plain"),
+    "temperature": ("oadr", "plain"),
+    "pulseCount": ("oadr", "pulse"),
+}
+
+
+def _measurement(v: Any, parent: str) -> str:
+    """An ``emix:itemBase`` element for a :class:`~fleetven.messages.model.Measurement`.
+
+    ``parent`` is the relative path of the parent element, ending in ``/`` (or empty).
+    """
+    if type(v) is not m.Measurement:
+        _wrong(v, parent + "itemBase", "a Measurement")
+    name = v.name
+    spec = _MEASUREMENTS.get(name) if type(name) is str else None
+    if spec is None:
+        raise _Bad(parent + "itemBase", f"unknown measurement {name!r}; known: {', '.join(sorted(_MEASUREMENTS))}")
+    p, kind = spec
+    w = parent + name
+    desc = _s(v.description, f"{w}/itemDescription")
+    unit = _s(v.unit, f"{w}/itemUnits")
+    head = f"<{p}:{name}><{p}:itemDescription>{desc}</{p}:itemDescription><{p}:itemUnits>{unit}</{p}:itemUnits>"
+    if kind == "pulse":
+        return f"{head}<oadr:pulseFactor>{_f(v.pulse_factor, f'{w}/pulseFactor')}</oadr:pulseFactor></{p}:{name}>"
+    scale = _enum(v.scale, f"{w}/siScaleCode", _SCALES, False)
+    if kind == "plain":
+        return f"{head}<scale:siScaleCode>{scale}</scale:siScaleCode></{p}:{name}>"
+    pa = _dict(v.power_attributes, f"{w}/powerAttributes")
+    return (
+        f"{head}<scale:siScaleCode>{scale}</scale:siScaleCode><power:powerAttributes>"
+        f"<power:hertz>{_dec(pa.get('hertz'), f'{w}/powerAttributes/hertz')}</power:hertz>"
+        f"<power:voltage>{_dec(pa.get('voltage'), f'{w}/powerAttributes/voltage')}</power:voltage>"
+        f"<power:ac>{_b(pa.get('ac'), f'{w}/powerAttributes/ac')}</power:ac>"
+        f"</power:powerAttributes></{p}:{name}>"
+    )
+
+
+# Target types in the order of the schema's EiTargetType sequence.
+_TARGET_ORDER: dict[str, int] = {
+    name: rank
+    for rank, name in enumerate((
+        "aggregated_p_node", "end_device_asset", "meter_asset", "p_node", "service_area",
+        "service_delivery_point", "service_location", "transport_interface", "group_id", "group_name",
+        "resource_id", "ven_id", "party_id",
+    ))
+}
+_SIMPLE_TARGETS = {
+    "group_id": "ei:groupID", "group_name": "ei:groupName", "resource_id": "ei:resourceID",
+    "ven_id": "ei:venID", "party_id": "ei:partyID",
+}
+_MRID_TARGETS = {"end_device_asset": "power:endDeviceAsset", "meter_asset": "power:meterAsset"}
+_NODE_TARGETS = {
+    "p_node": "power:pnode", "aggregated_p_node": "power:aggregatedPnode",
+    "service_delivery_point": "power:serviceDeliveryPoint",
+}
+_GML_TARGETS = {"service_area": "emix:serviceArea", "service_location": "power:serviceLocation"}
+
+
+def _sub(v: Any, key: str, where: str) -> Any:
+    """``v[key]`` for a structured target value; a bare str is taken as that value."""
+    if isinstance(v, str):
+        return v
+    return _dict(v, where).get(key)
+
+
+def _gml_id(v: Any, where: str) -> str:
+    if v is None:
+        return ""
+    if not isinstance(v, str) or _NCNAME.fullmatch(v) is None:
+        raise _Bad(where, f"gml:id must be an XML name (NCName), not {v!r}")
+    return f' gml:id="{v}"'
+
+
+def _target_item(key: str, v: Any, where: str) -> str:
+    tag = _SIMPLE_TARGETS.get(key)
+    if tag is not None:
+        return f"<{tag}>{_s(v, f'{where}/{tag[3:]}')}</{tag}>"
+    tag = _MRID_TARGETS.get(key)
+    if tag is not None:
+        w = f"{where}/{tag[6:]}"
+        return f"<{tag}><power:mrid>{_s(_sub(v, 'mrid', w), f'{w}/mrid')}</power:mrid></{tag}>"
+    tag = _NODE_TARGETS.get(key)
+    if tag is not None:
+        w = f"{where}/{tag[6:]}"
+        return f"<{tag}><power:node>{_s(_sub(v, 'node', w), f'{w}/node')}</power:node></{tag}>"
+    tag = _GML_TARGETS.get(key)
+    if tag is not None:
+        w = f"{where}/{tag.partition(':')[2]}"
+        d = _dict(v, w)
+        pos = d.get("pos_list")
+        if pos is None:
+            raise _Bad(w, f"needs a GML polygon: give {{'pos_list': [float, ...]}} (got keys {sorted(d)})")
+        if isinstance(pos, str):
+            pos_s = _s(pos, f"{w}/FeatureCollection/location/Polygon/exterior/LinearRing/posList")
+        else:
+            wp = f"{w}/FeatureCollection/location/Polygon/exterior/LinearRing/posList"
+            pos_s = " ".join([_f(x, wp) for x in _seq(pos, wp)])
+        fc_id = _gml_id(d.get("feature_collection_id"), f"{w}/FeatureCollection")
+        poly_id = _gml_id(d.get("polygon_id"), f"{w}/FeatureCollection/location/Polygon")
+        return (
+            f"<{tag}><gml:FeatureCollection{fc_id}><gml:location><gml:Polygon{poly_id}><gml:exterior>"
+            f"<gml:LinearRing><gml:posList>{pos_s}</gml:posList></gml:LinearRing></gml:exterior></gml:Polygon>"
+            f"</gml:location></gml:FeatureCollection></{tag}>"
+        )
+    if key == "transport_interface":
+        w = f"{where}/transportInterface"
+        d = _dict(v, w)
+        return (
+            f"<power:transportInterface>"
+            f"<power:pointOfReceipt>{_s(d.get('point_of_receipt'), f'{w}/pointOfReceipt')}</power:pointOfReceipt>"
+            f"<power:pointOfDelivery>{_s(d.get('point_of_delivery'), f'{w}/pointOfDelivery')}</power:pointOfDelivery>"
+            f"</power:transportInterface>"
+        )
+    raise _Bad(where, f"unknown target type {key!r}; known: {', '.join(sorted(_TARGET_ORDER))}")
+
+
+def _targets_body(targets: Any, where: str) -> str:
+    """The children of an ``EiTargetType`` element, in schema order."""
+    targets = _seq(targets, where)
+    if not targets:
+        return ""
+    if len(targets) == 1:
+        t = _dict(targets[0], where)
+        if len(t) == 1:
+            for key, value in t.items():
+                return _target_item(key, value, where)
+    items: list[tuple[int, str, Any]] = []
+    order = _TARGET_ORDER
+    for t in targets:
+        for key, value in _dict(t, where).items():
+            rank = order.get(key)
+            if rank is None:
+                raise _Bad(where, f"unknown target type {key!r}; known: {', '.join(sorted(order))}")
+            items.append((rank, key, value))
+    items.sort(key=_first)
+    return "".join([_target_item(key, value, where) for _, key, value in items])
+
+
+def _first(item: tuple[int, str, Any]) -> int:
+    return item[0]
+
+
+def _targets_of(d: dict[str, Any]) -> Any:
+    """A target list from an event (or signal) dict: ``targets``, else ``targets_by_type``."""
+    targets = d.get("targets")
+    if targets is None:
+        by_type = d.get("targets_by_type")
+        if by_type:
+            targets = [{key: value} for key, values in _dict(by_type, "eiTarget").items() for value in values]
+    return targets
+
+
+# ---------------------------------------------------------- registration
+
+
+def _query_registration(msg: m.QueryRegistration, out: list[str]) -> None:
+    out.append(f"<pyld:requestID>{_s(msg.request_id, 'requestID')}</pyld:requestID>")
+
+
+def _create_party_registration(msg: m.CreatePartyRegistration, out: list[str]) -> None:
+    reg, ven, addr, name = msg.registration_id, msg.ven_id, msg.transport_address, msg.ven_name
+    pull = msg.http_pull_model
+    out.append(
+        f"<pyld:requestID>{_s(msg.request_id, 'requestID')}</pyld:requestID>"
+        + ("" if reg is None else f"<ei:registrationID>{_s(reg, 'registrationID')}</ei:registrationID>")
+        + _opt_ven(ven)
+        + f"<oadr:oadrProfileName>{_enum(msg.profile_name, 'oadrProfileName', _PROFILES, False)}</oadr:oadrProfileName>"
+        + f"<oadr:oadrTransportName>{_enum(msg.transport_name, 'oadrTransportName', _TRANSPORTS, False)}"
+        "</oadr:oadrTransportName>"
+        + ("" if addr is None else
+           f"<oadr:oadrTransportAddress>{_s(addr, 'oadrTransportAddress')}</oadr:oadrTransportAddress>")
+        + f"<oadr:oadrReportOnly>{_b(msg.report_only, 'oadrReportOnly')}</oadr:oadrReportOnly>"
+        + f"<oadr:oadrXmlSignature>{_b(msg.xml_signature, 'oadrXmlSignature')}</oadr:oadrXmlSignature>"
+        + ("" if name is None else f"<oadr:oadrVenName>{_s(name, 'oadrVenName')}</oadr:oadrVenName>")
+        + ("" if pull is None else f"<oadr:oadrHttpPullModel>{_b(pull, 'oadrHttpPullModel')}</oadr:oadrHttpPullModel>")
+    )
+
+
+def _created_party_registration(msg: m.CreatedPartyRegistration, out: list[str]) -> None:
+    reg, freq = msg.registration_id, msg.requested_oadr_poll_freq
+    out.append(
+        _response(msg.response)
+        + ("" if reg is None else f"<ei:registrationID>{_s(reg, 'registrationID')}</ei:registrationID>")
+        + _opt_ven(msg.ven_id)
+        + f"<ei:vtnID>{_s(msg.vtn_id, 'vtnID')}</ei:vtnID>"
+    )
+    profiles = _seq(msg.profiles, "oadrProfiles")
+    if not profiles:
+        raise _Bad("oadrProfiles", "needs at least one Profile (the schema requires oadrProfile)")
+    out.append("<oadr:oadrProfiles>")
+    for profile in profiles:
+        if type(profile) is not m.Profile:
+            _wrong(profile, "oadrProfile", "a Profile")
+        transports = _seq(profile.transports, "oadrProfile/oadrTransports")
+        if not transports:
+            raise _Bad("oadrProfile/oadrTransports", "needs at least one transport name")
+        out.append(
+            f"<oadr:oadrProfile><oadr:oadrProfileName>"
+            f"{_enum(profile.profile_name, 'oadrProfile/oadrProfileName', _PROFILES, False)}</oadr:oadrProfileName>"
+            "<oadr:oadrTransports>"
+            + "".join([
+                "<oadr:oadrTransport><oadr:oadrTransportName>"
+                f"{_enum(t, 'oadrProfile/oadrTransports/oadrTransport/oadrTransportName', _TRANSPORTS, False)}"
+                "</oadr:oadrTransportName></oadr:oadrTransport>"
+                for t in transports
+            ])
+            + "</oadr:oadrTransports></oadr:oadrProfile>"
+        )
+    out.append("</oadr:oadrProfiles>")
+    if freq is not None:
+        out.append(
+            f"<oadr:oadrRequestedOadrPollFreq><xcal:duration>{_dur(freq, 'oadrRequestedOadrPollFreq/duration')}"
+            "</xcal:duration></oadr:oadrRequestedOadrPollFreq>"
+        )
+
+
+def _cancel_party_registration(msg: m.CancelPartyRegistration, out: list[str]) -> None:
+    out.append(
+        f"<pyld:requestID>{_s(msg.request_id, 'requestID')}</pyld:requestID>"
+        f"<ei:registrationID>{_s(msg.registration_id, 'registrationID')}</ei:registrationID>"
+        f"<ei:venID>{_s(msg.ven_id, 'venID')}</ei:venID>"
+    )
+
+
+def _canceled_party_registration(msg: m.CanceledPartyRegistration, out: list[str]) -> None:
+    reg = msg.registration_id
+    out.append(
+        _response(msg.response)
+        + ("" if reg is None else f"<ei:registrationID>{_s(reg, 'registrationID')}</ei:registrationID>")
+        + _opt_ven(msg.ven_id)
+    )
+
+
+def _request_reregistration(msg: m.RequestReregistration, out: list[str]) -> None:
+    out.append(f"<ei:venID>{_s(msg.ven_id, 'venID')}</ei:venID>")
+
+
+# ------------------------------------------------------------------ events
+
+
+def _request_event(msg: m.RequestEvent, out: list[str]) -> None:
+    limit = msg.reply_limit
+    out.append(
+        f"<pyld:eiRequestEvent><pyld:requestID>{_s(msg.request_id, 'eiRequestEvent/requestID')}</pyld:requestID>"
+        f"<ei:venID>{_s(msg.ven_id, 'eiRequestEvent/venID')}</ei:venID>"
+        + ("" if limit is None else f"<pyld:replyLimit>{_u(limit, 'eiRequestEvent/replyLimit')}</pyld:replyLimit>")
+        + "</pyld:eiRequestEvent>"
+    )
+
+
+def _distribute_event(msg: m.DistributeEvent, out: list[str]) -> None:
+    if msg.response is not None:
+        out.append(_response(msg.response))
+    out.append(
+        f"<pyld:requestID>{_s(msg.request_id, 'requestID')}</pyld:requestID>"
+        f"<ei:vtnID>{_s(msg.vtn_id, 'vtnID')}</ei:vtnID>"
+    )
+    for ev in _seq(msg.events, "oadrEvent"):
+        _event(ev, out)
+
+
+def _event(ev: Any, out: list[str]) -> None:
+    ev = _dict(ev, "oadrEvent")
+    out.append("<oadr:oadrEvent><ei:eiEvent>")
+    # --- eventDescriptor
+    d = ev.get("event_descriptor")
+    d = ev if d is None else _dict(d, "eventDescriptor")
+    g = d.get
+    w = "eventDescriptor/"
+    eid = _s(g("event_id"), w + "eventID")
+    mod = _u(g("modification_number"), w + "modificationNumber")
+    mdt, mreason, prio, test, comment = (
+        g("modification_date_time"), g("modification_reason"), g("priority"), g("test_event"), g("vtn_comment"))
+    opt = ""
+    if mdt is not None:
+        opt = f"<ei:modificationDateTime>{_dt(mdt, w + 'modificationDateTime')}</ei:modificationDateTime>"
+    if mreason is not None:
+        opt += f"<ei:modificationReason>{_s(mreason, w + 'modificationReason')}</ei:modificationReason>"
+    if prio is not None:
+        opt += f"<ei:priority>{_u(prio, w + 'priority')}</ei:priority>"
+    market = _s(g("market_context"), w + "eiMarketContext/marketContext")
+    created = _dt(g("created_date_time"), w + "createdDateTime")
+    status = _enum(g("event_status"), w + "eventStatus", _EVENT_STATUS, False)
+    tail = ""
+    if test is not None:
+        test_s = "true" if test is True else "false" if test is False else _s(test, w + "testEvent")
+        tail = f"<ei:testEvent>{test_s}</ei:testEvent>"
+    if comment is not None:
+        tail += f"<ei:vtnComment>{_s(comment, w + 'vtnComment')}</ei:vtnComment>"
+    out.append(
+        f"<ei:eventDescriptor><ei:eventID>{eid}</ei:eventID><ei:modificationNumber>{mod}</ei:modificationNumber>"
+        f"{opt}<ei:eiMarketContext><emix:marketContext>{market}</emix:marketContext></ei:eiMarketContext>"
+        f"<ei:createdDateTime>{created}</ei:createdDateTime><ei:eventStatus>{status}</ei:eventStatus>{tail}"
+        "</ei:eventDescriptor>"
+    )
+    # --- eiActivePeriod
+    ap = _dict(ev.get("active_period"), "eiActivePeriod")
+    w = "eiActivePeriod/properties/"
+    start = _dt(ap.get("dtstart"), w + "dtstart/date-time")
+    duration = _dur(ap.get("duration"), w + "duration/duration")
+    extra = ""
+    tol = ap.get("tolerance")
+    if tol is not None:
+        tol = _dict(tol, w + "tolerance")
+        tolerate = tol.get("tolerate", tol)
+        startafter = None if tolerate is None else _dict(tolerate, w + "tolerance/tolerate").get("startafter")
+        extra = (
+            "<xcal:tolerance><xcal:tolerate>"
+            + ("" if startafter is None else
+               f"<xcal:startafter>{_dur(startafter, w + 'tolerance/tolerate/startafter')}</xcal:startafter>")
+            + "</xcal:tolerate></xcal:tolerance>"
+        )
+    notification, ramp_up, recovery = ap.get("notification"), ap.get("ramp_up"), ap.get("recovery")
+    if notification is not None:
+        extra += (f"<ei:x-eiNotification><xcal:duration>{_dur(notification, w + 'x-eiNotification/duration')}"
+                  "</xcal:duration></ei:x-eiNotification>")
+    if ramp_up is not None:
+        extra += (f"<ei:x-eiRampUp><xcal:duration>{_dur(ramp_up, w + 'x-eiRampUp/duration')}"
+                  "</xcal:duration></ei:x-eiRampUp>")
+    if recovery is not None:
+        extra += (f"<ei:x-eiRecovery><xcal:duration>{_dur(recovery, w + 'x-eiRecovery/duration')}"
+                  "</xcal:duration></ei:x-eiRecovery>")
+    out.append(
+        f"<ei:eiActivePeriod><xcal:properties><xcal:dtstart><xcal:date-time>{start}</xcal:date-time></xcal:dtstart>"
+        f"<xcal:duration><xcal:duration>{duration}</xcal:duration></xcal:duration>{extra}</xcal:properties>"
+        "<xcal:components></xcal:components></ei:eiActivePeriod>"
+    )
+    # --- eiEventSignals
+    signals = _seq(ev.get("event_signals"), "eiEventSignals")
+    if not signals:
+        raise _Bad("eiEventSignals", "needs at least one event signal")
+    out.append("<ei:eiEventSignals>")
+    append = out.append
+    durations, hm, ss = _DURATIONS, _HM, _SS
+    last_o, last_d = -1, ""
+    last_du: Any = _UNSET
+    last_dus = ""
+    for sig in signals:
+        sig = _dict(sig, "eiEventSignal")
+        intervals = _seq(sig.get("intervals"), "eiEventSignal/intervals")
+        if not intervals:
+            raise _Bad("eiEventSignal/intervals", "needs at least one interval")
+        append("<ei:eiEventSignal><strm:intervals>")
+        for iv in intervals:
+            if type(iv) is not dict:
+                iv = _dict(iv, "interval")
+            ds = iv.get("dtstart")
+            du = iv.get("duration")
+            if du is last_du:  # intervals often share one timedelta object
+                dus = last_dus
+            else:
+                found = durations.get(du) if type(du) is timedelta else None
+                dus = _dur(du, "interval/duration/duration") if found is None else found
+                last_du, last_dus = du, dus
+            uid = iv.get("uid")
+            if type(uid) is not str or not uid.isalnum():
+                uid = _s(uid, "interval/uid/text")
+            p = iv.get("signal_payload")
+            if type(p) is float and p - p == 0.0:
+                ps = repr(p)
+            else:
+                ps = _f(p, "interval/signalPayload/payloadFloat/value")
+            if ds is None:
+                append(
+                    f"<ei:interval><xcal:duration><xcal:duration>{dus}</xcal:duration></xcal:duration>"
+                    f"<xcal:uid><xcal:text>{uid}</xcal:text></xcal:uid><ei:signalPayload><ei:payloadFloat>"
+                    f"<ei:value>{ps}</ei:value></ei:payloadFloat></ei:signalPayload></ei:interval>"
+                )
+            else:
+                if type(ds) is datetime and ds.tzinfo is UTC and not ds.microsecond:
+                    o = ds.toordinal()
+                    if o != last_o:
+                        last_o, last_d = o, ds.date().isoformat()
+                    dss = f"{last_d}T{hm[ds.hour * 60 + ds.minute]}{ss[ds.second]}Z"
+                else:
+                    dss = _dt(ds, "interval/dtstart/date-time")
+                append(
+                    f"<ei:interval><xcal:dtstart><xcal:date-time>{dss}"
+                    f"</xcal:date-time></xcal:dtstart><xcal:duration><xcal:duration>{dus}</xcal:duration>"
+                    f"</xcal:duration><xcal:uid><xcal:text>{uid}</xcal:text></xcal:uid><ei:signalPayload>"
+                    f"<ei:payloadFloat><ei:value>{ps}</ei:value></ei:payloadFloat></ei:signalPayload></ei:interval>"
+                )
+        append("</strm:intervals>")
+        sig_targets = _targets_of(sig)
+        target = "" if sig_targets is None else f"<ei:eiTarget>{_targets_body(sig_targets, 'eiTarget')}</ei:eiTarget>"
+        name = _enum(sig.get("signal_name"), "signalName", _SIGNAL_NAMES, True)
+        stype = _enum(sig.get("signal_type"), "signalType", _SIGNAL_TYPES, False)
+        sid = _s(sig.get("signal_id"), "signalID")
+        meas = sig.get("measurement")
+        item = "" if meas is None else _measurement(meas, "")
+        cur = sig.get("current_value")
+        current = ("" if cur is None else
+                   f"<ei:currentValue><ei:payloadFloat><ei:value>{_f(cur, 'currentValue/payloadFloat/value')}"
+                   "</ei:value></ei:payloadFloat></ei:currentValue>")
+        append(
+            f"{target}<ei:signalName>{name}</ei:signalName><ei:signalType>{stype}</ei:signalType>"
+            f"<ei:signalID>{sid}</ei:signalID>{item}{current}</ei:eiEventSignal>"
+        )
+    append("</ei:eiEventSignals>")
+    # --- eiTarget, oadrResponseRequired
+    target = _targets_body(_targets_of(ev), "eiTarget")
+    rr = ev.get("response_required")
+    rr = "always" if rr is None else _enum(rr, "oadrResponseRequired", _RESPONSE_REQUIRED, False)
+    append(
+        f"<ei:eiTarget>{target}</ei:eiTarget></ei:eiEvent>"
+        f"<oadr:oadrResponseRequired>{rr}</oadr:oadrResponseRequired></oadr:oadrEvent>"
+    )
+
+
+def _created_event(msg: m.CreatedEvent, out: list[str]) -> None:
+    out.append("<pyld:eiCreatedEvent>" + _response(msg.response))
+    responses = _seq(msg.event_responses, "eventResponses")
+    if responses:
+        out.append("<ei:eventResponses>")
+        append = out.append
+        cls = m.EventResponse
+        for r in responses:
+            if type(r) is not cls:
+                _wrong(r, "eventResponse", "an EventResponse")
+            code, d, rid, eid, mod, opt = (
+                r.response_code, r.response_description, r.request_id, r.event_id, r.modification_number, r.opt_type)
+            if type(code) is not int or not 100 <= code <= 999:
+                code = _code(code, "eventResponse/responseCode")  # type: ignore[assignment]
+            desc = ("" if d is None else
+                    f"<ei:responseDescription>{_s(d, 'eventResponse/responseDescription')}</ei:responseDescription>")
+            if type(rid) is not str or not rid.isprintable() or "&" in rid or "<" in rid or ">" in rid:
+                rid = _s(rid, "eventResponse/requestID")
+            if type(eid) is not str or not eid.isprintable() or "&" in eid or "<" in eid or ">" in eid:
+                eid = _s(eid, "eventResponse/qualifiedEventID/eventID")
+            if type(mod) is not int or not 0 <= mod <= 4294967295:
+                mod = _u(mod, "eventResponse/qualifiedEventID/modificationNumber")  # type: ignore[assignment]
+            if type(opt) is not str or (opt != "optIn" and opt != "optOut"):
+                opt = _enum(opt, "eventResponse/optType", _OPT_TYPES, False)
+            append(
+                f"<ei:eventResponse><ei:responseCode>{code}</ei:responseCode>{desc}<pyld:requestID>{rid}"
+                f"</pyld:requestID><ei:qualifiedEventID><ei:eventID>{eid}</ei:eventID><ei:modificationNumber>{mod}"
+                f"</ei:modificationNumber></ei:qualifiedEventID><ei:optType>{opt}</ei:optType></ei:eventResponse>"
+            )
+        out.append("</ei:eventResponses>")
+    out.append(f"<ei:venID>{_s(msg.ven_id, 'eiCreatedEvent/venID')}</ei:venID></pyld:eiCreatedEvent>")
+
+
+# ----------------------------------------------------------------- reports
+
+
+def _report_payload(pl: Any) -> str:
+    if type(pl) is not m.ReportPayload:
+        _wrong(pl, "oadrReportPayload", "a ReportPayload")
+    w = "oadrReportPayload/"
+    head = f"<oadr:oadrReportPayload><ei:rID>{_s(pl.r_id, w + 'rID')}</ei:rID>"
+    conf, acc, quality = pl.confidence, pl.accuracy, pl.data_quality
+    if conf is not None:
+        head += f"<ei:confidence>{_u(conf, w + 'confidence', 100)}</ei:confidence>"
+    if acc is not None:
+        head += f"<ei:accuracy>{_f(acc, w + 'accuracy')}</ei:accuracy>"
+    v = pl.value
+    if type(v) is float and v - v == 0.0:
+        body = f"<ei:payloadFloat><ei:value>{v!r}</ei:value></ei:payloadFloat>"
+    elif type(v) is m.ResourceStatus:
+        body = _resource_status(v, w + "oadrPayloadResourceStatus/")
+    else:
+        body = f"<ei:payloadFloat><ei:value>{_f(v, w + 'payloadFloat/value')}</ei:value></ei:payloadFloat>"
+    if quality is not None:
+        quality = _enum(quality, w + "oadrDataQuality", _DATA_QUALITY, True)
+        body += f"<oadr:oadrDataQuality>{quality}</oadr:oadrDataQuality>"
+    return f"{head}{body}</oadr:oadrReportPayload>"
+
+
+_LOAD_CONTROL_KINDS = ("oadrCapacity", "oadrLevelOffset", "oadrPercentOffset", "oadrSetPoint")
+_LOAD_CONTROL_VALUES = ("oadrMin", "oadrMax", "oadrCurrent", "oadrNormal")
+
+
+def _resource_status(v: m.ResourceStatus, w: str) -> str:
+    out = (
+        f"<oadr:oadrPayloadResourceStatus><oadr:oadrOnline>{_b(v.online, w + 'oadrOnline')}</oadr:oadrOnline>"
+        f"<oadr:oadrManualOverride>{_b(v.manual_override, w + 'oadrManualOverride')}</oadr:oadrManualOverride>"
+    )
+    state = v.load_control_state
+    if state is not None:
+        ws = w + "oadrLoadControlState"
+        state = _dict(state, ws)
+        for kind in state:
+            if kind not in _LOAD_CONTROL_KINDS:
+                raise _Bad(ws, f"unknown load control state {kind!r}; known: {', '.join(_LOAD_CONTROL_KINDS)}")
+        out += "<oadr:oadrLoadControlState>"
+        for kind in _LOAD_CONTROL_KINDS:
+            values = state.get(kind)
+            if values is None:
+                continue
+            wk = f"{ws}/{kind}"
+            values = _dict(values, wk)
+            for key in values:
+                if key not in _LOAD_CONTROL_VALUES:
+                    raise _Bad(wk, f"unknown value {key!r}; known: {', '.join(_LOAD_CONTROL_VALUES)}")
+            if values.get("oadrCurrent") is None:
+                raise _Bad(wk + "/oadrCurrent", "is missing (required)")
+            out += f"<oadr:{kind}>"
+            for key in _LOAD_CONTROL_VALUES:
+                x = values.get(key)
+                if x is not None:
+                    out += f"<oadr:{key}>{_f(x, f'{wk}/{key}')}</oadr:{key}>"
+            out += f"</oadr:{kind}>"
+        out += "</oadr:oadrLoadControlState>"
+    return out + "</oadr:oadrPayloadResourceStatus>"
+
+
+def _report_description(rd: Any) -> str:
+    if type(rd) is not m.ReportDescription:
+        _wrong(rd, "oadrReportDescription", "a ReportDescription")
+    w = "oadrReportDescription/"
+    out = f"<oadr:oadrReportDescription><ei:rID>{_s(rd.r_id, w + 'rID')}</ei:rID>"
+    if rd.report_subject:
+        out += f"<ei:reportSubject>{_targets_body(rd.report_subject, w + 'reportSubject')}</ei:reportSubject>"
+    if rd.report_data_source:
+        out += (f"<ei:reportDataSource>{_targets_body(rd.report_data_source, w + 'reportDataSource')}"
+                "</ei:reportDataSource>")
+    out += f"<ei:reportType>{_enum(rd.report_type, w + 'reportType', _REPORT_TYPES, True)}</ei:reportType>"
+    if rd.measurement is not None:
+        out += _measurement(rd.measurement, w)
+    out += f"<ei:readingType>{_enum(rd.reading_type, w + 'readingType', _READING_TYPES, True)}</ei:readingType>"
+    if rd.market_context is not None:
+        out += f"<emix:marketContext>{_s(rd.market_context, w + 'marketContext')}</emix:marketContext>"
+    sr = rd.sampling_rate
+    if sr is not None:
+        if type(sr) is not m.SamplingRate:
+            _wrong(sr, w + "oadrSamplingRate", "a SamplingRate")
+        ws = w + "oadrSamplingRate/"
+        out += (
+            f"<oadr:oadrSamplingRate><oadr:oadrMinPeriod>{_dur(sr.min_period, ws + 'oadrMinPeriod')}"
+            f"</oadr:oadrMinPeriod><oadr:oadrMaxPeriod>{_dur(sr.max_period, ws + 'oadrMaxPeriod')}"
+            f"</oadr:oadrMaxPeriod><oadr:oadrOnChange>{_b(sr.on_change, ws + 'oadrOnChange')}"
+            "</oadr:oadrOnChange></oadr:oadrSamplingRate>"
+        )
+    return out + "</oadr:oadrReportDescription>"
+
+
+def _report(rep: Any, out: list[str]) -> None:
+    if type(rep) is not m.Report:
+        _wrong(rep, "oadrReport", "a Report")
+    append = out.append
+    append("<oadr:oadrReport>")
+    if rep.dtstart is not None:
+        append(f"<xcal:dtstart><xcal:date-time>{_dt(rep.dtstart, 'dtstart/date-time')}</xcal:date-time></xcal:dtstart>")
+    if rep.duration is not None:
+        append(f"<xcal:duration><xcal:duration>{_dur(rep.duration, 'duration/duration')}"
+               "</xcal:duration></xcal:duration>")
+    intervals = _seq(rep.intervals, "intervals")
+    if intervals:
+        append("<strm:intervals>")
+        durations, hm, ss, payload_cls = _DURATIONS, _HM, _SS, m.ReportPayload
+        last_o, last_d = -1, ""
+        last_du: Any = _UNSET
+        last_dus = last_rid = ""
+        for iv in intervals:
+            if type(iv) is not m.ReportInterval:
+                _wrong(iv, "interval", "a ReportInterval")
+            payloads: Any = iv.payloads
+            if type(payloads) is not list:
+                payloads = _seq(payloads, "interval/oadrReportPayload")
+            if not payloads:
+                raise _Bad("interval", "needs at least one ReportPayload")
+            ds: Any = iv.dtstart
+            du, uid = iv.duration, iv.uid
+            if ds is None:
+                dss = ""
+            elif type(ds) is datetime and ds.tzinfo is UTC and not ds.microsecond:
+                o = ds.toordinal()
+                if o != last_o:
+                    last_o, last_d = o, ds.date().isoformat()
+                dss = (f"<xcal:dtstart><xcal:date-time>{last_d}T{hm[ds.hour * 60 + ds.minute]}{ss[ds.second]}Z"
+                       "</xcal:date-time></xcal:dtstart>")
+            else:
+                dss = (f"<xcal:dtstart><xcal:date-time>{_dt(ds, 'interval/dtstart/date-time')}"
+                       "</xcal:date-time></xcal:dtstart>")
+            if du is None:
+                dus = ""
+            elif du is last_du:  # intervals often share one timedelta object
+                dus = last_dus
+            else:
+                dus = (durations.get(du) if type(du) is timedelta else None) or _dur(du, "interval/duration/duration")
+                dus = f"<xcal:duration><xcal:duration>{dus}</xcal:duration></xcal:duration>"
+                last_du, last_dus = du, dus
+            uids = "" if uid is None else f"<xcal:uid><xcal:text>{_s(uid, 'interval/uid/text')}</xcal:text></xcal:uid>"
+            if len(payloads) == 1:
+                pl = payloads[0]
+                if (type(pl) is payload_cls and pl.confidence is None and pl.accuracy is None
+                        and pl.data_quality is None):
+                    v, rid = pl.value, pl.r_id
+                    if type(v) is float and v - v == 0.0 and (rid is last_rid or (
+                            type(rid) is str and rid.isprintable() and "&" not in rid and "<" not in rid
+                            and ">" not in rid)):
+                        last_rid = rid
+                        append(
+                            f"<ei:interval>{dss}{dus}{uids}<oadr:oadrReportPayload><ei:rID>{rid}</ei:rID>"
+                            f"<ei:payloadFloat><ei:value>{v!r}</ei:value></ei:payloadFloat></oadr:oadrReportPayload>"
+                            "</ei:interval>"
+                        )
+                        continue
+            append(f"<ei:interval>{dss}{dus}{uids}")
+            for pl in payloads:
+                append(_report_payload(pl))
+            append("</ei:interval>")
+        append("</strm:intervals>")
+    if rep.report_id is not None:
+        append(f"<ei:eiReportID>{_s(rep.report_id, 'eiReportID')}</ei:eiReportID>")
+    for rd in _seq(rep.report_descriptions, "oadrReportDescription"):
+        append(_report_description(rd))
+    name = rep.report_name
+    append(
+        f"<ei:reportRequestID>{_s(rep.report_request_id, 'reportRequestID')}</ei:reportRequestID>"
+        f"<ei:reportSpecifierID>{_s(rep.report_specifier_id, 'reportSpecifierID')}</ei:reportSpecifierID>"
+        + ("" if name is None else f"<ei:reportName>{_enum(name, 'reportName', _REPORT_NAMES, True)}</ei:reportName>")
+        + f"<ei:createdDateTime>{_dt(rep.created_date_time, 'createdDateTime')}</ei:createdDateTime>"
+        "</oadr:oadrReport>"
+    )
+
+
+def _report_request(rr: Any, out: list[str]) -> None:
+    if type(rr) is not m.ReportRequest:
+        _wrong(rr, "oadrReportRequest", "a ReportRequest")
+    out.append("<oadr:oadrReportRequest>")
+    rs = rr.report_specifier
+    if type(rs) is not m.ReportSpecifier:
+        _wrong(rs, "reportSpecifier", "a ReportSpecifier")
+    w = "reportSpecifier/"
+    rid = _s(rr.report_request_id, "reportRequestID")
+    back = rs.report_back_duration
+    if back is None:
+        raise _Bad(w + "reportBackDuration", "is missing (required by the schema)")
+    text = (
+        f"<ei:reportRequestID>{rid}</ei:reportRequestID><ei:reportSpecifier>"
+        f"<ei:reportSpecifierID>{_s(rs.report_specifier_id, w + 'reportSpecifierID')}</ei:reportSpecifierID>"
+        f"<xcal:granularity><xcal:duration>{_dur(rs.granularity, w + 'granularity/duration')}</xcal:duration>"
+        f"</xcal:granularity><ei:reportBackDuration><xcal:duration>{_dur(back, w + 'reportBackDuration/duration')}"
+        "</xcal:duration></ei:reportBackDuration>"
+    )
+    start, length = rs.report_interval_start, rs.report_interval_duration
+    if start is not None or length is not None:
+        wi = w + "reportInterval/properties/"
+        text += (
+            f"<ei:reportInterval><xcal:properties><xcal:dtstart><xcal:date-time>{_dt(start, wi + 'dtstart/date-time')}"
+            f"</xcal:date-time></xcal:dtstart><xcal:duration><xcal:duration>{_dur(length, wi + 'duration/duration')}"
+            "</xcal:duration></xcal:duration></xcal:properties></ei:reportInterval>"
+        )
+    payloads = _seq(rs.specifier_payloads, w + "specifierPayload")
+    if not payloads:
+        raise _Bad(w + "specifierPayload", "needs at least one SpecifierPayload")
+    out.append(text)
+    for sp in payloads:
+        if type(sp) is not m.SpecifierPayload:
+            _wrong(sp, w + "specifierPayload", "a SpecifierPayload")
+        ws = w + "specifierPayload/"
+        meas = sp.measurement
+        out.append(
+            f"<ei:specifierPayload><ei:rID>{_s(sp.r_id, ws + 'rID')}</ei:rID>"
+            + ("" if meas is None else _measurement(meas, ws))
+            + f"<ei:readingType>{_enum(sp.reading_type, ws + 'readingType', _READING_TYPES, True)}</ei:readingType>"
+            "</ei:specifierPayload>"
+        )
+    out.append("</ei:reportSpecifier></oadr:oadrReportRequest>")
+
+
+def _register_report(msg: m.RegisterReport, out: list[str]) -> None:
+    out.append(f"<pyld:requestID>{_s(msg.request_id, 'requestID')}</pyld:requestID>")
+    for rep in _seq(msg.reports, "oadrReport"):
+        _report(rep, out)
+    rrid = msg.report_request_id
+    out.append(
+        _opt_ven(msg.ven_id)
+        + ("" if rrid is None else f"<ei:reportRequestID>{_s(rrid, 'reportRequestID')}</ei:reportRequestID>")
+    )
+
+
+def _registered_report(msg: m.RegisteredReport, out: list[str]) -> None:
+    out.append(_response(msg.response))
+    for rr in _seq(msg.report_requests, "oadrReportRequest"):
+        _report_request(rr, out)
+    out.append(_opt_ven(msg.ven_id))
+
+
+def _create_report(msg: m.CreateReport, out: list[str]) -> None:
+    out.append(f"<pyld:requestID>{_s(msg.request_id, 'requestID')}</pyld:requestID>")
+    requests = _seq(msg.report_requests, "oadrReportRequest")
+    if not requests:
+        raise _Bad("oadrReportRequest", "needs at least one ReportRequest")
+    for rr in requests:
+        _report_request(rr, out)
+    out.append(_opt_ven(msg.ven_id))
+
+
+def _pending(pending: Any) -> str:
+    ids = _seq(pending, "oadrPendingReports/reportRequestID")
+    return (
+        "<oadr:oadrPendingReports>"
+        + "".join([
+            f"<ei:reportRequestID>{_s(i, 'oadrPendingReports/reportRequestID')}</ei:reportRequestID>" for i in ids
+        ])
+        + "</oadr:oadrPendingReports>"
+    )
+
+
+def _created_report(msg: m.CreatedReport, out: list[str]) -> None:
+    out.append(_response(msg.response) + _pending(msg.pending_reports) + _opt_ven(msg.ven_id))
+
+
+def _update_report(msg: m.UpdateReport, out: list[str]) -> None:
+    out.append(f"<pyld:requestID>{_s(msg.request_id, 'requestID')}</pyld:requestID>")
+    for rep in _seq(msg.reports, "oadrReport"):
+        _report(rep, out)
+    out.append(_opt_ven(msg.ven_id))
+
+
+def _cancel_report_body(msg: Any, out: list[str]) -> None:
+    ids = _seq(msg.report_request_ids, "reportRequestID")
+    if not ids:
+        raise _Bad("reportRequestID", "needs at least one report request ID")
+    out.append(
+        f"<pyld:requestID>{_s(msg.request_id, 'requestID')}</pyld:requestID>"
+        + "".join([f"<ei:reportRequestID>{_s(i, 'reportRequestID')}</ei:reportRequestID>" for i in ids])
+        + f"<pyld:reportToFollow>{_b(msg.report_to_follow, 'reportToFollow')}</pyld:reportToFollow>"
+        + _opt_ven(msg.ven_id)
+    )
+
+
+def _updated_report(msg: m.UpdatedReport, out: list[str]) -> None:
+    out.append(_response(msg.response))
+    cancel = msg.cancel_report
+    if cancel is not None:
+        if type(cancel) is not m.CancelReport:
+            _wrong(cancel, "oadrCancelReport", "a CancelReport")
+        out.append("<oadr:oadrCancelReport>")
+        _cancel_report_body(cancel, out)
+        out.append("</oadr:oadrCancelReport>")
+    out.append(_opt_ven(msg.ven_id))
+
+
+def _canceled_report(msg: m.CanceledReport, out: list[str]) -> None:
+    out.append(_response(msg.response) + _pending(msg.pending_reports) + _opt_ven(msg.ven_id))
+
+
+# --------------------------------------------------------------------- opt
+
+
+def _create_opt(msg: m.CreateOpt, out: list[str]) -> None:
+    market = msg.market_context
+    out.append(
+        f"<ei:optID>{_s(msg.opt_id, 'optID')}</ei:optID>"
+        f"<ei:optType>{_enum(msg.opt_type, 'optType', _OPT_TYPES, False)}</ei:optType>"
+        f"<ei:optReason>{_enum(msg.opt_reason, 'optReason', _OPT_REASONS, True)}</ei:optReason>"
+        + ("" if market is None else f"<emix:marketContext>{_s(market, 'marketContext')}</emix:marketContext>")
+        + f"<ei:venID>{_s(msg.ven_id, 'venID')}</ei:venID>"
+    )
+    if msg.vavailability is not None:
+        windows = _seq(msg.vavailability, "vavailability")
+        out.append("<xcal:vavailability><xcal:components>")
+        for win in windows:
+            if type(win) is not m.AvailableWindow:
+                _wrong(win, "vavailability/components/available", "an AvailableWindow")
+            w = "vavailability/components/available/properties/"
+            start, length = _dt(win.dtstart, w + "dtstart/date-time"), _dur(win.duration, w + "duration/duration")
+            out.append(
+                f"<xcal:available><xcal:properties><xcal:dtstart><xcal:date-time>{start}</xcal:date-time>"
+                f"</xcal:dtstart><xcal:duration><xcal:duration>{length}</xcal:duration></xcal:duration>"
+                "</xcal:properties></xcal:available>"
+            )
+        out.append("</xcal:components></xcal:vavailability>")
+    event_id, mrid = msg.event_id, msg.signal_target_mrid
+    qualified = ""
+    if event_id is not None or msg.modification_number is not None:
+        qualified = (
+            f"<ei:qualifiedEventID><ei:eventID>{_s(event_id, 'qualifiedEventID/eventID')}</ei:eventID>"
+            f"<ei:modificationNumber>{_u(msg.modification_number, 'qualifiedEventID/modificationNumber')}"
+            "</ei:modificationNumber></ei:qualifiedEventID>"
+        )
+    out.append(
+        f"<ei:createdDateTime>{_dt(msg.created_date_time, 'createdDateTime')}</ei:createdDateTime>"
+        f"<pyld:requestID>{_s(msg.request_id, 'requestID')}</pyld:requestID>{qualified}"
+        f"<ei:eiTarget>{_targets_body(msg.targets, 'eiTarget')}</ei:eiTarget>"
+        + ("" if mrid is None else
+           "<oadr:oadrDeviceClass><power:endDeviceAsset><power:mrid>"
+           f"{_s(mrid, 'oadrDeviceClass/endDeviceAsset/mrid')}"
+           "</power:mrid></power:endDeviceAsset></oadr:oadrDeviceClass>")
+    )
+
+
+def _created_opt(msg: m.CreatedOpt, out: list[str]) -> None:
+    out.append(_response(msg.response) + f"<ei:optID>{_s(msg.opt_id, 'optID')}</ei:optID>")
+
+
+def _cancel_opt(msg: m.CancelOpt, out: list[str]) -> None:
+    out.append(
+        f"<pyld:requestID>{_s(msg.request_id, 'requestID')}</pyld:requestID>"
+        f"<ei:optID>{_s(msg.opt_id, 'optID')}</ei:optID><ei:venID>{_s(msg.ven_id, 'venID')}</ei:venID>"
+    )
+
+
+def _canceled_opt(msg: m.CanceledOpt, out: list[str]) -> None:
+    opt_id = msg.opt_id
+    out.append(_response(msg.response) + ("" if opt_id is None else f"<ei:optID>{_s(opt_id, 'optID')}</ei:optID>"))
+
+
+# -------------------------------------------------------------- poll, misc
+
+
+def _poll(msg: m.Poll, out: list[str]) -> None:
+    out.append(f"<ei:venID>{_s(msg.ven_id, 'venID')}</ei:venID>")
+
+
+def _response_message(msg: m.ResponseMessage, out: list[str]) -> None:
+    out.append(_response(msg.response) + _opt_ven(msg.ven_id))
+
+
+# ------------------------------------------------------------------ dispatch
+
+_Builder = Callable[[Any, list[str]], None]
+
+_NsFinder = Callable[[Any, str], tuple[str, ...]]
+
+# Namespaces (prefixes) every message type uses; nested ones are found per message.
+_BASE = ("ei", "oadr", "pyld")
+_SMALL = ("ei", "oadr")
+_NESTED_TAGS = tuple((p, f"<{p}:") for p in ("emix", "gml", "power", "scale", "strm", "xcal"))
+
+
+def _ns_scan(msg: Any, body: str) -> tuple[str, ...]:
+    """The nested namespaces whose elements appear in ``body`` (sorted)."""
+    return tuple([p for p, tag in _NESTED_TAGS if tag in body])
+
+
+# Searching a large body for an absent "<gml:" is slow ("<" and ":" are everywhere), so
+# for events and reports the rare namespaces come from the model: targets and measurements.
+_TARGET_NS: dict[str, tuple[str, ...]] = {
+    "aggregated_p_node": ("power",), "end_device_asset": ("power",), "meter_asset": ("power",),
+    "p_node": ("power",), "service_area": ("emix", "gml"), "service_delivery_point": ("power",),
+    "service_location": ("gml", "power"), "transport_interface": ("power",),
+}
+_MEASUREMENT_NS: dict[str, tuple[str, ...]] = {
+    name: ("power", "scale") if p == "power" else () if kind == "pulse" else ("scale",)
+    for name, (p, kind) in _MEASUREMENTS.items()
+}
+
+
+def _add_target_ns(targets: Any, acc: set[str]) -> None:
+    for target in targets or ():
+        for key in target:
+            acc.update(_TARGET_NS.get(key, ()))
+
+
+def _sorted_ns(acc: set[str]) -> tuple[str, ...]:
+    return tuple([p for p, _ in _NESTED_TAGS if p in acc])
+
+
+def _ns_reports(msg: Any, body: str) -> tuple[str, ...]:
+    """Namespaces of ``oadrReport`` elements (only built messages come here)."""
+    reports = msg.reports
+    if not reports:
+        return ()
+    acc = {p for p in ("strm", "xcal") if f"<{p}:" in body}
+    for rep in reports:
+        for rd in rep.report_descriptions or ():
+            _add_target_ns(rd.report_subject, acc)
+            _add_target_ns(rd.report_data_source, acc)
+            if rd.measurement is not None:
+                acc.update(_MEASUREMENT_NS[rd.measurement.name])
+            if rd.market_context is not None:
+                acc.add("emix")
+    return _sorted_ns(acc)
+
+
+def _ns_events(msg: Any, body: str) -> tuple[str, ...]:
+    """Namespaces of ``oadrEvent`` elements (only built messages come here)."""
+    events = msg.events
+    if not events:
+        return ()
+    acc = {"emix", "strm", "xcal"}
+    for ev in events:
+        _add_target_ns(_targets_of(ev), acc)
+        for sig in ev["event_signals"]:
+            meas = sig.get("measurement")
+            if meas is not None:
+                acc.update(_MEASUREMENT_NS[meas.name])
+            _add_target_ns(_targets_of(sig), acc)
+    return _sorted_ns(acc)
+
+
+_SPECS: dict[type, tuple[_Builder, tuple[str, ...], _NsFinder | None]] = {
+    m.QueryRegistration: (_query_registration, _BASE, None),
+    m.CreatePartyRegistration: (_create_party_registration, _BASE, None),
+    m.CreatedPartyRegistration: (_created_party_registration, _BASE, _ns_scan),
+    m.CancelPartyRegistration: (_cancel_party_registration, _BASE, None),
+    m.CanceledPartyRegistration: (_canceled_party_registration, _BASE, None),
+    m.RequestReregistration: (_request_reregistration, _SMALL, None),
+    m.RequestEvent: (_request_event, _BASE, None),
+    m.DistributeEvent: (_distribute_event, _BASE, _ns_events),
+    m.CreatedEvent: (_created_event, _BASE, None),
+    m.RegisterReport: (_register_report, _BASE, _ns_reports),
+    m.RegisteredReport: (_registered_report, _BASE, _ns_scan),
+    m.CreateReport: (_create_report, _BASE, _ns_scan),
+    m.CreatedReport: (_created_report, _BASE, None),
+    m.UpdateReport: (_update_report, _BASE, _ns_reports),
+    m.UpdatedReport: (_updated_report, _BASE, None),
+    m.CancelReport: (_cancel_report_body, _BASE, None),
+    m.CanceledReport: (_canceled_report, _BASE, None),
+    m.CreateOpt: (_create_opt, _BASE, _ns_scan),
+    m.CreatedOpt: (_created_opt, _BASE, None),
+    m.CancelOpt: (_cancel_opt, _BASE, None),
+    m.CanceledOpt: (_canceled_opt, _BASE, None),
+    m.Poll: (_poll, _SMALL, None),
+    m.ResponseMessage: (_response_message, _BASE, None),
+}
+
+
+def _signed_open(prefixes: tuple[str, ...]) -> str:
+    """The ``oadrSignedObject`` start tag declaring ``prefixes`` (sorted as C14N sorts them)."""
+    decls = "".join([f' xmlns:{p}="{NS[p]}"' for p in sorted(prefixes)])
+    return f'<oadr:oadrSignedObject{decls} oadr:Id="oadrSignedObject">'
+
+
+def _all_signed_opens() -> dict[tuple[tuple[str, ...], tuple[str, ...]], str]:
+    nested = [p for p, _ in _NESTED_TAGS]
+    table: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {}
+    for base in (_BASE, _SMALL):
+        for bits in range(1 << len(nested)):
+            extra = tuple([p for i, p in enumerate(nested) if bits >> i & 1])
+            table[base, extra] = _signed_open(base + extra)
+    return table
+
+
+#: The ``oadrSignedObject`` start tag by (base prefixes, nested prefixes); read-only.
+_SIGNED_OPENS = _all_signed_opens()
+
+# Per message type: (builder, message start tag, message end tag, nested-namespace finder,
+# base prefixes, oadrSignedObject start tag without nested namespaces).
+_DISPATCH: dict[type, tuple[_Builder, str, str, _NsFinder | None, tuple[str, ...], str]] = {
+    cls: (
+        fn,
+        f'<oadr:{cls.message_type} ei:schemaVersion="2.0b">',  # type: ignore[attr-defined]
+        f"</oadr:{cls.message_type}>",  # type: ignore[attr-defined]
+        finder,
+        base,
+        _signed_open(base),
+    )
+    for cls, (fn, base, finder) in _SPECS.items()
+}
+
+_MESSAGE_TYPE_NAMES: dict[type, str] = {cls: cls.message_type for cls in _SPECS}  # type: ignore[attr-defined]
+_REPEATED = frozenset({
+    "oadrEvent", "eiEventSignal", "interval", "eventResponse", "oadrReport", "oadrReportDescription",
+    "oadrReportPayload", "oadrReportRequest", "specifierPayload", "oadrProfile", "oadrTransport", "available",
+    "reportRequestID",
+})
+_TAG = re.compile(r"<(/?)(?:[A-Za-z_][\w.\-]*:)?([A-Za-z_][\w.\-]*)")
+
+
+def _path(pieces: list[str], where: str) -> str:
+    """The element path of a failure: the elements still open in ``pieces``, then ``where``."""
+    stack: list[str] = []
+    counts: list[dict[str, int]] = [{}]
+    for mt in _TAG.finditer("".join(pieces)):
+        if mt.group(1):
+            stack.pop()
+            counts.pop()
+        else:
+            name = mt.group(2)
+            n = counts[-1].get(name, 0) + 1
+            counts[-1][name] = n
+            stack.append(f"{name}[{n}]" if name in _REPEATED else name)
+            counts.append({})
+    for i, name in enumerate(where.split("/") if where else ()):
+        if name in _REPEATED:
+            n = (counts[-1].get(name, 0) + 1) if i == 0 else 1
+            name = f"{name}[{n}]"
+        stack.append(name)
+    return "/".join(stack)
+
+
+def _build(msg: Any) -> tuple[str, str]:
+    """Build a message: (the ``oadrSignedObject`` start tag, the message element)."""
+    spec = _DISPATCH.get(type(msg))
+    if spec is None:
+        name = getattr(type(msg), "message_type", None)
+        raise BuildError(
+            f"cannot build a {type(msg).__name__}: not a message class of fleetven.messages.model",
+            message_type=name if isinstance(name, str) else None, path=None,
+        )
+    fn, open_tag, close_tag, finder, base, signed_open = spec
+    out = [open_tag]
+    try:
+        fn(msg, out)
+    except _Bad as exc:
+        name = _MESSAGE_TYPE_NAMES[type(msg)]
+        path = _path(out, exc.where)
+        raise BuildError(f"cannot build {name}: {path} {exc.reason}", message_type=name, path=path) from None
+    except (AttributeError, TypeError, KeyError, ValueError) as exc:
+        name = _MESSAGE_TYPE_NAMES[type(msg)]
+        path = _path(out, "")
+        raise BuildError(f"cannot build {name}: at {path}: {type(exc).__name__}: {exc}",
+                         message_type=name, path=path) from None
+    out.append(close_tag)
+    body = "".join(out)
+    if finder is not None:
+        nested = finder(msg, body)
+        if nested:
+            signed_open = _SIGNED_OPENS[base, nested]
+    return signed_open, body
+
+
+def build_signed_object(msg: m.Message) -> bytes:
+    """Build the ``oadrSignedObject`` element of a message, in Canonical XML 1.0 form.
+
+    The bytes are exactly what inclusive C14N (without comments) gives for
+    the ``oadrSignedObject`` element of :func:`build_message`'s document, so
+    a signature can digest them as they are.
+
+    :param msg: a message object of :mod:`fleetven.messages.model`.
+    :returns: UTF-8 bytes of ``<oadr:oadrSignedObject ...>...</oadr:oadrSignedObject>``.
+    :raises BuildError: a required value is missing, a value has the wrong type
+        or cannot be written (naive datetime, non-finite number, a character
+        XML 1.0 does not allow, an unknown measurement or target type); its
+        ``message_type`` and ``path`` fields say where.
+    """
+    signed_open, body = _build(msg)
+    return (signed_open + body + _SIGNED_CLOSE).encode()
+
+
+def build_message(msg: m.Message) -> bytes:
+    """Build a whole ``oadrPayload`` document (unsigned) for a message.
+
+    Equal to ``envelope(build_signed_object(msg))``.
+
+    :param msg: a message object of :mod:`fleetven.messages.model`.
+    :returns: UTF-8 bytes, starting with the XML declaration.
+    :raises BuildError: as :func:`build_signed_object`.
+    """
+    signed_open, body = _build(msg)
+    return (_PAYLOAD_OPEN_STR + signed_open + body + _SIGNED_CLOSE + _PAYLOAD_CLOSE_STR).encode()
