@@ -15,6 +15,7 @@ from typing import Any
 __all__ = (
     "FleetvenError",
     "ConfigurationError",
+    "SchedulerError",
     "MessageError",
     "MessageTooLarge",
     "UnsafeXML",
@@ -46,6 +47,11 @@ class FleetvenError(Exception):
 
 class ConfigurationError(FleetvenError, ValueError):
     """A setting given to fleetven is wrong; raised before anything connects."""
+
+
+class SchedulerError(FleetvenError, RuntimeError):
+    """The timer wheel was used in a way it cannot serve: scheduling on a closed
+    wheel, or driving it by hand from inside one of its own callbacks."""
 
 
 class MessageError(FleetvenError, ValueError):

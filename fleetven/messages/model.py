@@ -569,5 +569,5 @@ Message = Union[
 #: Every message class by its OpenADR element name.
 MESSAGE_TYPES: dict[str, type] = {
     cls.message_type: cls
-    for cls in Message.__args__
+    for cls in Message.__args__  # type: ignore[attr-defined]
 }
