@@ -36,6 +36,7 @@ from libc.string cimport strcmp, strlen, memcmp
 from fleetven._fast._extract_py import _datetime as _py_datetime
 from fleetven._fast._extract_py import _duration as _py_duration
 from fleetven._fast._extract_py import _int as _py_int
+from fleetven._fast._extract_py import _out_of_range as _py_out_of_range
 from fleetven._fast._extract_py import extract as _py_extract
 from fleetven.exceptions import InvalidMessage, InvalidValue, UnknownMessage
 from fleetven.messages import model as _m
@@ -1194,7 +1195,11 @@ cdef object _event_signal(const Node* sig, const Seg* path, object start):
             s = _sg(&ip, b"dtstart", 0)
             dtstart = _dtstart_of(dts, &s)
         else:
-            dtstart = start + offset
+            try:
+                dtstart = start + offset
+            except OverflowError:
+                s = _sg(&ip, b"dtstart", 0)
+                raise _py_out_of_range(_render(&s)) from None
         interval = {"dtstart": dtstart, "duration": duration}
         uid = _child(iv, XCAL, b"uid")
         if uid is not NULL:
@@ -1203,7 +1208,11 @@ cdef object _event_signal(const Node* sig, const Seg* path, object start):
         s = _sg(&ip, b"signalPayload", 0)
         interval["signal_payload"] = _payload_float(_req(iv, EI, b"signalPayload", &ip), &s)
         intervals.append(interval)
-        offset = offset + duration
+        try:
+            offset = offset + duration
+        except OverflowError:
+            s = _sg(&ip, b"duration", 0)
+            raise _py_out_of_range(_render(&s)) from None
         iv = _next(iv, EI, b"interval")
     signal = {
         "signal_name": _req_text(sig, EI, b"signalName", path),
@@ -1533,14 +1542,22 @@ cdef object _report(const Node* el, const Seg* path):
                 s = _sg(&ip, b"dtstart", 0)
                 istart = _dtstart_of(d, &s)
             elif dtstart is not None and offset is not None:
-                istart = dtstart + offset
+                try:
+                    istart = dtstart + offset
+                except OverflowError:
+                    s = _sg(&ip, b"dtstart", 0)
+                    raise _py_out_of_range(_render(&s)) from None
             else:
                 _raise_missing(&ip, b"dtstart")
             duration = _opt_duration_prop(iv, XCAL, b"duration", &ip)
             if duration is None:
                 offset = None
             elif offset is not None:
-                offset = offset + duration
+                try:
+                    offset = offset + duration
+                except OverflowError:
+                    s = _sg(&ip, b"duration", 0)
+                    raise _py_out_of_range(_render(&s)) from None
             uid = _child(iv, XCAL, b"uid")
             payloads = []
             j = 0

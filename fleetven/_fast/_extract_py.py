@@ -334,9 +334,20 @@ def _req_text(el: _Element, tag: str, path: str) -> str:
 
 def _int(text: str, path: str) -> int:
     body = text[1:] if text[:1] in ("+", "-") else text
-    if not body or not body.isascii() or not body.isdigit():
+    if not body or not body.isascii() or not body.isdigit() or len(body) > _MAX_INT_DIGITS:
         raise _bad("integer", text, path)
     return int(text)
+
+
+#: No integer in an OpenADR message needs more digits than this; longer ones are
+#: refused rather than handed to ``int()`` (whose own limit is 4,300 digits).
+_MAX_INT_DIGITS = 40
+
+
+def _out_of_range(path: str) -> InvalidValue:
+    """The error for an interval start that falls outside the datetime range."""
+    return InvalidValue(f"date-time out of range at {path}", path=path, value=None,
+                        message_type=path.split("/", 1)[0])
 
 
 def _float(text: str, path: str) -> float:
@@ -684,14 +695,23 @@ def _event_signal(sig: _Element, path: str, start: datetime) -> dict[str, Any]:
         p = f"{ipath}{i}]"
         duration = _req_duration_prop(iv, T_DURATION, p)
         dts = _child(iv, T_DTSTART)
-        dtstart = _dtstart_of(dts, p + "/dtstart") if dts is not None else start + offset
+        if dts is not None:
+            dtstart = _dtstart_of(dts, p + "/dtstart")
+        else:
+            try:
+                dtstart = start + offset
+            except OverflowError:
+                raise _out_of_range(p + "/dtstart") from None
         interval: dict[str, Any] = {"dtstart": dtstart, "duration": duration}
         uid = _child(iv, T_UID)
         if uid is not None:
             interval["uid"] = _req_text(uid, T_TEXT, p + "/uid")
         interval["signal_payload"] = _payload_float(_req(iv, T_SIGNAL_PAYLOAD, p), p + "/signalPayload")
         intervals.append(interval)
-        offset += duration
+        try:
+            offset += duration
+        except OverflowError:
+            raise _out_of_range(p + "/duration") from None
     signal: dict[str, Any] = {
         "signal_name": _req_text(sig, T_SIGNAL_NAME, path),
         "signal_type": _req_text(sig, T_SIGNAL_TYPE, path),
@@ -946,14 +966,20 @@ def _report(el: _Element, path: str) -> m.Report:
             if d is not None:
                 istart = _dtstart_of(d, p + "/dtstart")
             elif dtstart is not None and offset is not None:
-                istart = dtstart + offset
+                try:
+                    istart = dtstart + offset
+                except OverflowError:
+                    raise _out_of_range(p + "/dtstart") from None
             else:
                 raise _missing(p + "/dtstart")
             duration = _opt_duration_prop(iv, T_DURATION, p)
             if duration is None:
                 offset = None
             elif offset is not None:
-                offset += duration
+                try:
+                    offset += duration
+                except OverflowError:
+                    raise _out_of_range(p + "/duration") from None
             uid = _child(iv, T_UID)
             payloads = [
                 _report_payload(rp, f"{p}/oadrReportPayload[{j}]")

@@ -60,7 +60,10 @@ def parse_datetime(text: str) -> datetime:
         if hours > 23 or minutes > 59:
             raise InvalidValue(f"invalid date-time {text!r}: bad offset", value=text)
         offset = timedelta(hours=hours, minutes=minutes)
-        value = value - offset if zone[0] == "+" else value + offset
+        try:
+            value = value - offset if zone[0] == "+" else value + offset
+        except OverflowError:
+            raise InvalidValue(f"invalid date-time {text!r}: out of range in UTC", value=text) from None
     return value
 
 
@@ -79,16 +82,19 @@ def parse_duration(text: str) -> timedelta:
     if m is None or s.endswith(("P", "T")):
         raise InvalidValue(f"invalid duration {text!r}", value=text)
     sign, weeks, years, months, days, hours, minutes, seconds, frac = m.groups()
-    if weeks is not None:
-        value = timedelta(weeks=int(weeks))
-    else:
-        value = timedelta(
-            days=int(days or 0) + 30 * int(months or 0) + 365 * int(years or 0),
-            hours=int(hours or 0),
-            minutes=int(minutes or 0),
-            seconds=int(seconds or 0),
-            microseconds=int(frac[:6].ljust(6, "0")) if frac else 0,
-        )
+    try:
+        if weeks is not None:
+            value = timedelta(weeks=int(weeks))
+        else:
+            value = timedelta(
+                days=int(days or 0) + 30 * int(months or 0) + 365 * int(years or 0),
+                hours=int(hours or 0),
+                minutes=int(minutes or 0),
+                seconds=int(seconds or 0),
+                microseconds=int(frac[:6].ljust(6, "0")) if frac else 0,
+            )
+    except (OverflowError, ValueError):  # beyond timedelta's range, or more digits than int() takes
+        raise InvalidValue(f"invalid duration {text!r}: out of range", value=text) from None
     return -value if sign == "-" else value
 
 
