@@ -477,7 +477,7 @@ def test_bad_interval_is_located() -> None:
     (lambda ev: ev["active_period"].pop("duration"), "eiActivePeriod/properties/duration/duration"),
     (lambda ev: ev.update(event_signals=[]), "eiEventSignals"),
     (lambda ev: ev["event_signals"][0].update(intervals=[]), "eiEventSignals/eiEventSignal[1]/intervals"),
-    (lambda ev: ev["event_signals"][0]["intervals"][0].pop("uid"),
+    (lambda ev: ev["event_signals"][0]["intervals"][0].update(uid=7),
      "eiEventSignals/eiEventSignal[1]/intervals/interval[1]/uid/text"),
     (lambda ev: ev["event_signals"][0].update(signal_name="NOT_A_SIGNAL"),
      "eiEventSignals/eiEventSignal[1]/signalName"),
@@ -574,3 +574,12 @@ def test_shared_values_are_still_checked() -> None:
     ur.reports[0].intervals[1].payloads[0].r_id = "a<b"
     el = message_element(ur)
     assert texts(el, "ei", "rID") == ["rid-power", "a<b", "rid-power"]
+
+
+def test_interval_uid_is_optional(oadr_schema: Any) -> None:
+    """``xcal:uid`` is optional in ``IntervalType``: an interval without one is written without one."""
+    ev = samples.minimal_event()
+    del ev["event_signals"][0]["intervals"][0]["uid"]
+    data = build_message(distribute(ev))
+    assert b"<xcal:uid>" not in data
+    assert_valid_oadr(oadr_schema, data)

@@ -644,7 +644,7 @@ MESSAGES: list[tuple[str, str, Any]] = [
     ("oadrCreatedPartyRegistration",
      "<oadr:oadrCreatedPartyRegistration>" + resp("452", "", None) + "<ei:vtnID>VTN-a</ei:vtnID>"
      "<oadr:oadrProfiles/></oadr:oadrCreatedPartyRegistration>",
-     m.CreatedPartyRegistration(response=response(452, "", None), vtn_id="VTN-a")),
+     m.CreatedPartyRegistration(response=response(452, None, None), vtn_id="VTN-a")),
     ("oadrCancelPartyRegistration",
      "<oadr:oadrCancelPartyRegistration><pyld:requestID>c-1</pyld:requestID><ei:registrationID>REG-01"
      "</ei:registrationID><ei:venID>000123</ei:venID></oadr:oadrCancelPartyRegistration>",

@@ -535,11 +535,11 @@ cdef str _text_str(const Node* el):
 
 
 cdef object _opt_text(const Node* el, const char* ns, const char* name):
-    """Text of the first child ``{ns}name``, or None when absent."""
+    """Text of the first child ``{ns}name``, or None when absent or empty."""
     cdef Node* c = _child(el, ns, name)
     if c is NULL:
         return None
-    return _text_str(c)
+    return _text_str(c) or None
 
 
 cdef str _req_text(const Node* el, const char* ns, const char* name, const Seg* path):

@@ -319,9 +319,13 @@ def _text(el: _Element) -> str:
 
 
 def _opt_text(el: _Element, tag: str) -> str | None:
-    """Text of the first child with this tag, or ``None`` when absent."""
+    """Text of the first child with this tag, or ``None`` when it is absent or empty.
+
+    An empty optional element means "not given": OpenLEADR's VTN, for one, sends
+    ``<ei:venID/>`` and ``<ei:registrationID/>`` when it has none to give.
+    """
     c = _child(el, tag)
-    return _text(c) if c is not None else None
+    return (_text(c) or None) if c is not None else None
 
 
 def _req_text(el: _Element, tag: str, path: str) -> str:

@@ -698,8 +698,12 @@ def _event(ev: Any, out: list[str]) -> None:
                 dus = _dur(du, "interval/duration/duration") if found is None else found
                 last_du, last_dus = du, dus
             uid = iv.get("uid")
-            if type(uid) is not str or not uid.isalnum():
-                uid = _s(uid, "interval/uid/text")
+            if uid is None:
+                uids = ""
+            elif type(uid) is str and uid.isalnum():
+                uids = f"<xcal:uid><xcal:text>{uid}</xcal:text></xcal:uid>"
+            else:
+                uids = f"<xcal:uid><xcal:text>{_s(uid, 'interval/uid/text')}</xcal:text></xcal:uid>"
             p = iv.get("signal_payload")
             if type(p) is float and p - p == 0.0:
                 ps = repr(p)
@@ -708,7 +712,7 @@ def _event(ev: Any, out: list[str]) -> None:
             if ds is None:
                 append(
                     f"<ei:interval><xcal:duration><xcal:duration>{dus}</xcal:duration></xcal:duration>"
-                    f"<xcal:uid><xcal:text>{uid}</xcal:text></xcal:uid><ei:signalPayload><ei:payloadFloat>"
+                    f"{uids}<ei:signalPayload><ei:payloadFloat>"
                     f"<ei:value>{ps}</ei:value></ei:payloadFloat></ei:signalPayload></ei:interval>"
                 )
             else:
@@ -722,7 +726,7 @@ def _event(ev: Any, out: list[str]) -> None:
                 append(
                     f"<ei:interval><xcal:dtstart><xcal:date-time>{dss}"
                     f"</xcal:date-time></xcal:dtstart><xcal:duration><xcal:duration>{dus}</xcal:duration>"
-                    f"</xcal:duration><xcal:uid><xcal:text>{uid}</xcal:text></xcal:uid><ei:signalPayload>"
+                    f"</xcal:duration>{uids}<ei:signalPayload>"
                     f"<ei:payloadFloat><ei:value>{ps}</ei:value></ei:payloadFloat></ei:signalPayload></ei:interval>"
                 )
         append("</strm:intervals>")
