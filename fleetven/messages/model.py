@@ -13,7 +13,7 @@ Conventions, the same in every class:
   message may carry ``Z`` or a numeric offset, parsing converts to UTC.
 * Durations are :class:`~datetime.timedelta`.
 * Numbers are ``int`` or ``float``; booleans are ``bool``.
-* An optional element that is absent is ``None`` (or an empty list).
+* An optional element that is absent, or present but empty, is ``None`` (or an empty list).
 
 Events are the exception to "one class per thing": the event a user handler
 receives is a plain ``dict`` in the shape OpenLEADR users know (see
