@@ -1,0 +1,494 @@
+"""The :class:`TestVTN` server (see :mod:`fleetven.testing`)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+from aiohttp.web_server import Server
+
+from ..exceptions import MessageError, MessageTooLarge
+from ..messages import build_message, parse_message
+from ..messages import model as m
+from ..messages.parse import DEFAULT_MAX_SIZE
+from ._records import Faults, Receipt, VenRecord
+
+__all__ = ("TestVTN", "SERVICES")
+
+logger = logging.getLogger("fleetven.testing")
+
+#: The services a simple-HTTP VTN offers, appended to its ``path``.
+SERVICES = ("EiRegisterParty", "EiEvent", "EiReport", "EiOpt", "OadrPoll")
+
+_XML = "application/xml"
+_GARBAGE = b"\x00this is not XML <<<"
+#: Messages a VEN may send without being registered.
+_REGISTRATION = frozenset((m.CreatePartyRegistration, m.CancelPartyRegistration))
+
+
+class TestVTN:
+    """An in-process OpenADR 2.0b VTN (simple HTTP, pull model, unsigned).
+
+    :param vtn_id: the vtnID it announces.
+    :param poll_freq: the ``oadrRequestedOadrPollFreq`` it asks VENs for.
+    :param host: the address to listen on.
+    :param port: the port; 0 picks a free one (see :attr:`port` after :meth:`start`).
+    :param path: the URL path the services hang under.
+    :param max_size: the largest request body accepted, in bytes.
+    :param registration_policy: called with each ``oadrCreatePartyRegistration``;
+        returns ``None`` to accept it, or an OpenADR response code to refuse it.
+    :param on_register_report: called with ``(ven_id, oadrRegisterReport)``;
+        returns the report requests to put in the ``oadrRegisteredReport``
+        (none when not given).
+    :param record_polls: also keep ``oadrPoll`` messages in :attr:`received`
+        (off by default: a long benchmark would fill memory; see :attr:`polls`).
+    :param access_log: turn aiohttp's access log on.
+
+    Recorded (lists of tuples, oldest first): :attr:`received` (every
+    :class:`Receipt`), :attr:`registrations` ``(ven_id, oadrCreatePartyRegistration)``,
+    :attr:`event_responses` ``(ven_id, EventResponse)``, :attr:`reports`
+    ``(ven_id, Report)`` from ``oadrUpdateReport``, :attr:`registered_reports`
+    ``(ven_id, Report)`` from ``oadrRegisterReport``, :attr:`opts` ``(ven_id,
+    oadrCreateOpt | oadrCancelOpt)``, :attr:`faulted`, :attr:`errors`
+    ``(ven_id, MessageError)`` for bodies refused; counter :attr:`polls`.
+    """
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+    def __init__(
+        self,
+        *,
+        vtn_id: str = "TEST-VTN",
+        poll_freq: timedelta = timedelta(seconds=10),
+        host: str = "127.0.0.1",
+        port: int = 0,
+        path: str = "/OpenADR2/Simple/2.0b",
+        max_size: int = DEFAULT_MAX_SIZE,
+        registration_policy: Callable[[m.CreatePartyRegistration], int | None] | None = None,
+        on_register_report: Callable[[str, m.RegisterReport], list[m.ReportRequest]] | None = None,
+        record_polls: bool = False,
+        access_log: bool = False,
+    ) -> None:
+        self.vtn_id = vtn_id
+        self.poll_freq = poll_freq
+        self.host = host
+        self.port = port
+        self.path = path.rstrip("/")
+        self.max_size = max_size
+        self.registration_policy = registration_policy
+        self.on_register_report = on_register_report
+        self.record_polls = record_polls
+        self._access_log = access_log
+        #: Faults for every request; see :attr:`ven_faults` for one VEN's.
+        self.faults = Faults()
+        #: Faults for one VEN's requests, by venID; they take precedence over :attr:`faults`.
+        self.ven_faults: dict[str, Faults] = {}
+        #: Every VEN known, by venID.
+        self.vens: dict[str, VenRecord] = {}
+        self.received: list[Receipt] = []
+        self.registrations: list[tuple[str, m.CreatePartyRegistration]] = []
+        self.event_responses: list[tuple[str, m.EventResponse]] = []
+        self.reports: list[tuple[str, m.Report]] = []
+        self.registered_reports: list[tuple[str, m.Report]] = []
+        self.opts: list[tuple[str, m.CreateOpt | m.CancelOpt]] = []
+        self.faulted: list[Receipt] = []
+        self.errors: list[tuple[str | None, MessageError]] = []
+        self.polls = 0
+        self._by_registration: dict[str, str] = {}
+        self._ven_numbers = itertools.count(1)
+        self._ids = itertools.count(1)
+        self._waiters: list[tuple[Callable[[], Any], asyncio.Future[None]]] = []
+        self._services = frozenset(f"{self.path}/{s}" for s in SERVICES)
+        self._server: Server | None = None
+        self._listener: asyncio.AbstractServer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._handlers: dict[type, Callable[[Any, str | None], m.Message]] = {
+            m.QueryRegistration: self._query_registration,
+            m.CreatePartyRegistration: self._create_party_registration,
+            m.CancelPartyRegistration: self._cancel_party_registration,
+            m.CanceledPartyRegistration: self._canceled_party_registration,
+            m.Poll: self._poll,
+            m.RequestEvent: self._request_event,
+            m.CreatedEvent: self._created_event,
+            m.RegisterReport: self._register_report,
+            m.UpdateReport: self._update_report,
+            m.CreatedReport: self._ack,
+            m.CanceledReport: self._ack,
+            m.ResponseMessage: self._ack,
+            m.CreateOpt: self._create_opt,
+            m.CancelOpt: self._cancel_opt,
+        }
+
+    # ------------------------------------------------------------ lifecycle
+
+    @property
+    def url(self) -> str:
+        """The ``vtn_url`` to give VENs: ``http://host:port/path`` (valid after :meth:`start`)."""
+        return f"http://{self.host}:{self.port}{self.path}"
+
+    async def start(self) -> None:
+        """Start listening; with ``port=0`` a free port is chosen and stored in :attr:`port`."""
+        self._loop = asyncio.get_running_loop()
+        kwargs: dict[str, Any] = {} if self._access_log else {"access_log": None}
+        self._server = Server(self._handle, **kwargs)
+        self._listener = await self._loop.create_server(self._server, self.host, self.port)
+        self.port = self._listener.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        """Stop listening, close open connections and fail pending :meth:`wait_for` calls."""
+        if self._listener is not None:
+            self._listener.close()
+            if self._server is not None:
+                await self._server.shutdown(1.0)
+            await self._listener.wait_closed()
+            self._listener = self._server = None
+        for _, fut in self._waiters:
+            if not fut.done():
+                fut.cancel()
+        self._waiters.clear()
+
+    async def __aenter__(self) -> TestVTN:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    # ------------------------------------------------------------ scripting
+
+    def ven(self, ven_id: str) -> VenRecord:
+        """The record of ``ven_id``, created (unregistered) if the VTN does not know it yet."""
+        rec = self.vens.get(ven_id)
+        if rec is None:
+            rec = self.vens[ven_id] = VenRecord(ven_id)
+        return rec
+
+    def queue(self, ven_id: str, message: m.Message) -> None:
+        """Queue any message for ``ven_id``'s next poll (one message per poll, in order)."""
+        self.ven(ven_id).queue.append(message)
+
+    def _distribute(self, rec: VenRecord) -> m.DistributeEvent:
+        return m.DistributeEvent(request_id=self._new_id(), vtn_id=self.vtn_id, events=list(rec.events.values()))
+
+    def _queue_events(self, rec: VenRecord) -> None:
+        # A queued, undelivered oadrDistributeEvent at the tail is replaced: it is out of date.
+        msg = self._distribute(rec)
+        if rec.queue and isinstance(rec.queue[-1], m.DistributeEvent):
+            rec.queue[-1] = msg
+        else:
+            rec.queue.append(msg)
+
+    def add_event(self, ven_id: str, event: m.Event) -> None:
+        """Add (or replace, by eventID) an event of ``ven_id`` and queue an ``oadrDistributeEvent``
+        carrying all the VEN's current events (rule 61).
+
+        :param event: an event dict (:data:`~fleetven.messages.model.EVENT_SHAPE`); kept, not copied.
+        """
+        rec = self.ven(ven_id)
+        rec.events[event["event_id"]] = event
+        self._queue_events(rec)
+
+    def cancel_event(self, ven_id: str, event_id: str) -> None:
+        """Mark an event of ``ven_id`` cancelled (status ``cancelled``, modification number + 1)
+        and queue an ``oadrDistributeEvent``. The event stays in the VEN's list.
+
+        :raises KeyError: the VEN has no such event.
+        """
+        rec = self.ven(ven_id)
+        old = rec.events[event_id]
+        number = old["modification_number"] + 1
+        descriptor = {**old["event_descriptor"], "event_status": "cancelled", "modification_number": number}
+        rec.events[event_id] = {
+            **old,
+            "event_status": "cancelled",
+            "modification_number": number,
+            "event_descriptor": descriptor,
+        }
+        self._queue_events(rec)
+
+    def remove_event(self, ven_id: str, event_id: str) -> None:
+        """Drop an event from ``ven_id``'s list (cancelled by implication, rule 61) and queue an
+        ``oadrDistributeEvent`` with the rest."""
+        rec = self.ven(ven_id)
+        rec.events.pop(event_id, None)
+        self._queue_events(rec)
+
+    def request_report(self, ven_id: str, *report_requests: m.ReportRequest) -> None:
+        """Queue an ``oadrCreateReport`` with these report requests for ``ven_id``."""
+        self.queue(
+            ven_id, m.CreateReport(request_id=self._new_id(), report_requests=list(report_requests), ven_id=ven_id)
+        )
+
+    def request_reregistration(self, ven_id: str) -> None:
+        """Queue an ``oadrRequestReregistration`` for ``ven_id``."""
+        self.queue(ven_id, m.RequestReregistration(ven_id=ven_id))
+
+    def cancel_registration(self, ven_id: str) -> None:
+        """Queue an ``oadrCancelPartyRegistration`` for ``ven_id``; the registration is forgotten
+        when the VEN answers with ``oadrCanceledPartyRegistration``.
+
+        :raises KeyError: ``ven_id`` is not registered.
+        """
+        rec = self.vens[ven_id]
+        if rec.registration_id is None:
+            raise KeyError(ven_id)
+        self.queue(
+            ven_id,
+            m.CancelPartyRegistration(request_id=self._new_id(), registration_id=rec.registration_id, ven_id=ven_id),
+        )
+
+    # -------------------------------------------------------------- waiting
+
+    async def wait_for(self, predicate: Callable[[], Any], *, timeout: float) -> None:
+        """Wait until ``predicate()`` is true; it is checked now and after every message received.
+
+        :raises TimeoutError: not true within ``timeout`` seconds.
+        """
+        if predicate():
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (predicate, fut)
+        self._waiters.append(entry)
+        try:
+            async with asyncio.timeout(timeout):
+                await fut
+        finally:
+            if entry in self._waiters:
+                self._waiters.remove(entry)
+
+    async def wait_for_message(
+        self, message_type: str, *, ven_id: str | None = None, count: int = 1, timeout: float
+    ) -> list[Receipt]:
+        """Wait until ``count`` messages of ``message_type`` (e.g. ``"oadrCreatedEvent"``) were
+        received (from ``ven_id`` if given) and return them all.
+
+        :raises TimeoutError: fewer arrived within ``timeout`` seconds.
+        """
+
+        def found() -> list[Receipt]:
+            return [
+                r
+                for r in self.received
+                if r.message.message_type == message_type and (ven_id is None or r.ven_id == ven_id)
+            ]
+
+        await self.wait_for(lambda: len(found()) >= count, timeout=timeout)
+        return found()
+
+    def _wake(self) -> None:
+        for predicate, fut in self._waiters:
+            if not fut.done():
+                try:
+                    ok = predicate()
+                except Exception as exc:  # a broken predicate fails its own waiter, not the VTN
+                    fut.set_exception(exc)
+                    continue
+                if ok:
+                    fut.set_result(None)
+
+    # ------------------------------------------------------------- handling
+
+    def _new_id(self) -> str:
+        return f"vtn-req-{next(self._ids)}"
+
+    def _now(self) -> float:
+        assert self._loop is not None
+        return self._loop.time()
+
+    async def _read(self, request: web.BaseRequest) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            chunk = await request.content.readany()
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            if size > self.max_size:
+                raise MessageTooLarge(f"request body larger than {self.max_size} bytes", path=request.path)
+            chunks.append(chunk)
+
+    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        if request.method != "POST" or request.path not in self._services:
+            return web.Response(status=404 if request.method == "POST" else 405)
+        ven_id: str | None = None
+        try:
+            msg = parse_message(await self._read(request), max_size=self.max_size)
+        except MessageError as exc:
+            logger.warning("refused a request to %s: %s", request.path, exc)
+            self.errors.append((None, exc))
+            self._wake()
+            text = "".join(c for c in str(exc) if c.isprintable())[:200]
+            return self._reply(
+                m.ResponseMessage(response=m.Response(response_code=exc.response_code, response_description=text))
+            )
+        ven_id = getattr(msg, "ven_id", None)
+        faults = self.ven_faults.get(ven_id, self.faults) if ven_id is not None else self.faults
+        if faults.active():
+            return await self._faulty(faults, msg, ven_id, request)
+        return self._reply(self._answer(msg, ven_id))
+
+    def _answer(self, msg: m.Message, ven_id: str | None) -> m.Message:
+        if self.record_polls or type(msg) is not m.Poll:
+            self.received.append(Receipt(self._now(), ven_id, msg))
+        handler = self._handlers.get(type(msg))
+        if handler is None:
+            answer: m.Message = m.ResponseMessage(
+                response=m.Response(response_code=453, response_description="not a VEN request")
+            )
+        elif ven_id is not None and type(msg) not in _REGISTRATION and not self._registered(ven_id):
+            answer = m.ResponseMessage(
+                response=m.Response(response_code=463, response_description="not registered"), ven_id=ven_id
+            )
+        else:
+            answer = handler(msg, ven_id)
+        if self._waiters:
+            self._wake()
+        return answer
+
+    async def _faulty(
+        self, faults: Faults, msg: m.Message, ven_id: str | None, request: web.BaseRequest
+    ) -> web.StreamResponse:
+        if faults.count is not None:
+            faults.count -= 1
+        if faults.delay:
+            await asyncio.sleep(faults.delay)
+        if not (faults.status or faults.garbage or faults.drop):
+            return self._reply(self._answer(msg, ven_id))
+        if faults.process:
+            self._answer(msg, ven_id)
+        else:
+            self.faulted.append(Receipt(self._now(), ven_id, msg))
+            self._wake()
+        if faults.status:
+            return web.Response(status=faults.status)
+        if faults.garbage:
+            return web.Response(body=_GARBAGE, content_type=_XML)
+        if request.transport is not None:
+            request.transport.abort()
+        raise asyncio.CancelledError  # aiohttp drops a cancelled handler's connection quietly
+
+    @staticmethod
+    def _reply(answer: m.Message) -> web.Response:
+        return web.Response(body=build_message(answer), content_type=_XML)
+
+    def _registered(self, ven_id: str) -> bool:
+        rec = self.vens.get(ven_id)
+        return rec is not None and rec.registration_id is not None
+
+    @staticmethod
+    def _ok(request_id: str | None, code: int = 200, description: str = "OK") -> m.Response:
+        return m.Response(response_code=code, response_description=description, request_id=request_id)
+
+    def _profiles(self) -> list[m.Profile]:
+        return [m.Profile(profile_name="2.0b", transports=["simpleHttp"])]
+
+    def _query_registration(self, msg: m.QueryRegistration, ven_id: str | None) -> m.Message:
+        return m.CreatedPartyRegistration(
+            response=self._ok(msg.request_id),
+            vtn_id=self.vtn_id,
+            profiles=self._profiles(),
+            requested_oadr_poll_freq=self.poll_freq,
+        )
+
+    def _create_party_registration(self, msg: m.CreatePartyRegistration, ven_id: str | None) -> m.Message:
+        refused = self.registration_policy(msg) if self.registration_policy is not None else None
+        if refused is not None:
+            return m.CreatedPartyRegistration(
+                response=self._ok(msg.request_id, refused, "registration refused"),
+                vtn_id=self.vtn_id,
+                profiles=self._profiles(),
+                requested_oadr_poll_freq=self.poll_freq,
+            )
+        known = self._by_registration.get(msg.registration_id) if msg.registration_id is not None else None
+        if known is not None:
+            rec = self.vens[known]
+        else:
+            new_id = f"ven-{next(self._ven_numbers)}"
+            while new_id in self.vens and self.vens[new_id].registration_id is not None:
+                new_id = f"ven-{next(self._ven_numbers)}"
+            rec = self.ven(new_id)
+            rec.registration_id = f"reg-{new_id}-{next(self._ids)}"
+            self._by_registration[rec.registration_id] = rec.ven_id
+        rec.registration = msg
+        self.registrations.append((rec.ven_id, msg))
+        return m.CreatedPartyRegistration(
+            response=self._ok(msg.request_id),
+            vtn_id=self.vtn_id,
+            registration_id=rec.registration_id,
+            ven_id=rec.ven_id,
+            profiles=self._profiles(),
+            requested_oadr_poll_freq=self.poll_freq,
+        )
+
+    def _forget(self, rec: VenRecord) -> None:
+        if rec.registration_id is not None:
+            self._by_registration.pop(rec.registration_id, None)
+        rec.registration_id = rec.registration = None
+
+    def _cancel_party_registration(self, msg: m.CancelPartyRegistration, ven_id: str | None) -> m.Message:
+        owner = self._by_registration.get(msg.registration_id)
+        if owner is None or owner != msg.ven_id:
+            return m.CanceledPartyRegistration(
+                response=self._ok(msg.request_id, 452, "unknown registrationID"),
+                registration_id=msg.registration_id,
+                ven_id=msg.ven_id,
+            )
+        self._forget(self.vens[owner])
+        return m.CanceledPartyRegistration(
+            response=self._ok(msg.request_id), registration_id=msg.registration_id, ven_id=msg.ven_id
+        )
+
+    def _canceled_party_registration(self, msg: m.CanceledPartyRegistration, ven_id: str | None) -> m.Message:
+        if ven_id is not None and msg.response.response_code == 200:
+            self._forget(self.vens[ven_id])
+        return self._ack(msg, ven_id)
+
+    def _poll(self, msg: m.Poll, ven_id: str | None) -> m.Message:
+        self.polls += 1
+        queue = self.vens[msg.ven_id].queue
+        if queue:
+            return queue.popleft()
+        return m.ResponseMessage(response=self._ok(None), ven_id=msg.ven_id)
+
+    def _request_event(self, msg: m.RequestEvent, ven_id: str | None) -> m.Message:
+        return self._distribute(self.vens[msg.ven_id])
+
+    def _created_event(self, msg: m.CreatedEvent, ven_id: str | None) -> m.Message:
+        for er in msg.event_responses:
+            self.event_responses.append((msg.ven_id, er))
+        return m.ResponseMessage(response=self._ok(msg.response.request_id), ven_id=msg.ven_id)
+
+    def _register_report(self, msg: m.RegisterReport, ven_id: str | None) -> m.Message:
+        vid = ven_id or ""
+        for rep in msg.reports:
+            self.registered_reports.append((vid, rep))
+        requests = self.on_register_report(vid, msg) if self.on_register_report is not None else []
+        return m.RegisteredReport(response=self._ok(msg.request_id), report_requests=requests, ven_id=ven_id)
+
+    def _update_report(self, msg: m.UpdateReport, ven_id: str | None) -> m.Message:
+        vid = ven_id or ""
+        for rep in msg.reports:
+            self.reports.append((vid, rep))
+        return m.UpdatedReport(response=self._ok(msg.request_id), ven_id=ven_id)
+
+    def _ack(self, msg: Any, ven_id: str | None) -> m.Message:
+        request_id = getattr(msg, "request_id", None)
+        if request_id is None and getattr(msg, "response", None) is not None:
+            request_id = msg.response.request_id
+        return m.ResponseMessage(response=self._ok(request_id), ven_id=ven_id)
+
+    def _create_opt(self, msg: m.CreateOpt, ven_id: str | None) -> m.Message:
+        self.opts.append((msg.ven_id, msg))
+        return m.CreatedOpt(response=self._ok(msg.request_id), opt_id=msg.opt_id)
+
+    def _cancel_opt(self, msg: m.CancelOpt, ven_id: str | None) -> m.Message:
+        self.opts.append((msg.ven_id, msg))
+        return m.CanceledOpt(response=self._ok(msg.request_id), opt_id=msg.opt_id)
