@@ -24,6 +24,11 @@ __all__ = (
     "InvalidMessage",
     "InvalidValue",
     "BuildError",
+    "TransportError",
+    "TransportTimeout",
+    "HTTPStatusError",
+    "ProtocolError",
+    "RegistrationRejected",
 )
 
 
@@ -108,3 +113,31 @@ class BuildError(MessageError):
     """A model object cannot be turned into a valid OpenADR message."""
 
     response_code = 469
+
+
+class TransportError(FleetvenError, ConnectionError):
+    """A request to the VTN failed on the way: connection refused or reset,
+    TLS failure, a truncated answer. Keyword fields: ``ven`` (the VEN name),
+    ``service`` (``OadrPoll``, ``EiEvent``, ...), ``url``."""
+
+    response_code = 469
+
+
+class TransportTimeout(TransportError, TimeoutError):
+    """The VTN did not answer within the request timeout."""
+
+
+class HTTPStatusError(TransportError):
+    """The VTN answered with an HTTP status other than 200. Field: ``status``."""
+
+
+class ProtocolError(FleetvenError):
+    """The VTN answered with something the OpenADR protocol does not allow here,
+    or with an error response code (kept in the ``response_code`` field when
+    the VTN gave one)."""
+
+    response_code = 469
+
+
+class RegistrationRejected(ProtocolError):
+    """The VTN refused a registration (its response code is ``response_code``)."""

@@ -41,6 +41,7 @@ __all__ = (
     "RequestReregistration",
     "RequestEvent",
     "DistributeEvent",
+    "EventError",
     "EventResponse",
     "CreatedEvent",
     "Measurement",
@@ -223,10 +224,28 @@ class RequestEvent:
 
 
 @dataclass(slots=True, kw_only=True)
+class EventError:
+    """An ``oadrEvent`` of an ``oadrDistributeEvent`` that could not be read.
+
+    The other events of the message are still delivered; the VEN answers this
+    one with ``response_code`` (rules 19 and 48). ``event_id`` and
+    ``modification_number`` are given when they could be read.
+    """
+
+    response_code: int
+    description: str
+    path: str | None = None
+    event_id: str | None = None
+    modification_number: int | None = None
+
+
+@dataclass(slots=True, kw_only=True)
 class DistributeEvent:
     """``oadrDistributeEvent`` (VTN to VEN): all of the VEN's events.
 
-    ``events`` holds event dicts in document order (see :data:`EVENT_SHAPE`).
+    ``events`` holds event dicts in document order (see :data:`EVENT_SHAPE`);
+    ``errors`` the events that could not be read, one :class:`EventError`
+    each (parsing only; the builder ignores it).
     """
 
     message_type: ClassVar[str] = "oadrDistributeEvent"
@@ -234,6 +253,7 @@ class DistributeEvent:
     vtn_id: str
     events: list[Event] = field(default_factory=list)
     response: Response | None = None
+    errors: list[EventError] = field(default_factory=list)
 
 
 @dataclass(slots=True, kw_only=True)
