@@ -115,7 +115,7 @@ class OpenLEADRVTN:
         self._changed = asyncio.Event()
         with contextlib.redirect_stdout(io.StringIO()):
             await self.server.run()
-        host, port = self.server.app_runner.addresses[0][:2]
+        port = self.server.app_runner.addresses[0][1]
         self.port = int(port)
 
     async def stop(self) -> None:
