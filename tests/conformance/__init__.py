@@ -1,0 +1,1 @@
+"""Conformance tests, each named after the OpenADR 2.0b rule it checks."""
