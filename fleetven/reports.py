@@ -1,0 +1,902 @@
+"""A VEN's reports: what it offers (``METADATA_*``), what the VTN asks for, and delivery.
+
+:class:`ReportSpec` describes one data point a VEN offers; :func:`make_report_spec`
+builds one from the arguments OpenLEADR users give to ``add_report``.
+:class:`ReportEngine` (one per VEN) turns the specs into the ``oadrRegisterReport``
+metadata, runs the VTN's report requests on the shared timer wheel (sampling every
+``granularity``, an ``oadrUpdateReport`` every ``reportBackDuration``, one-shot
+reports, report intervals, cancellation) and delivers the data through the ``send``
+callable the VEN gives it. The engine does no I/O of its own.
+
+Delivery is at-least-once towards the VTN and never duplicates on our side: samples
+stay buffered until the VTN acknowledges them with an ``oadrUpdatedReport`` carrying
+response code 200; after a failed send they go out, in order, with the next one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import math
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from .exceptions import ConfigurationError
+from .messages import model as m
+
+__all__ = (
+    "REPORT_NAMES",
+    "READING_TYPES",
+    "REPORT_TYPES",
+    "SCALES",
+    "MEASUREMENTS",
+    "REPORT_NOT_SUPPORTED",
+    "ReportSpec",
+    "Rejection",
+    "make_report_spec",
+    "ReportEngine",
+)
+
+_log = logging.getLogger("fleetven.reports")
+
+#: Standard report names (plus any name starting with ``x-``).
+REPORT_NAMES = frozenset({
+    "METADATA_HISTORY_USAGE", "HISTORY_USAGE", "METADATA_HISTORY_GREENBUTTON", "HISTORY_GREENBUTTON",
+    "METADATA_TELEMETRY_USAGE", "TELEMETRY_USAGE", "METADATA_TELEMETRY_STATUS", "TELEMETRY_STATUS",
+})
+#: Reading types (plus any starting with ``x-``).
+READING_TYPES = frozenset({
+    "Direct Read", "Net", "Allocated", "Estimated", "Summed", "Derived", "Mean", "Peak", "Hybrid",
+    "Contract", "Projected", "x-RMS", "x-notApplicable",
+})
+#: Report types (plus any starting with ``x-``).
+REPORT_TYPES = frozenset({
+    "reading", "usage", "demand", "setPoint", "deltaUsage", "deltaSetPoint", "deltaDemand", "baseline",
+    "deviation", "avgUsage", "avgDemand", "operatingState", "upRegulationCapacityAvailable",
+    "downRegulationCapacityAvailable", "regulationSetpoint", "storedEnergy", "targetEnergyStorage",
+    "availableEnergyStorage", "price", "level", "powerFactor", "percentUsage", "percentDemand",
+    "x-resourceStatus",
+})
+#: SI scale codes.
+SCALES = frozenset({"p", "n", "micro", "m", "c", "d", "k", "M", "G", "T", "none"})
+
+#: Response code for a report request naming an unknown report or data point.
+REPORT_NOT_SUPPORTED = 461
+
+# Measurement local name -> (item description fixed by the schema, accepted units; first is the default).
+_ITEMS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "voltage": ("Voltage", ("V",)),
+    "current": ("Current", ("A",)),
+    "energyReal": ("RealEnergy", ("Wh",)),
+    "energyReactive": ("ReactiveEnergy", ("VARh",)),
+    "energyApparent": ("ApparentEnergy", ("VAh",)),
+    "powerReal": ("RealPower", ("W",)),
+    "powerReactive": ("ReactivePower", ("VAR",)),
+    "powerApparent": ("ApparentPower", ("VA",)),
+    "frequency": ("Frequency", ("Hz",)),
+    "pulseCount": ("pulse count", ("count",)),
+    "temperature": ("temperature", ("celsius", "fahrenheit")),
+    "Therm": ("Therm", ("thm",)),
+    "currency": ("currency", ()),
+    "currencyPerKW": ("currencyPerKW", ()),
+    "currencyPerKWh": ("currencyPerKWh", ()),
+    "currencyPerThm": ("currency", ()),
+}
+_POWER = frozenset({"powerReal", "powerReactive", "powerApparent"})
+
+#: The measurement names OpenLEADR users pass (``openleadr.enums.MEASUREMENTS`` members, any
+#: case) mapped to the measurement element's local name.
+MEASUREMENTS: dict[str, str] = {
+    "VOLTAGE": "voltage", "CURRENT": "current",
+    "ENERGY_REAL": "energyReal", "REAL_ENERGY": "energyReal", "ACTIVE_ENERGY": "energyReal",
+    "ENERGY_REACTIVE": "energyReactive", "REACTIVE_ENERGY": "energyReactive",
+    "ENERGY_APPARENT": "energyApparent", "APPARENT_ENERGY": "energyApparent",
+    "ACTIVE_POWER": "powerReal", "REAL_POWER": "powerReal", "POWER_REAL": "powerReal",
+    "REACTIVE_POWER": "powerReactive", "POWER_REACTIVE": "powerReactive",
+    "APPARENT_POWER": "powerApparent", "POWER_APPARENT": "powerApparent",
+    "FREQUENCY": "frequency", "PULSE_COUNT": "pulseCount", "TEMPERATURE": "temperature", "THERM": "Therm",
+    "CURRENCY": "currency", "CURRENCY_PER_KW": "currencyPerKW", "CURRENCY_PER_KWH": "currencyPerKWh",
+    "CURRENCY_PER_THM": "currencyPerThm",
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportSpec:
+    """One data point a VEN offers (an ``oadrReportDescription``), with the callback that reads it.
+
+    Build it with :func:`make_report_spec`. A spec is immutable and may be shared by every
+    VEN of a fleet; with ``with_ven`` the callback receives the VEN as its first argument.
+
+    Callback shapes: ``TELEMETRY_USAGE`` (and other data reports) ``() -> float``;
+    ``TELEMETRY_STATUS`` ``() -> ResourceStatus`` or ``{"online": bool, "manual_override": bool}``;
+    ``HISTORY_USAGE`` ``(start, end) -> [(datetime, float), ...]``. Any of them may be a coroutine.
+    """
+
+    callback: Callable[..., Any]
+    resource_id: str
+    r_id: str
+    report_specifier_id: str
+    report_name: str = "TELEMETRY_USAGE"
+    reading_type: str = "Direct Read"
+    report_type: str = "reading"
+    measurement: m.Measurement | None = None
+    sampling_rate: m.SamplingRate = field(
+        default_factory=lambda: m.SamplingRate(min_period=timedelta(seconds=10), max_period=timedelta(hours=1))
+    )
+    market_context: str | None = None
+    data_collection_mode: str = "incremental"
+    report_duration: timedelta = timedelta(hours=1)
+    report_dtstart: datetime | None = None
+    report_data_source: tuple[m.Target, ...] = ()
+    report_subject: tuple[m.Target, ...] = ()
+    with_ven: bool = False
+
+    @property
+    def unit(self) -> str | None:
+        """The unit of the measurement (``None`` for status reports)."""
+        return None if self.measurement is None else self.measurement.unit
+
+    @property
+    def scale(self) -> str:
+        """The SI scale code of the measurement (``"none"`` for status reports)."""
+        return "none" if self.measurement is None else self.measurement.scale
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A report request the engine refused: the VEN reports it in its ``oadrCreatedReport``."""
+
+    report_request_id: str
+    response_code: int
+    description: str
+
+
+def _named(value: str, known: frozenset[str], what: str) -> str:
+    if not isinstance(value, str) or not (value in known or value.startswith("x-")):
+        raise ConfigurationError(
+            f"{value!r} is not a valid {what}; valid: {', '.join(sorted(known))} or a name starting with 'x-'",
+            field=what,
+        )
+    return value
+
+
+def _sampling_rate(value: Any) -> m.SamplingRate:
+    if value is None:
+        return m.SamplingRate(min_period=timedelta(seconds=10), max_period=timedelta(hours=1), on_change=False)
+    if isinstance(value, timedelta):
+        if value <= timedelta(0):
+            raise ConfigurationError(f"sampling_rate must be positive, not {value}", field="sampling_rate")
+        return m.SamplingRate(min_period=value, max_period=value, on_change=False)
+    try:  # ours, OpenLEADR's objects.SamplingRate, or anything alike
+        lo, hi, ch = value.min_period, value.max_period, bool(value.on_change)
+    except AttributeError:
+        raise ConfigurationError(
+            f"sampling_rate must be a timedelta or a SamplingRate, not {type(value).__name__}", field="sampling_rate"
+        ) from None
+    if not (isinstance(lo, timedelta) and isinstance(hi, timedelta)) or lo > hi:
+        raise ConfigurationError(f"sampling_rate periods are wrong: min {lo!r}, max {hi!r}", field="sampling_rate")
+    return m.SamplingRate(min_period=lo, max_period=hi, on_change=ch)
+
+
+def _measurement(measurement: Any, *, unit: str | None, scale: str | None, power_ac: bool,
+                 power_hertz: float, power_voltage: float) -> m.Measurement:
+    """Resolve OpenLEADR's ``measurement`` argument to a :class:`~fleetven.messages.model.Measurement`."""
+    if isinstance(measurement, m.Measurement):
+        return m.Measurement(name=measurement.name, description=measurement.description, unit=measurement.unit,
+                             scale=scale or measurement.scale, power_attributes=measurement.power_attributes,
+                             pulse_factor=measurement.pulse_factor)
+    if isinstance(measurement, dict):
+        missing = [k for k in ("name", "description", "unit") if not isinstance(measurement.get(k), str)]
+        if missing:
+            raise ConfigurationError(f"a measurement dict needs str {', '.join(missing)}", field="measurement")
+        pa = measurement.get("power_attributes")
+        return m.Measurement(name=measurement["name"], description=measurement["description"],
+                             unit=measurement["unit"], scale=scale or measurement.get("scale") or "none",
+                             power_attributes=dict(pa) if pa else None)
+    if not isinstance(measurement, str) or not measurement:
+        raise ConfigurationError("measurement is required for this report (a name such as 'voltage' or "
+                                 "'REAL_POWER', a Measurement or a dict)", field="measurement")
+    name = MEASUREMENTS.get(measurement.upper()) or (measurement if measurement in _ITEMS else None)
+    if name is None:  # a custom measurement: its name is the description
+        if not unit:
+            raise ConfigurationError(f"custom measurement {measurement!r} needs a unit", field="unit")
+        return m.Measurement(name="customUnit", description=measurement, unit=unit, scale=scale or "none")
+    description, units = _ITEMS[name]
+    if not units:  # currencies: any ISO 4217 code
+        chosen = unit or "USD"
+    elif unit is None or unit == units[0]:
+        chosen = units[0]
+    elif unit in units:
+        chosen = unit
+    else:
+        _log.warning("unit %r is not allowed for measurement %r; using %r (allowed: %s)",
+                     unit, measurement, units[0], ", ".join(units))
+        chosen = units[0]
+    return m.Measurement(
+        name=name, description=description, unit=chosen, scale=scale or "none",
+        power_attributes={"hertz": power_hertz, "voltage": power_voltage, "ac": power_ac} if name in _POWER else None,
+        pulse_factor=1000.0 if name == "pulseCount" else None,
+    )
+
+
+def make_report_spec(
+    callback: Callable[..., Any],
+    resource_id: str,
+    measurement: str | m.Measurement | dict[str, Any] | None = None,
+    *,
+    data_collection_mode: str = "incremental",
+    report_specifier_id: str | None = None,
+    r_id: str | None = None,
+    report_name: str = "TELEMETRY_USAGE",
+    reading_type: str = "Direct Read",
+    report_type: str = "reading",
+    report_duration: timedelta | None = None,
+    report_dtstart: datetime | None = None,
+    sampling_rate: timedelta | m.SamplingRate | None = None,
+    data_source: object = None,
+    scale: str | None = "none",
+    unit: str | None = None,
+    power_ac: bool = True,
+    power_hertz: float = 50,
+    power_voltage: float = 230,
+    market_context: str | None = None,
+    end_device_asset_mrid: str | None = None,
+    report_data_source: m.Target | Sequence[m.Target] | None = None,
+    existing: Iterable[ReportSpec] = (),
+    with_ven: bool = False,
+) -> ReportSpec:
+    """Validate OpenLEADR ``add_report`` arguments and build a :class:`ReportSpec`.
+
+    Defaults follow OpenLEADR 0.5.36: ``report_duration`` one hour, ``report_dtstart`` now,
+    ``sampling_rate`` 10 s to 1 h (a timedelta means min = max), a random
+    ``report_specifier_id`` unless a report with the same name already exists in ``existing``
+    (then its id is reused), a random ``r_id``. The caller returns
+    ``(spec.report_specifier_id, spec.r_id)`` as OpenLEADR's ``add_report`` does.
+
+    :param callback: reads the value (sync or coroutine function); see :class:`ReportSpec`.
+    :param resource_id: the resource this data point belongs to (its ``reportDataSource``).
+    :param measurement: an OpenLEADR measurement name (``"voltage"``, ``"REAL_POWER"``...), a
+        :class:`~fleetven.messages.model.Measurement`, a dict, or any other string for a custom
+        unit; optional for ``TELEMETRY_STATUS``.
+    :param data_collection_mode: ``"incremental"`` (sample every granularity) or ``"full"``
+        (callback takes ``date_from``, ``date_to`` and ``sampling_interval``).
+    :param scale: SI scale code; ``None`` means ``"none"``.
+    :param unit: the unit; must be one the measurement allows (else a warning, and the default).
+    :param power_ac: for power measurements: AC or DC.
+    :param power_hertz: for power measurements: grid frequency.
+    :param power_voltage: for power measurements: voltage.
+    :param end_device_asset_mrid: put into ``reportSubject`` as an end device asset.
+    :param report_data_source: target(s) for ``reportDataSource``; default ``{"resource_id": resource_id}``.
+    :param existing: the specs already added to the same VEN (or fleet).
+    :param with_ven: the callback takes the VEN as first argument (``fleet.add_report``).
+    :param data_source: accepted for compatibility and ignored, as in OpenLEADR.
+    :returns: the spec.
+    :raises ConfigurationError: an argument is invalid or an id is already taken.
+    """
+    del data_source
+    if not callable(callback):
+        raise ConfigurationError("callback must be callable", field="callback")
+    if not isinstance(resource_id, str) or not resource_id:
+        raise ConfigurationError("resource_id must be a non-empty str", field="resource_id")
+    _named(report_name, REPORT_NAMES, "report_name")
+    if report_name.startswith("METADATA_"):
+        raise ConfigurationError(f"report_name {report_name!r}: name the report itself; the engine "
+                                 "advertises it as METADATA_*", field="report_name")
+    _named(reading_type, READING_TYPES, "reading_type")
+    _named(report_type, REPORT_TYPES, "report_type")
+    if scale is not None and scale not in SCALES:
+        raise ConfigurationError(f"{scale!r} is not a valid scale; valid: {', '.join(sorted(SCALES))}", field="scale")
+    if data_collection_mode not in ("incremental", "full"):
+        raise ConfigurationError("data_collection_mode must be 'incremental' or 'full'", field="data_collection_mode")
+    if data_collection_mode == "full":
+        params = inspect.signature(callback).parameters
+        if not all(p in params for p in ("date_from", "date_to", "sampling_interval")):
+            raise ConfigurationError("with data_collection_mode 'full' the callback must accept date_from, "
+                                     "date_to and sampling_interval", field="callback")
+    if report_duration is None:
+        _log.warning("add_report: no report_duration given for %s/%s; using 3600 seconds", report_name, resource_id)
+        report_duration = timedelta(seconds=3600)
+    elif not isinstance(report_duration, timedelta):
+        raise ConfigurationError("report_duration must be a timedelta", field="report_duration")
+    if report_dtstart is None:
+        report_dtstart = datetime.now(timezone.utc)
+    elif not isinstance(report_dtstart, datetime) or report_dtstart.tzinfo is None:
+        raise ConfigurationError("report_dtstart must be an aware datetime", field="report_dtstart")
+    rate = _sampling_rate(sampling_rate)
+    item = None if report_name == "TELEMETRY_STATUS" else _measurement(
+        measurement, unit=unit, scale=scale, power_ac=power_ac, power_hertz=power_hertz, power_voltage=power_voltage)
+
+    specs = list(existing)
+    if report_specifier_id is None:
+        report_specifier_id = next((s.report_specifier_id for s in specs if s.report_name == report_name), None)
+        report_specifier_id = report_specifier_id or uuid.uuid4().hex
+    elif not isinstance(report_specifier_id, str) or not report_specifier_id or report_specifier_id == "METADATA":
+        raise ConfigurationError(f"report_specifier_id {report_specifier_id!r} is not usable",
+                                 field="report_specifier_id")
+    for s in specs:
+        if s.report_specifier_id == report_specifier_id and s.report_name != report_name:
+            raise ConfigurationError(f"report_specifier_id {report_specifier_id!r} already names a {s.report_name} "
+                                     f"report, not {report_name}", field="report_specifier_id")
+    if r_id is None:
+        r_id = uuid.uuid4().hex
+    elif not isinstance(r_id, str) or not r_id:
+        raise ConfigurationError("r_id must be a non-empty str", field="r_id")
+    if any(s.r_id == r_id and s.report_specifier_id == report_specifier_id for s in specs):
+        raise ConfigurationError(f"r_id {r_id!r} is already used in report {report_specifier_id!r}", field="r_id")
+
+    if report_data_source is None:
+        sources: tuple[m.Target, ...] = ({"resource_id": resource_id},)
+    elif isinstance(report_data_source, dict):
+        sources = (report_data_source,)
+    else:
+        sources = tuple(report_data_source)
+    subject: tuple[m.Target, ...] = (
+        ({"end_device_asset": {"mrid": end_device_asset_mrid}},) if end_device_asset_mrid else ())
+    return ReportSpec(
+        callback=callback, resource_id=resource_id, r_id=r_id, report_specifier_id=report_specifier_id,
+        report_name=report_name, reading_type=reading_type, report_type=report_type, measurement=item,
+        sampling_rate=rate, market_context=market_context, data_collection_mode=data_collection_mode,
+        report_duration=report_duration, report_dtstart=report_dtstart, report_data_source=sources,
+        report_subject=subject, with_ven=with_ven,
+    )
+
+
+# ---------------------------------------------------------------- the engine
+
+_PENDING, _READY, _SKIPPED = 0, 1, 2
+
+
+class _Sample:
+    """One value of one data point at one instant (a slot filled later by async callbacks)."""
+
+    __slots__ = ("when", "r_id", "value", "state")
+
+    def __init__(self, when: datetime, r_id: str) -> None:
+        self.when = when
+        self.r_id = r_id
+        self.value: float | m.ResourceStatus = 0.0
+        self.state = _PENDING
+
+
+class _Request:
+    """One active (or finishing) report request."""
+
+    __slots__ = ("request_id", "specifier_id", "report_name", "specs", "gran", "back", "end", "base_w", "base_dt",
+                 "k", "j", "timer", "buffer", "inflight", "sending", "again", "finished", "closed", "cursor",
+                 "end_dt")
+
+    def __init__(self, request_id: str, specifier_id: str, specs: list[ReportSpec]) -> None:
+        self.request_id = request_id
+        self.specifier_id = specifier_id
+        self.report_name = specs[0].report_name
+        self.specs = specs
+        self.gran = 0.0  # seconds between samples (0: one-shot)
+        self.back = 0.0  # seconds between sends (0: send each sample)
+        self.end: float | None = None  # seconds after base when the request completes
+        self.base_w = 0.0  # wheel time of the first sample
+        self.base_dt: datetime = datetime.min
+        self.k = 0  # next sample index
+        self.j = 1  # next send index
+        self.timer: Any = None
+        self.buffer: list[_Sample] = []
+        self.inflight: list[_Sample] = []
+        self.sending = False
+        self.again = False  # flush once more when the send in flight ends
+        self.finished = False  # no more sampling: deliver what is left, then forget
+        self.closed = False  # forgotten: drop everything
+        self.cursor: datetime | None = None  # history: data before this instant was fetched already
+        self.end_dt: datetime | None = None  # history: the end of the report interval
+
+
+def _status(value: Any) -> m.ResourceStatus | None:
+    if isinstance(value, m.ResourceStatus):
+        return value
+    if isinstance(value, dict):
+        online, override = value.get("online"), value.get("manual_override")
+        if isinstance(online, bool) and isinstance(override, bool):
+            return m.ResourceStatus(online=online, manual_override=override,
+                                    load_control_state=value.get("load_control_state"))
+    return None
+
+
+def _is_history(spec: ReportSpec) -> bool:
+    return spec.report_name == "HISTORY_USAGE" or spec.data_collection_mode == "full"
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+class ReportEngine:
+    """The reports of one VEN: metadata, active requests, sampling and delivery.
+
+    :param specs: the data points this VEN offers.
+    :param wheel: the shared :class:`~fleetven.timerwheel.TimerWheel`.
+    :param send: ``async send(message) -> reply``: the VEN posts the message to the VTN's
+        EiReport service and returns the parsed reply (raises on transport failure).
+    :param ven_arg: passed as first argument to callbacks of specs with ``with_ven`` (the Ven).
+    :param clock: the wall clock (aware UTC datetimes) matching the wheel's time.
+    :param logger: where failures are logged (they name the VEN and the report).
+    :param ven_id: the VEN's venID, put into the messages (updated by :meth:`register_report`
+        and settable as the attribute ``ven_id``).
+    :param name: the VEN's name for logs (default: ``ven_arg``'s ``name`` or the venID).
+    :param retry_delay: seconds before resending the last data of a finished request after a failure.
+    :raises ConfigurationError: two specs share a data point, or one specifier names two reports.
+    """
+
+    __slots__ = ("_specs", "_wheel", "_send", "_ven_arg", "_clock", "_logger", "ven_id", "_name", "_retry",
+                 "_active", "_finishing", "_tasks", "_closed", "rejections")
+
+    def __init__(self, specs: Sequence[ReportSpec], *, wheel: Any,
+                 send: Callable[[m.Message], Awaitable[m.Message]], ven_arg: object | None = None,
+                 clock: Callable[[], datetime], logger: logging.Logger | None = None, ven_id: str | None = None,
+                 name: str | None = None, retry_delay: float = 10.0) -> None:
+        by_spec: dict[str, dict[str, ReportSpec]] = {}
+        for s in specs:
+            points = by_spec.setdefault(s.report_specifier_id, {})
+            if s.r_id in points:
+                raise ConfigurationError(f"r_id {s.r_id!r} appears twice in report {s.report_specifier_id!r}",
+                                         field="r_id")
+            if points and next(iter(points.values())).report_name != s.report_name:
+                raise ConfigurationError(f"report_specifier_id {s.report_specifier_id!r} names two reports",
+                                         field="report_specifier_id")
+            points[s.r_id] = s
+        self._specs = by_spec
+        self._wheel = wheel
+        self._send = send
+        self._ven_arg = ven_arg
+        self._clock = clock
+        self._logger = logger or _log
+        self.ven_id = ven_id
+        self._name = name
+        self._retry = retry_delay
+        self._active: dict[str, _Request] = {}
+        self._finishing: dict[int, _Request] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+        #: The requests refused by the latest :meth:`on_create_report`.
+        self.rejections: list[Rejection] = []
+
+    # ------------------------------------------------------------ public API
+
+    def register_report(self, *, ven_id: str | None, request_id: str) -> m.RegisterReport:
+        """The ``oadrRegisterReport`` advertising every report (``METADATA_*``, reportRequestID ``"0"``).
+
+        :param ven_id: the VEN's venID (remembered for later messages).
+        :param request_id: the message's requestID.
+        :returns: one ``oadrReport`` per report_specifier_id, in the order the specs were added.
+        """
+        if ven_id is not None:
+            self.ven_id = ven_id
+        now = self._clock()
+        reports = []
+        for specifier, points in self._specs.items():
+            first = next(iter(points.values()))
+            name = first.report_name
+            reports.append(m.Report(
+                report_specifier_id=specifier,
+                report_name=name if name.startswith("x-") else "METADATA_" + name,
+                created_date_time=now, report_request_id="0", duration=first.report_duration,
+                report_descriptions=[
+                    m.ReportDescription(
+                        r_id=s.r_id, report_type=s.report_type, reading_type=s.reading_type,
+                        report_subject=list(s.report_subject), report_data_source=list(s.report_data_source),
+                        market_context=s.market_context, measurement=s.measurement, sampling_rate=s.sampling_rate,
+                    ) for s in points.values()
+                ],
+            ))
+        return m.RegisterReport(request_id=request_id, reports=reports, ven_id=self.ven_id, report_request_id="0")
+
+    def on_create_report(self, msg: m.CreateReport | m.RegisteredReport, *, replace: bool = False) -> list[str]:
+        """Start the report requests of an ``oadrCreateReport`` (or of an ``oadrRegisteredReport``).
+
+        A request for specifier ``METADATA`` re-sends the ``oadrRegisterReport``. A request naming
+        an unknown report or data point is refused (listed in :attr:`rejections` with code 461);
+        the others start. A request id already active is replaced.
+
+        :param msg: the VTN's message.
+        :param replace: the message is the VTN's full list: active requests missing from it are
+            cancelled (implied cancellation).
+        :returns: the pending list: every active request id.
+        """
+        self.rejections = []
+        if self._closed:
+            return []
+        wanted = {rr.report_request_id for rr in msg.report_requests}
+        if replace:
+            for rid in [r for r in self._active if r not in wanted]:
+                self._drop(self._active.pop(rid))
+        for rr in msg.report_requests:
+            self._start(rr)
+        return self.pending()
+
+    def on_cancel_report(self, msg: m.CancelReport) -> list[str]:
+        """Cancel requests; with ``reportToFollow`` their buffered samples go out in one last report.
+
+        :returns: the pending list after the cancellation.
+        """
+        for rid in msg.report_request_ids:
+            req = self._active.pop(rid, None)
+            if req is None:
+                continue
+            if msg.report_to_follow:
+                self._finish(req)
+            else:
+                self._drop(req)
+        return self.pending()
+
+    def pending(self) -> list[str]:
+        """Every active report request id (for ``oadrPendingReports``)."""
+        return list(self._active)
+
+    def created_report(self, *, request_id: str | None) -> m.CreatedReport:
+        """The ``oadrCreatedReport`` answering the latest :meth:`on_create_report`.
+
+        Response code 200, or the code of the first refused request (with its reason).
+        """
+        rej = self.rejections[0] if self.rejections else None
+        return m.CreatedReport(
+            response=m.Response(response_code=200 if rej is None else rej.response_code,
+                                response_description="OK" if rej is None else rej.description,
+                                request_id=request_id),
+            pending_reports=self.pending(), ven_id=self.ven_id)
+
+    def canceled_report(self, *, request_id: str | None) -> m.CanceledReport:
+        """The ``oadrCanceledReport`` answering an ``oadrCancelReport`` (after :meth:`on_cancel_report`)."""
+        return m.CanceledReport(response=m.Response(response_code=200, response_description="OK",
+                                                    request_id=request_id),
+                                pending_reports=self.pending(), ven_id=self.ven_id)
+
+    def close(self) -> None:
+        """Cancel every timer and every task in flight; the engine does nothing more."""
+        self._closed = True
+        for req in [*self._active.values(), *self._finishing.values()]:
+            self._drop(req)
+        self._active.clear()
+        self._finishing.clear()
+        for task in list(self._tasks):
+            task.cancel()
+
+    async def drain(self) -> None:
+        """Wait until every task the engine started (async samples, sends) has ended."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # ------------------------------------------------------------ requests
+
+    def _label(self) -> str:
+        if self._name:
+            return self._name
+        name = getattr(self._ven_arg, "name", None)
+        return str(name or self.ven_id or self._ven_arg or "?")
+
+    def _reject(self, rid: str, why: str) -> None:
+        self._logger.warning("VEN %s: report request %s refused: %s", self._label(), rid, why)
+        self.rejections.append(Rejection(rid, REPORT_NOT_SUPPORTED, why))
+
+    def _start(self, rr: m.ReportRequest) -> None:
+        rs = rr.report_specifier
+        rid = rr.report_request_id
+        if rs.report_specifier_id == "METADATA":
+            self._spawn(self._resend_metadata())
+            return
+        points = self._specs.get(rs.report_specifier_id)
+        if points is None:
+            self._reject(rid, f"unknown reportSpecifierID {rs.report_specifier_id!r}")
+            return
+        unknown = [sp.r_id for sp in rs.specifier_payloads if sp.r_id not in points]
+        if unknown:
+            self._reject(rid, f"unknown rID {', '.join(map(repr, unknown))} in report {rs.report_specifier_id!r}")
+            return
+        wanted = dict.fromkeys(sp.r_id for sp in rs.specifier_payloads) or dict.fromkeys(points)
+        specs = [points[r] for r in wanted]
+        old = self._active.pop(rid, None)
+        if old is not None:
+            self._drop(old)
+        req = _Request(rid, rs.report_specifier_id, specs)
+        req.gran = max(rs.granularity.total_seconds(), 0.0)
+        back = rs.report_back_duration
+        req.back = max(back.total_seconds(), 0.0) if back is not None else 0.0
+        now_dt, now_w = self._clock(), self._wheel.time()
+        if _is_history(specs[0]):
+            self._start_history(req, rs, now_dt, now_w)
+            return
+        delay = 0.0
+        if rs.report_interval_start is not None:
+            delay = (rs.report_interval_start - now_dt).total_seconds()
+            length = rs.report_interval_duration
+            end = delay + length.total_seconds() if length is not None and length > timedelta(0) else None
+            delay = max(delay, 0.0)  # an interval that began already: sample from now until its end
+            if end is not None:
+                if end <= delay:
+                    self._reject(rid, "the report interval is already over")
+                    return
+                req.end = end - delay
+        req.base_w = now_w + delay
+        req.base_dt = now_dt + timedelta(seconds=delay)
+        self._active[rid] = req
+        self._schedule(req)
+
+    def _start_history(self, req: _Request, rs: m.ReportSpecifier, now_dt: datetime, now_w: float) -> None:
+        """HISTORY_USAGE (and ``full`` mode): fetch ranges with the callback instead of sampling.
+
+        With a report interval wholly in the past, one report with its data, then complete.
+        Otherwise every ``reportBackDuration`` (or granularity) the data since the last fetch,
+        until the interval ends; no interval and no period: one report of the last ``report_duration``.
+        """
+        start = rs.report_interval_start
+        length = rs.report_interval_duration
+        period = req.back or req.gran
+        if start is None:
+            start = now_dt - req.specs[0].report_duration if period == 0 else now_dt
+        if length is not None and length > timedelta(0):
+            req.end_dt = start + length
+        req.cursor = start
+        self._active[req.request_id] = req
+        if period == 0 or (req.end_dt is not None and req.end_dt <= now_dt):
+            if req.end_dt is None:
+                req.end_dt = now_dt
+            req.timer = self._wheel.call_at(now_w, self._fire_history, req)
+            return
+        first = max(start, now_dt) + timedelta(seconds=period)
+        if req.end_dt is not None:
+            first = min(first, req.end_dt)
+        req.timer = self._wheel.call_at(now_w + (first - now_dt).total_seconds(), self._fire_history, req)
+
+    def _fire_history(self, req: _Request) -> None:
+        req.timer = None
+        if req.closed or req.finished or req.cursor is None:
+            return
+        now_dt, now_w = self._clock(), self._wheel.time()
+        upto = now_dt if req.end_dt is None else min(now_dt, req.end_dt)
+        for spec in req.specs:
+            self._fetch(req, spec, req.cursor, upto)
+        req.cursor = upto
+        if req.end_dt is not None and upto >= req.end_dt:
+            self._active.pop(req.request_id, None)
+            self._finish(req)
+            return
+        self._flush(req)
+        nxt = now_dt + timedelta(seconds=req.back or req.gran)
+        if req.end_dt is not None:
+            nxt = min(nxt, req.end_dt)
+        req.timer = self._wheel.call_at(now_w + (nxt - now_dt).total_seconds(), self._fire_history, req)
+
+    def _fetch(self, req: _Request, spec: ReportSpec, start: datetime, end: datetime) -> None:
+        """Ask a history callback for the data of ``[start, end)``; a placeholder keeps its place."""
+        hole = _Sample(start, spec.r_id)
+        req.buffer.append(hole)
+        args: tuple[Any, ...] = (self._ven_arg,) if spec.with_ven else ()
+        try:
+            if spec.data_collection_mode == "full":
+                result = spec.callback(*args, date_from=start, date_to=end,
+                                       sampling_interval=timedelta(seconds=req.gran))
+            else:
+                result = spec.callback(*args, start, end)
+        except Exception as exc:  # user code
+            self._bad_sample(req, spec, hole, f"raised {exc!r}", exc)
+            return
+        if inspect.isawaitable(result):
+            self._spawn(self._fetch_async(req, spec, hole, result))
+        else:
+            self._fill(req, spec, hole, result)
+
+    async def _fetch_async(self, req: _Request, spec: ReportSpec, hole: _Sample, result: Awaitable[Any]) -> None:
+        try:
+            value = await result
+        except Exception as exc:  # user code
+            self._bad_sample(req, spec, hole, f"raised {exc!r}", exc)
+            return
+        self._fill(req, spec, hole, value)
+        self._flush(req)  # fetched at a send instant: the data goes out now
+
+    def _fill(self, req: _Request, spec: ReportSpec, hole: _Sample, result: Any) -> None:
+        """Put the (datetime, value) pairs a history callback returned where its placeholder was."""
+        got: list[_Sample] = []
+        try:
+            pairs = list(result)
+        except TypeError:
+            pairs = None
+        if pairs is None:
+            self._bad_sample(req, spec, hole, f"returned {result!r}, not a list of (datetime, value)", None)
+            return
+        for pair in pairs:
+            when, value = pair if isinstance(pair, tuple) and len(pair) == 2 else (None, None)
+            number = _number(value)
+            if not isinstance(when, datetime) or when.tzinfo is None or number is None:
+                self._bad_sample(req, spec, _Sample(hole.when, spec.r_id),
+                                 f"returned {pair!r}, not an (aware datetime, finite number) pair", None)
+                continue
+            sample = _Sample(when.astimezone(timezone.utc), spec.r_id)
+            sample.value, sample.state = number, _READY
+            got.append(sample)
+        hole.state = _SKIPPED
+        for i, x in enumerate(req.buffer):
+            if x is hole:
+                req.buffer[i:i + 1] = got
+                break
+
+    def _schedule(self, req: _Request) -> None:
+        """Arm the request's timer for its next event (sample, send or end)."""
+        times = []
+        if req.gran > 0 or req.k == 0:
+            t = req.k * req.gran
+            if req.end is None or t < req.end:
+                times.append(t)
+        if req.back > 0 and req.gran > 0:
+            times.append(req.j * req.back)
+        if req.end is not None:
+            times.append(req.end)
+        if not times:
+            return
+        off = min(times)
+        req.timer = self._wheel.call_at(req.base_w + off, self._fire, req, off)
+
+    def _fire(self, req: _Request, off: float) -> None:
+        req.timer = None
+        if req.closed or req.finished:
+            return
+        if req.back > 0 and req.gran > 0 and off == req.j * req.back:
+            req.j += 1
+            self._flush(req)
+        if req.end is not None and off == req.end:
+            self._active.pop(req.request_id, None)
+            self._finish(req)
+            return
+        if (req.gran > 0 or req.k == 0) and off == req.k * req.gran:
+            self._sample(req, req.base_dt + timedelta(seconds=off))
+            req.k += 1
+            if req.gran == 0:  # one-shot (rule 324): sampled once, send once, complete
+                self._active.pop(req.request_id, None)
+                self._finish(req)
+                return
+            if req.back == 0:
+                self._flush(req)
+        self._schedule(req)
+
+    def _finish(self, req: _Request) -> None:
+        """No more sampling: deliver what is buffered, then forget the request."""
+        if req.timer is not None:
+            req.timer.cancel()
+            req.timer = None
+        req.finished = True
+        self._finishing[id(req)] = req
+        self._flush(req)
+
+    def _drop(self, req: _Request) -> None:
+        req.closed = True
+        if req.timer is not None:
+            req.timer.cancel()
+            req.timer = None
+        req.buffer.clear()
+        self._finishing.pop(id(req), None)
+
+    # ------------------------------------------------------------ sampling
+
+    def _sample(self, req: _Request, when: datetime) -> None:
+        for spec in req.specs:
+            sample = _Sample(when, spec.r_id)
+            req.buffer.append(sample)
+            try:
+                result = spec.callback(self._ven_arg) if spec.with_ven else spec.callback()
+            except Exception as exc:  # user code: log it, skip the sample
+                self._bad_sample(req, spec, sample, f"raised {exc!r}", exc)
+                continue
+            if inspect.isawaitable(result):
+                self._spawn(self._sample_async(req, spec, sample, result))
+            else:
+                self._accept(req, spec, sample, result)
+
+    async def _sample_async(self, req: _Request, spec: ReportSpec, sample: _Sample, result: Awaitable[Any]) -> None:
+        try:
+            value = await result
+        except Exception as exc:  # user code
+            self._bad_sample(req, spec, sample, f"raised {exc!r}", exc)
+            return
+        self._accept(req, spec, sample, value)
+        if req.back == 0 or req.gran == 0 or req.finished:
+            self._flush(req)
+
+    def _accept(self, req: _Request, spec: ReportSpec, sample: _Sample, value: Any) -> None:
+        parsed: float | m.ResourceStatus | None
+        if spec.report_name == "TELEMETRY_STATUS":
+            parsed = _status(value)
+            expected = "a ResourceStatus or a dict with bool online and manual_override"
+        else:
+            parsed = _number(value)
+            expected = "a finite number"
+        if parsed is None:
+            self._bad_sample(req, spec, sample, f"returned {value!r}, not {expected}", None)
+            return
+        sample.value = parsed
+        sample.state = _READY
+
+    def _bad_sample(self, req: _Request, spec: ReportSpec, sample: _Sample, what: str,
+                    exc: BaseException | None) -> None:
+        sample.state = _SKIPPED
+        self._logger.error("VEN %s: report %s (%s, rID %s, request %s): callback %s; sample at %s skipped",
+                           self._label(), spec.report_name, spec.report_specifier_id, spec.r_id, req.request_id,
+                           what, sample.when.isoformat(), exc_info=exc)
+
+    # ------------------------------------------------------------ delivery
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _flush(self, req: _Request) -> None:
+        """Send the ready samples of ``req`` (unless a send is already in flight)."""
+        if req.closed:
+            return
+        if req.sending:
+            req.again = True
+            return
+        ready = [s for s in req.buffer if s.state == _READY]
+        req.buffer = [s for s in req.buffer if s.state == _PENDING]
+        if not ready:
+            if req.finished and not req.buffer:
+                self._finishing.pop(id(req), None)
+            return
+        req.sending = True
+        req.inflight = ready
+        self._spawn(self._deliver(req, self._update_report(req, ready)))
+
+    def _update_report(self, req: _Request, samples: list[_Sample]) -> m.UpdateReport:
+        dur = timedelta(seconds=req.gran) if req.gran > 0 else None
+        intervals = [m.ReportInterval(dtstart=s.when, duration=dur, payloads=[m.ReportPayload(r_id=s.r_id,
+                                                                                               value=s.value)])
+                     for s in samples]
+        report = m.Report(report_specifier_id=req.specifier_id, report_name=req.report_name,
+                          created_date_time=self._clock(), report_request_id=req.request_id, intervals=intervals)
+        return m.UpdateReport(request_id=uuid.uuid4().hex, reports=[report], ven_id=self.ven_id)
+
+    async def _deliver(self, req: _Request, msg: m.UpdateReport) -> None:
+        ok = False
+        try:
+            reply = await self._send(msg)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # transport errors: keep the samples
+            self._logger.warning("VEN %s: oadrUpdateReport for request %s failed: %s; %d samples kept",
+                                 self._label(), req.request_id, exc, len(req.inflight))
+        else:
+            if isinstance(reply, m.UpdatedReport):
+                ok = reply.response.response_code == 200
+                if reply.cancel_report is not None:
+                    self.on_cancel_report(reply.cancel_report)
+            if not ok:
+                self._logger.warning("VEN %s: oadrUpdateReport for request %s not acknowledged (%s); "
+                                     "%d samples kept", self._label(), req.request_id,
+                                     type(reply).__name__ if not isinstance(reply, m.UpdatedReport)
+                                     else reply.response.response_code, len(req.inflight))
+        req.sending = False
+        if not ok and not req.closed:
+            req.buffer[:0] = req.inflight
+        req.inflight = []
+        if req.closed or self._closed:
+            return
+        if req.again or (ok and req.finished):
+            req.again = False
+            self._flush(req)
+        elif not ok and req.finished:  # nothing else will send it: retry later
+            req.timer = self._wheel.call_later(self._retry, self._flush, req)
+
+    async def _resend_metadata(self) -> None:
+        """Answer a METADATA request: register the reports again, start any requests in the reply."""
+        try:
+            reply = await self._send(self.register_report(ven_id=self.ven_id, request_id=uuid.uuid4().hex))
+            if isinstance(reply, m.RegisteredReport) and reply.report_requests and not self._closed:
+                self.on_create_report(reply)
+                await self._send(self.created_report(request_id=reply.response.request_id))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # transport errors
+            self._logger.warning("VEN %s: re-sending oadrRegisterReport failed: %s", self._label(), exc)
