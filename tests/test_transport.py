@@ -1,0 +1,380 @@
+"""fleetven.transport.Transport against TestVTN and small purpose-built servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import ipaddress
+import socket
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.web_server import Server
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from fleetven.exceptions import (
+    ConfigurationError,
+    HTTPStatusError,
+    MessageTooLarge,
+    TransportError,
+    TransportTimeout,
+)
+from fleetven.messages import build_message, parse_message
+from fleetven.messages import model as m
+from fleetven.testing import TestVTN
+from fleetven.transport import SERVICE_OF, SERVICES, Transport
+
+DEADLINE = 10.0
+QUERY = build_message(m.QueryRegistration(request_id="q-1"))
+
+Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+
+
+class Peers:
+    """What a test server saw: each request's client address (one per TCP connection)."""
+
+    def __init__(self) -> None:
+        self.addresses: list[tuple[str, int]] = []
+
+    @property
+    def connections(self) -> int:
+        return len(set(self.addresses))
+
+
+@asynccontextmanager
+async def serve(handler: Handler, *, tls: ssl.SSLContext | None = None) -> AsyncIterator[tuple[str, Peers]]:
+    """Run aiohttp's low-level server with ``handler`` on a free port; yield (base URL, peers)."""
+    peers = Peers()
+
+    async def recording(request: web.BaseRequest) -> web.StreamResponse:
+        assert request.transport is not None
+        peers.addresses.append(request.transport.get_extra_info("peername")[:2])
+        return await handler(request)
+
+    server = Server(recording, access_log=None)
+    listener = await asyncio.get_running_loop().create_server(server, "127.0.0.1", 0, ssl=tls)
+    port = listener.sockets[0].getsockname()[1]
+    try:
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}/OpenADR2/Simple/2.0b", peers
+    finally:
+        listener.close()
+        await server.shutdown(1.0)
+        await listener.wait_closed()
+
+
+async def ok(request: web.BaseRequest) -> web.StreamResponse:
+    await request.read()
+    return web.Response(body=b"<answer/>", content_type="application/xml")
+
+
+@pytest.fixture
+async def vtn() -> AsyncIterator[TestVTN]:
+    async with TestVTN() as v:
+        yield v
+
+
+# ------------------------------------------------------------------ success
+
+
+async def test_query_registration_against_test_vtn(vtn: TestVTN) -> None:
+    async with Transport(vtn.url, timeout=DEADLINE) as transport:
+        reply = parse_message(await transport.request("EiRegisterParty", QUERY, ven="site-1"))
+    assert isinstance(reply, m.CreatedPartyRegistration)
+    assert reply.vtn_id == "TEST-VTN"
+    assert reply.response.request_id == "q-1"
+    assert [type(r.message) for r in vtn.received] == [m.QueryRegistration]
+
+
+async def test_request_is_an_xml_post_to_the_service() -> None:
+    seen: list[tuple[str, str, str | None, str | None, bytes]] = []
+
+    async def record(request: web.BaseRequest) -> web.StreamResponse:
+        body = await request.read()
+        seen.append(
+            (request.method, request.path, request.headers.get("Content-Type"), request.headers.get("User-Agent"), body)
+        )
+        # Any Content-Type is accepted with HTTP 200.
+        return web.Response(body=b"plain answer", content_type="text/plain")
+
+    async with serve(record) as (url, _), Transport(url + "/", user_agent="ua-test") as transport:
+        assert await transport.request("OadrPoll", b"<poll/>") == b"plain answer"
+    assert seen == [("POST", "/OpenADR2/Simple/2.0b/OadrPoll", "application/xml", "ua-test", b"<poll/>")]
+
+
+async def test_chunked_answer_within_the_cap_is_read_whole() -> None:
+    payload = b"<x>" + b"a" * 5000 + b"</x>"
+
+    async def chunked(request: web.BaseRequest) -> web.StreamResponse:
+        await request.read()
+        resp = web.StreamResponse()
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        for i in range(0, len(payload), 1000):
+            await resp.write(payload[i : i + 1000])
+        await resp.write_eof()
+        return resp
+
+    async with serve(chunked) as (url, _), Transport(url, max_size=len(payload)) as transport:
+        assert await transport.request("EiEvent", b"<q/>") == payload
+
+
+# ------------------------------------------------------------------ failures
+
+
+async def test_http_503_raises_http_status_error(vtn: TestVTN) -> None:
+    vtn.faults.status = 503
+    async with Transport(vtn.url, timeout=DEADLINE) as transport:
+        with pytest.raises(HTTPStatusError) as info:
+            await transport.request("EiRegisterParty", QUERY, ven="site-7")
+    err = info.value
+    assert err.status == 503  # type: ignore[attr-defined]
+    assert err.fields == {
+        "ven": "site-7",
+        "service": "EiRegisterParty",
+        "url": f"{vtn.url}/EiRegisterParty",
+        "status": 503,
+    }
+    text = str(err)
+    assert "503" in text and "ven=site-7" in text and "EiRegisterParty" in text and vtn.url in text
+
+
+async def test_connection_refused_raises_transport_error() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/OpenADR2/Simple/2.0b"
+    async with Transport(url, timeout=DEADLINE) as transport:
+        with pytest.raises(TransportError) as info:
+            await transport.request("OadrPoll", b"<poll/>", ven="site-2")
+    assert type(info.value) is TransportError
+    assert info.value.fields == {"ven": "site-2", "service": "OadrPoll", "url": f"{url}/OadrPoll"}
+    assert "ven=site-2" in str(info.value) and "OadrPoll" in str(info.value)
+    assert isinstance(info.value, ConnectionError)
+
+
+async def test_server_that_never_answers_raises_transport_timeout() -> None:
+    release = asyncio.Event()
+    arrived = asyncio.Event()
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        arrived.set()
+        await release.wait()
+        writer.close()
+
+    listener = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    try:
+        async with Transport(f"http://127.0.0.1:{port}", timeout=0.2) as transport:
+            with pytest.raises(TransportTimeout) as info:
+                await transport.request("OadrPoll", b"<poll/>", ven="site-3")
+    finally:
+        release.set()
+        listener.close()
+        await listener.wait_closed()
+    assert arrived.is_set()
+    assert isinstance(info.value, TimeoutError)
+    assert info.value.fields["ven"] == "site-3"
+    assert "0.2 s" in str(info.value) and "ven=site-3" in str(info.value)
+
+
+async def test_dropped_connection_raises_transport_error(vtn: TestVTN) -> None:
+    vtn.faults.drop = True
+    async with Transport(vtn.url, timeout=DEADLINE) as transport:
+        with pytest.raises(TransportError) as info:
+            await transport.request("EiRegisterParty", QUERY, ven="site-4")
+    assert type(info.value) is TransportError
+    assert info.value.fields["service"] == "EiRegisterParty"
+    assert len(vtn.faulted) == 1
+
+
+async def test_reset_after_partial_answer_raises_transport_error() -> None:
+    async def half(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n<partial")
+        await writer.drain()
+        writer.transport.abort()
+
+    listener = await asyncio.start_server(half, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    try:
+        async with Transport(f"http://127.0.0.1:{port}", timeout=DEADLINE) as transport:
+            with pytest.raises(TransportError) as info:
+                await transport.request("EiReport", b"<r/>", ven="site-5")
+    finally:
+        listener.close()
+        await listener.wait_closed()
+    assert type(info.value) is TransportError
+    assert info.value.fields["url"] == f"http://127.0.0.1:{port}/EiReport"
+
+
+async def test_oversize_answer_with_content_length_raises_message_too_large(vtn: TestVTN) -> None:
+    async with Transport(vtn.url, timeout=DEADLINE, max_size=64) as transport:
+        with pytest.raises(MessageTooLarge) as info:
+            await transport.request("EiRegisterParty", QUERY, ven="site-6")
+        # The spoiled connection is not reused: the next request still works.
+        vtn.faults.status = 503
+        with pytest.raises(HTTPStatusError):
+            await transport.request("EiRegisterParty", QUERY, ven="site-6")
+    assert info.value.fields["max_size"] == 64
+    assert "64 bytes" in str(info.value) and "ven=site-6" in str(info.value)
+
+
+async def test_oversize_chunked_answer_raises_message_too_large() -> None:
+    async def endless(request: web.BaseRequest) -> web.StreamResponse:
+        await request.read()
+        resp = web.StreamResponse()
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        try:
+            for _ in range(1000):  # 1 MB at most, far above the cap
+                await resp.write(b"x" * 1000)
+        except (ConnectionError, RuntimeError):
+            pass  # the client hung up: what the test expects
+        return resp
+
+    async with serve(endless) as (url, _), Transport(url, max_size=10_000) as transport:
+        with pytest.raises(MessageTooLarge):
+            await transport.request("OadrPoll", b"<poll/>")
+
+
+# ------------------------------------------------------------------ pooling
+
+
+async def test_sequential_requests_reuse_one_connection() -> None:
+    async with serve(ok) as (url, peers), Transport(url, timeout=DEADLINE) as transport:
+        for _ in range(25):
+            assert await transport.request("OadrPoll", b"<poll/>") == b"<answer/>"
+    assert len(peers.addresses) == 25
+    assert peers.connections == 1
+
+
+async def test_limit_bounds_the_connections() -> None:
+    async with serve(ok) as (url, peers), Transport(url, timeout=DEADLINE, limit=2) as transport:
+        answers = await asyncio.gather(*(transport.request("OadrPoll", b"<poll/>") for _ in range(20)))
+    assert answers == [b"<answer/>"] * 20
+    assert 1 <= peers.connections <= 2
+
+
+def _self_signed() -> tuple[bytes, bytes]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    cert_pem, key_pem = _self_signed()
+    folder = tmp_path_factory.mktemp("tls")
+    (folder / "cert.pem").write_bytes(cert_pem)
+    (folder / "key.pem").write_bytes(key_pem)
+    return folder / "cert.pem", folder / "key.pem"
+
+
+async def test_different_ssl_contexts_never_share_connections(tls_files: tuple[Path, Path]) -> None:
+    cert, key = tls_files
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    ctx_a = ssl.create_default_context(cafile=str(cert))
+    ctx_b = ssl.create_default_context(cafile=str(cert))
+    async with serve(ok, tls=server_ctx) as (url, peers), Transport(url, timeout=DEADLINE) as transport:
+        for ctx in (ctx_a, ctx_b, ctx_a, ctx_b, ctx_a):
+            assert await transport.request("OadrPoll", b"<poll/>", ssl=ctx) == b"<answer/>"
+        by_ctx_a = {peers.addresses[i] for i in (0, 2, 4)}
+        by_ctx_b = {peers.addresses[i] for i in (1, 3)}
+        # Same context: the one keep-alive connection; different contexts: disjoint connections.
+        assert len(by_ctx_a) == 1 and len(by_ctx_b) == 1
+        assert by_ctx_a.isdisjoint(by_ctx_b)
+        assert peers.connections == 2
+
+        # ssl=None is default verification: a self-signed VTN certificate is refused.
+        with pytest.raises(TransportError) as info:
+            await transport.request("OadrPoll", b"<poll/>", ven="site-9")
+        assert type(info.value) is TransportError
+        assert "ven=site-9" in str(info.value)
+
+
+# ------------------------------------------------------------------ lifecycle and configuration
+
+
+def test_construct_outside_a_loop() -> None:
+    transport = Transport("http://vtn.example:8080/OpenADR2/Simple/2.0b/")
+    assert transport.vtn_url == "http://vtn.example:8080/OpenADR2/Simple/2.0b"
+    assert "idle" in repr(transport)
+    assert not transport.closed
+
+
+async def test_close_is_idempotent_and_final(vtn: TestVTN) -> None:
+    transport = Transport(vtn.url, timeout=DEADLINE)
+    await transport.close()  # never opened
+    transport = Transport(vtn.url, timeout=DEADLINE)
+    assert isinstance(parse_message(await transport.request("EiRegisterParty", QUERY)), m.CreatedPartyRegistration)
+    await transport.close()
+    await transport.close()
+    assert transport.closed
+    with pytest.raises(TransportError, match="closed") as info:
+        await transport.request("EiRegisterParty", QUERY, ven="site-8")
+    assert info.value.fields["ven"] == "site-8"
+    with pytest.raises(TransportError):
+        async with transport:
+            pass
+
+
+@pytest.mark.parametrize(
+    ("url", "kwargs"),
+    [
+        ("ftp://vtn/x", {}),
+        ("vtn/OpenADR2", {}),
+        ("http:///nohost", {}),
+        ("http://vtn", {"timeout": 0}),
+        ("http://vtn", {"limit": 0}),
+        ("http://vtn", {"max_size": -1}),
+    ],
+)
+def test_bad_configuration_is_refused(url: str, kwargs: dict[str, float]) -> None:
+    with pytest.raises(ConfigurationError):
+        Transport(url, **kwargs)  # type: ignore[arg-type]
+
+
+async def test_unknown_service_is_refused(vtn: TestVTN) -> None:
+    async with Transport(vtn.url) as transport:
+        with pytest.raises(ConfigurationError, match="EiRegistr"):
+            await transport.request("EiRegistr", QUERY)
+    assert vtn.received == []
+
+
+def test_service_of_maps_every_ven_request() -> None:
+    assert set(SERVICE_OF.values()) == set(SERVICES)
+    assert SERVICE_OF[m.QueryRegistration] == "EiRegisterParty"
+    assert SERVICE_OF[m.CanceledPartyRegistration] == "EiRegisterParty"
+    assert SERVICE_OF[m.CreatedEvent] == "EiEvent"
+    assert SERVICE_OF[m.UpdateReport] == "EiReport"
+    assert SERVICE_OF[m.RegisteredReport] == "EiReport"
+    assert SERVICE_OF[m.CancelOpt] == "EiOpt"
+    assert SERVICE_OF[m.Poll] == "OadrPoll"
+    assert m.ResponseMessage not in SERVICE_OF
+    # VTN-only messages are not posted by a VEN.
+    for vtn_only in (m.CreatedPartyRegistration, m.DistributeEvent, m.CreatedOpt, m.CanceledOpt):
+        assert vtn_only not in SERVICE_OF
