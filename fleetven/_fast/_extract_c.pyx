@@ -38,7 +38,7 @@ from fleetven._fast._extract_py import _duration as _py_duration
 from fleetven._fast._extract_py import _int as _py_int
 from fleetven._fast._extract_py import _out_of_range as _py_out_of_range
 from fleetven._fast._extract_py import extract as _py_extract
-from fleetven.exceptions import InvalidMessage, InvalidValue, UnknownMessage
+from fleetven.exceptions import InvalidMessage, InvalidValue, MessageError, UnknownMessage
 from fleetven.messages import model as _m
 from fleetven.messages import timefmt as _timefmt
 
@@ -65,6 +65,7 @@ cdef object CanceledPartyRegistration = _m.CanceledPartyRegistration
 cdef object RequestReregistration = _m.RequestReregistration
 cdef object RequestEvent = _m.RequestEvent
 cdef object DistributeEvent = _m.DistributeEvent
+cdef object EventError = _m.EventError
 cdef object EventResponse = _m.EventResponse
 cdef object CreatedEvent = _m.CreatedEvent
 cdef object Measurement = _m.Measurement
@@ -1234,18 +1235,53 @@ cdef object _event_signal(const Node* sig, const Seg* path, object start):
     return signal
 
 
+cdef object _event_error(const Node* oadr_event, object exc, const Seg* path):
+    """``_event_error``: the EventError for the ``oadrEvent`` at ``path`` that raised ``exc``."""
+    event_id = None
+    modification_number = None
+    cdef Node* desc = NULL
+    cdef Node* mn
+    cdef Seg ep, dp, mp
+    cdef Node* ei_event = _child(oadr_event, EI, b"eiEvent")
+    if ei_event is not NULL:
+        desc = _child(ei_event, EI, b"eventDescriptor")
+    if desc is not NULL:
+        event_id = _opt_text(desc, EI, b"eventID")
+        mn = _child(desc, EI, b"modificationNumber")
+        if mn is not NULL:
+            ep = _sg(path, b"eiEvent", 0)
+            dp = _sg(&ep, b"eventDescriptor", 0)
+            mp = _sg(&dp, b"modificationNumber", 0)
+            try:
+                modification_number = _int_of(mn, &mp)
+            except InvalidValue:
+                pass
+    return EventError(
+        response_code=exc.response_code,
+        description=str(exc),
+        path=exc.fields.get("path"),
+        event_id=event_id,
+        modification_number=modification_number,
+    )
+
+
 cdef object _distribute_event(const Node* el, const Seg* path):
+    """``_distribute_event``: an ``oadrEvent`` that raises a MessageError becomes an EventError."""
     cdef Node* r = _child(el, EI, b"eiResponse")
     request_id = _req_text(el, PYLD, b"requestID", path)
     vtn_id = _req_text(el, EI, b"vtnID", path)
     cdef list events = []
+    cdef list errors = []
     cdef Seg evp
     cdef int i = 0
     cdef Node* ev = _child(el, OADR, b"oadrEvent")
     while ev is not NULL:
         i += 1
         evp = _sg(path, b"oadrEvent", i)
-        events.append(_event(ev, &evp))
+        try:
+            events.append(_event(ev, &evp))
+        except MessageError as exc:
+            errors.append(_event_error(ev, exc, &evp))
         ev = _next(ev, OADR, b"oadrEvent")
     cdef Seg rp = _sg(path, b"eiResponse", 0)
     return DistributeEvent(
@@ -1253,6 +1289,7 @@ cdef object _distribute_event(const Node* el, const Seg* path):
         vtn_id=vtn_id,
         events=events,
         response=_response(r, &rp) if r is not NULL else None,
+        errors=errors,
     )
 
 

@@ -31,6 +31,15 @@ Rules, the same everywhere:
   durations: :func:`fleetven.messages.timefmt.parse_datetime` and
   :func:`~fleetven.messages.timefmt.parse_duration`.
 
+One exception to "an error fails the message": an ``oadrEvent`` of an
+``oadrDistributeEvent`` that raises :class:`~fleetven.exceptions.MessageError`
+is left out of ``events`` and reported in ``errors`` as an
+:class:`~fleetven.messages.model.EventError` (the error's ``response_code``,
+text and ``path``, plus the event's ``eventID`` and ``modificationNumber``
+when those can be read on their own), so that the VEN can answer every event
+with its own code (rules 19 and 48). The other events keep their document
+order; errors outside the events still fail the whole message.
+
 Where the schema says "required" this module requires, except for these
 deliberate leniencies (peers omit them in practice): ``eiResponse/requestID``
 (``None``), ``oadrResponseRequired`` (``"always"``), the event's ``eiTarget``
@@ -61,7 +70,7 @@ from typing import Any
 
 from lxml import etree
 
-from ..exceptions import InvalidMessage, InvalidValue, UnknownMessage
+from ..exceptions import InvalidMessage, InvalidValue, MessageError, UnknownMessage
 from ..messages import model as m
 from ..messages.namespaces import DS, EI, EMIX, GML, OADR, POWER, PYLD, SCALE, STRM, XCAL
 from ..messages.timefmt import parse_datetime, parse_duration
@@ -734,17 +743,61 @@ def _event_signal(sig: _Element, path: str, start: datetime) -> dict[str, Any]:
     return signal
 
 
+def _event_error(oadr_event: _Element, exc: MessageError, path: str) -> m.EventError:
+    """The :class:`~fleetven.messages.model.EventError` for an ``oadr:oadrEvent`` (at ``path``) that raised ``exc``.
+
+    The event's ``eventID`` and ``modificationNumber`` are read again on their
+    own, best-effort, from ``eiEvent/eventDescriptor``: ``None`` when absent
+    (an empty ``eventID`` too) or, for the number, not an integer.
+    """
+    event_id: str | None = None
+    modification_number: int | None = None
+    ei_event = _child(oadr_event, T_EI_EVENT)
+    desc = _child(ei_event, T_EVENT_DESCRIPTOR) if ei_event is not None else None
+    if desc is not None:
+        event_id = _opt_text(desc, T_EVENT_ID)
+        mn = _child(desc, T_MODIFICATION_NUMBER)
+        if mn is not None:
+            try:
+                modification_number = _int(_text(mn), path + "/eiEvent/eventDescriptor/modificationNumber")
+            except InvalidValue:
+                pass
+    return m.EventError(
+        response_code=exc.response_code,
+        description=str(exc),
+        path=exc.fields.get("path"),
+        event_id=event_id,
+        modification_number=modification_number,
+    )
+
+
 def _distribute_event(el: _Element, path: str) -> m.DistributeEvent:
+    """``oadr:oadrDistributeEvent``; an event that cannot be read becomes an error, not a failure.
+
+    A :class:`~fleetven.exceptions.MessageError` raised while reading one
+    ``oadrEvent`` leaves that event out of ``events`` and appends an
+    :class:`~fleetven.messages.model.EventError` to ``errors`` (rules 19 and 48:
+    the VEN answers each event with its own code). Errors outside the events
+    (``requestID``, ``vtnID``, ``eiResponse``) fail the whole message.
+    """
     r = _child(el, T_EI_RESPONSE)
     request_id = _req_text(el, T_REQUEST_ID, path)
     vtn_id = _req_text(el, T_VTN_ID, path)
     epath = path + "/oadrEvent["
-    events = [_event(ev, f"{epath}{i}]") for i, ev in enumerate(el.iterchildren(T_OADR_EVENT), 1)]
+    events: list[m.Event] = []
+    errors: list[m.EventError] = []
+    for i, ev in enumerate(el.iterchildren(T_OADR_EVENT), 1):
+        p = f"{epath}{i}]"
+        try:
+            events.append(_event(ev, p))
+        except MessageError as exc:
+            errors.append(_event_error(ev, exc, p))
     return m.DistributeEvent(
         request_id=request_id,
         vtn_id=vtn_id,
         events=events,
         response=_response(r, path + "/eiResponse") if r is not None else None,
+        errors=errors,
     )
 
 
