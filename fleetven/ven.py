@@ -1,0 +1,918 @@
+"""One VEN identity running the OpenADR 2.0b simple-HTTP pull protocol.
+
+A :class:`Ven` is a small slotted object: its identity (name, venID,
+registrationID), its book of events, its report engine and the one timer it
+waits on. Everything that can be shared lives once per fleet in a
+:class:`Shared`: the :class:`~fleetven.transport.Transport`, the
+:class:`~fleetven.timerwheel.TimerWheel`, the random source, the handler
+table, the fleet-wide reports and the settings. :class:`fleetven.fleet.Fleet`
+builds the :class:`Shared` and the VENs; user code gets VENs from it.
+
+How a VEN runs: every step is a timer on the shared wheel (register, poll,
+status transitions); when a timer fires and the step needs I/O, one task is
+started for that step only, and the step ends by arming the VEN's next timer.
+No VEN owns a task that sleeps in a loop.
+
+* **Registration**: ``oadrQueryRegistration``, ``oadrCreatePartyRegistration``
+  (the VTN's venID, registrationID, vtnID and poll frequency adopted),
+  ``oadrRegisterReport`` (request id 0, rule 311), ``oadrRequestEvent``. Any
+  failure is retried with capped exponential backoff with full jitter,
+  forever. The first poll follows at a random phase within the poll period.
+* **Polling**: ``oadrPoll``; every reply type is handled; after a non-empty
+  reply the VEN polls again at once.
+* **Events**: :func:`fleetven.events.reconcile`, handlers (in parallel, with a
+  timeout), one ``oadrCreatedEvent`` per poll cycle, status transitions on
+  the wheel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import itertools
+import logging
+import random
+import ssl
+import sys
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, Final
+
+from . import events as ev
+from .exceptions import ConfigurationError, MessageError, ProtocolError, RegistrationRejected, TransportError
+from .messages import build_message, parse_message
+from .messages import model as m
+from .reports import ReportEngine, ReportSpec, make_report_spec
+from .transport import EI_EVENT, EI_REGISTER_PARTY, OADR_POLL, SERVICE_OF
+
+if TYPE_CHECKING:
+    from .timerwheel import Timer, TimerWheel
+    from .transport import Transport
+
+__all__ = ("Ven", "Shared", "HANDLER_NAMES", "STATES")
+
+logger = logging.getLogger("fleetven.ven")
+
+UTC = timezone.utc
+
+#: The handlers a fleet or a VEN accepts.
+HANDLER_NAMES: Final = frozenset(("on_event", "on_update_event", "on_event_status"))
+
+#: Every :attr:`Ven.state`.
+STATES: Final = frozenset(("new", "registering", "registered", "unregistered", "cancelled", "stopped"))
+
+#: Failures a protocol step recovers from by retrying later.
+_RETRYABLE: Final = (TransportError, MessageError, ProtocolError)
+
+#: Response codes meaning "the VTN does not know this VEN" on a poll.
+_NOT_REGISTERED: Final = frozenset((452, 463))
+
+Handler = Callable[..., Any]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ok(request_id: str | None = None, code: int = 200, description: str = "OK") -> m.Response:
+    return m.Response(response_code=code, response_description=description, request_id=request_id)
+
+
+class Shared:
+    """What every VEN of a fleet shares; one per fleet, built by :class:`~fleetven.fleet.Fleet`.
+
+    :param rng: the random source (poll phases, backoff jitter, ``startAfter``).
+    :param poll_interval: seconds between polls when the VTN names no frequency.
+    :param handler_timeout: seconds a handler may take before it counts as failed.
+    :param backoff_base: first retry delay cap, in seconds.
+    :param backoff_cap: largest retry delay cap, in seconds.
+    """
+
+    __slots__ = (
+        "transport",
+        "wheel",
+        "rng",
+        "handlers",
+        "specs",
+        "poll_interval",
+        "handler_timeout",
+        "backoff_base",
+        "backoff_cap",
+        "tasks",
+        "_ids",
+        "_warned",
+    )
+
+    transport: Transport | None
+    wheel: TimerWheel | None
+
+    def __init__(
+        self,
+        *,
+        rng: random.Random,
+        poll_interval: float,
+        handler_timeout: float,
+        backoff_base: float,
+        backoff_cap: float,
+    ) -> None:
+        self.transport = None
+        self.wheel = None
+        self.rng = rng
+        self.handlers: dict[str, Handler] = {}
+        self.specs: list[ReportSpec] = []
+        self.poll_interval = poll_interval
+        self.handler_timeout = handler_timeout
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.tasks: set[asyncio.Task[None]] = set()
+        self._ids = itertools.count(1)
+        self._warned: set[str] = set()
+
+    def backoff(self, attempt: int) -> float:
+        """Delay before retry number ``attempt`` (0 first): uniform in ``[0, min(cap, base * 2**attempt)]``."""
+        ceiling = min(self.backoff_cap, self.backoff_base * 2.0 ** min(attempt, 60))
+        return self.rng.uniform(0.0, ceiling)
+
+    def request_id(self) -> str:
+        """A fresh ``requestID``, unique within the fleet."""
+        return f"fv-{next(self._ids)}"
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run ``coro`` as a task the fleet tracks (and cancels when it stops)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    def warn_once(self, key: str, text: str, *args: Any) -> None:
+        """Log a warning the first time ``key`` is seen in this fleet."""
+        if key not in self._warned:
+            self._warned.add(key)
+            logger.warning(text, *args)
+
+
+class Ven:
+    """One VEN identity of a fleet. Made by :meth:`fleetven.fleet.Fleet.add_ven`, not directly.
+
+    :ivar name: the VEN's name (``oadrVenName``) and its key in ``fleet.vens``.
+    :ivar ven_id: the venID (the VTN's once registered; the configured one before).
+    :ivar registration_id: the registrationID, ``None`` while not registered.
+    :ivar vtn_id: the vtnID of the VTN it registered with.
+    :ivar state: one of :data:`STATES`.
+    :ivar poll_freq: seconds between polls (the VTN's ``oadrRequestedOadrPollFreq``).
+    """
+
+    __slots__ = (
+        "name",
+        "ven_id",
+        "registration_id",
+        "vtn_id",
+        "state",
+        "poll_freq",
+        "cert",
+        "key",
+        "passphrase",
+        "_shared",
+        "_ssl",
+        "_identity",
+        "_book",
+        "_handlers",
+        "_specs",
+        "_engine",
+        "_timer",
+        "_task",
+        "_failures",
+        "_refused_polls",
+        "_idle_reply",
+        "_unsent",
+    )
+
+    def __init__(
+        self,
+        shared: Shared,
+        name: str,
+        *,
+        ven_id: str | None = None,
+        cert: str | None = None,
+        key: str | None = None,
+        passphrase: str | None = None,
+        resource_ids: Iterable[str] = (),
+        group_ids: Iterable[str] = (),
+        party_ids: Iterable[str] = (),
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.name = name
+        self.ven_id = ven_id
+        self.registration_id: str | None = None
+        self.vtn_id: str | None = None
+        self.state = "new"
+        self.poll_freq = shared.poll_interval
+        self.cert = cert
+        self.key = key
+        self.passphrase = passphrase
+        self._shared = shared
+        self._ssl = ssl_context
+        self._identity = ev.Identity(
+            ven_id, resource_ids=_ids(resource_ids), group_ids=_ids(group_ids), party_ids=_ids(party_ids)
+        )
+        self._book: dict[str, ev.EventRecord] = {}
+        self._handlers: dict[str, Handler] | None = None
+        self._specs: list[ReportSpec] | None = None
+        self._engine: ReportEngine | None = None
+        self._timer: Timer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._failures = 0
+        self._refused_polls = 0
+        self._idle_reply: int | None = None
+        self._unsent: m.CreatedEvent | None = None
+
+    def __repr__(self) -> str:
+        return f"<Ven {self.name!r} ven_id={self.ven_id!r} state={self.state}>"
+
+    # ------------------------------------------------------------ public API
+
+    @property
+    def events(self) -> dict[str, m.Event]:
+        """The events this VEN knows, by eventID (a fresh dict of the latest event dicts)."""
+        return {event_id: record.event for event_id, record in self._book.items()}
+
+    @property
+    def resource_ids(self) -> frozenset[str]:
+        """The resource IDs events may target this VEN by."""
+        return self._identity.resource_ids
+
+    @property
+    def group_ids(self) -> frozenset[str]:
+        """The group IDs events may target this VEN by."""
+        return self._identity.group_ids
+
+    @property
+    def party_ids(self) -> frozenset[str]:
+        """The party IDs events may target this VEN by."""
+        return self._identity.party_ids
+
+    @property
+    def registered(self) -> bool:
+        """Whether the VEN holds a registration."""
+        return self.registration_id is not None
+
+    def add_handler(self, name: str, handler: Handler) -> None:
+        """Set this VEN's own handler; it wins over the fleet's.
+
+        :param name: ``"on_event"``, ``"on_update_event"`` or ``"on_event_status"``.
+        :param handler: a function or coroutine function: ``on_event(ven, event)`` and
+            ``on_update_event(ven, event)`` return ``"optIn"`` or ``"optOut"``;
+            ``on_event_status(ven, event, status)``.
+        :raises ConfigurationError: an unknown handler name or a handler that is not callable.
+        """
+        check_handler(name, handler)
+        if self._handlers is None:
+            self._handlers = {}
+        self._handlers[name] = handler
+
+    def handler(self, name: str) -> Handler | None:
+        """The handler in force for ``name``: this VEN's own, else the fleet's, else ``None``."""
+        own = self._handlers
+        if own is not None:
+            found = own.get(name)
+            if found is not None:
+                return found
+        return self._shared.handlers.get(name)
+
+    def add_report(self, callback: Callable[..., Any], resource_id: str, measurement: str | None = None,
+                   **options: Any) -> tuple[str, str]:
+        """Offer a report from this VEN only (OpenLEADR's ``add_report`` arguments).
+
+        Reports added after registration are advertised at the next registration.
+
+        :param callback: sampled for each value (see :class:`fleetven.reports.ReportSpec`).
+        :param resource_id: the resource the data point belongs to.
+        :param measurement: the quantity measured (e.g. ``"power_real"``).
+        :returns: ``(report_specifier_id, r_id)``.
+        :raises ConfigurationError: invalid arguments.
+        """
+        if self._specs is None:
+            self._specs = []
+        spec = make_report_spec(callback, resource_id, measurement, existing=self._specs, **options)
+        self._specs.append(spec)
+        return spec.report_specifier_id, spec.r_id
+
+    async def create_opt(
+        self,
+        opt_type: str,
+        opt_reason: str,
+        *,
+        event_id: str | None = None,
+        modification_number: int | None = None,
+        vavailability: Sequence[m.AvailableWindow | tuple[datetime, timedelta] | dict[str, Any]] | None = None,
+        targets: Sequence[m.Target] | None = None,
+        market_context: str | None = None,
+        opt_id: str | None = None,
+        signal_target_mrid: str | None = None,
+    ) -> str:
+        """Send an ``oadrCreateOpt``: an availability schedule or an opt for one event.
+
+        :param opt_type: ``"optIn"`` or ``"optOut"``.
+        :param opt_reason: the reason (``"economic"``, ``"emergency"``, ``"mustRun"``, ...).
+        :param event_id: the event opted (with ``modification_number``).
+        :param vavailability: availability windows, as :class:`~fleetven.messages.model.AvailableWindow`,
+            ``(dtstart, duration)`` tuples or ``{"dtstart", "duration"}`` dicts.
+        :param targets: the opt's targets; by default this VEN (``[{"ven_id": ven_id}]``).
+        :param opt_id: by default a random one.
+        :returns: the optID, once the VTN answered ``oadrCreatedOpt`` with 200.
+        :raises ProtocolError: not registered, or the VTN refused (field ``response_code``).
+        :raises TransportError: the request failed.
+        """
+        if opt_type not in (ev.OPT_IN, ev.OPT_OUT):
+            raise ConfigurationError(f"opt_type must be 'optIn' or 'optOut', not {opt_type!r} (ven {self.name})")
+        ven_id = self._require_registration("create_opt")
+        if opt_id is None:
+            opt_id = f"opt-{self._shared.rng.getrandbits(64):016x}"
+        if event_id is not None and modification_number is None:
+            record = self._book.get(event_id)
+            modification_number = record.modification_number if record is not None else 0
+        msg = m.CreateOpt(
+            opt_id=opt_id,
+            opt_type=opt_type,
+            opt_reason=opt_reason,
+            ven_id=ven_id,
+            created_date_time=_utcnow(),
+            request_id=self._shared.request_id(),
+            market_context=market_context,
+            vavailability=_windows(vavailability) if vavailability is not None else None,
+            event_id=event_id,
+            modification_number=modification_number,
+            targets=list(targets) if targets is not None else [{"ven_id": ven_id}],
+            signal_target_mrid=signal_target_mrid,
+        )
+        reply = await self.send(msg)
+        if not isinstance(reply, m.CreatedOpt) or reply.response.response_code != 200:
+            raise self._refused("oadrCreateOpt", reply)
+        return opt_id
+
+    async def cancel_opt(self, opt_id: str) -> None:
+        """Send an ``oadrCancelOpt`` for ``opt_id``.
+
+        :raises ProtocolError: not registered, or the VTN refused (field ``response_code``).
+        :raises TransportError: the request failed.
+        """
+        ven_id = self._require_registration("cancel_opt")
+        reply = await self.send(m.CancelOpt(request_id=self._shared.request_id(), opt_id=opt_id, ven_id=ven_id))
+        if not isinstance(reply, m.CanceledOpt) or reply.response.response_code != 200:
+            raise self._refused("oadrCancelOpt", reply)
+
+    async def cancel_registration(self) -> None:
+        """Cancel the registration at the VTN (``oadrCancelPartyRegistration``) and stop polling.
+
+        The VEN stays in the fleet in state ``"cancelled"``; it does not register again.
+
+        :raises ProtocolError: not registered, or the VTN refused (field ``response_code``).
+        :raises TransportError: the request failed (the VEN keeps polling).
+        """
+        ven_id = self._require_registration("cancel_registration")
+        assert self.registration_id is not None
+        msg = m.CancelPartyRegistration(
+            request_id=self._shared.request_id(), registration_id=self.registration_id, ven_id=ven_id
+        )
+        reply = await self.send(msg)
+        if not isinstance(reply, m.CanceledPartyRegistration) or reply.response.response_code != 200:
+            raise self._refused("oadrCancelPartyRegistration", reply)
+        self._halt("cancelled")
+        self.registration_id = None
+        logger.info("%s: registration cancelled", self.name)
+
+    async def send(self, msg: m.Message, service: str | None = None) -> m.Message:
+        """Send one message to the VTN and return its parsed answer.
+
+        :param service: the service to post to; by default the message's (:data:`fleetven.transport.SERVICE_OF`).
+        :raises TransportError: the request failed.
+        :raises MessageError: the answer could not be read.
+        """
+        transport = self._shared.transport
+        if transport is None:
+            raise TransportError(f"the fleet is not running (ven {self.name})", ven=self.name)
+        body = build_message(msg)
+        data = await transport.request(service or SERVICE_OF[type(msg)], body, ssl=self._ssl, ven=self.name)
+        return parse_message(data, max_size=transport.max_size)
+
+    # -------------------------------------------------------- fleet control
+
+    def start(self) -> None:
+        """Start registering (called by the fleet when it starts, or when it adds a VEN while running)."""
+        if self.state in ("new", "stopped"):
+            self.state = "registering"
+            self._arm(0.0, self._on_register_timer)
+
+    def stop(self) -> None:
+        """Stop every timer and the running step (called by the fleet); the VEN can be started again."""
+        self._halt("stopped")
+
+    def _halt(self, state: str) -> None:
+        self.state = state
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        task = self._task
+        self._task = None
+        if task is not None and task is not asyncio.current_task() and not task.done():
+            task.cancel()
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+        for record in self._book.values():
+            _cancel_timers(record)
+
+    @property
+    def next_step_at(self) -> float | None:
+        """When the VEN's next step (poll or registration attempt) is due, in the wheel's clock
+        (``loop.time()``); ``None`` while a step runs or the VEN is stopped."""
+        return self._timer.when if self._timer is not None else None
+
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        """The task of the step running now, if any."""
+        return self._task
+
+    # ------------------------------------------------------------ scheduling
+
+    def _arm(self, delay: float, callback: Callable[[], None]) -> None:
+        """Arm the VEN's one timer for its next step. A step calls this last, so the finished
+        step's task is let go here (an idle VEN holds no task)."""
+        self._task = None
+        wheel = self._shared.wheel
+        if wheel is None or not self._live():
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = wheel.call_later(max(delay, 0.0), callback)
+
+    def _live(self) -> bool:
+        return self.state not in ("stopped", "cancelled", "new")
+
+    def _on_register_timer(self) -> None:
+        self._timer = None
+        if self._live():
+            self._task = self._shared.spawn(self._register())
+
+    def _on_poll_timer(self) -> None:
+        self._timer = None
+        if self._live():
+            self._task = self._shared.spawn(self._poll())
+
+    def _retry_registration(self, delay: float) -> None:
+        if not self._live():
+            return
+        if self.state != "unregistered":
+            self.state = "registering"
+        self._arm(delay, self._on_register_timer)
+
+    # ---------------------------------------------------------- registration
+
+    async def _register(self) -> None:
+        try:
+            await self._register_steps()
+        except _RETRYABLE as exc:
+            delay = self._shared.backoff(self._failures)
+            self._failures += 1
+            logger.warning("%s: registration failed (attempt %d): %s; retrying in %.2f s",
+                           self.name, self._failures, exc, delay)
+            self._retry_registration(delay)
+        except Exception:
+            delay = self._shared.backoff(self._failures)
+            self._failures += 1
+            logger.exception("%s: registration crashed (attempt %d); retrying in %.2f s",
+                             self.name, self._failures, delay)
+            self._retry_registration(delay)
+        else:
+            self._failures = 0
+            if not self._live():  # stopped or cancelled from a handler during the last step
+                return
+            self.state = "registered"
+            self._arm(self._shared.rng.uniform(0.0, self.poll_freq), self._on_poll_timer)
+
+    async def _register_steps(self) -> None:
+        shared = self._shared
+        query = await self.send(m.QueryRegistration(request_id=shared.request_id()))
+        if not isinstance(query, m.CreatedPartyRegistration):
+            raise ProtocolError(
+                f"{self.name}: oadrQueryRegistration answered with {query.message_type}",
+                ven=self.name, message_type=query.message_type,
+            )
+        again = self.registration_id is not None
+        create = m.CreatePartyRegistration(
+            request_id=shared.request_id(),
+            ven_name=self.name,
+            ven_id=self.ven_id if again else None,  # rule 404: neither the first time
+            registration_id=self.registration_id if again else None,
+            profile_name="2.0b",
+            transport_name="simpleHttp",
+            report_only=False,
+            xml_signature=False,
+            http_pull_model=True,
+        )
+        reply = await self.send(create)
+        if not isinstance(reply, m.CreatedPartyRegistration):
+            raise ProtocolError(
+                f"{self.name}: oadrCreatePartyRegistration answered with {reply.message_type}",
+                ven=self.name, message_type=reply.message_type,
+            )
+        code = reply.response.response_code
+        if code != 200:
+            raise RegistrationRejected(
+                f"{self.name}: registration refused with {code} ({reply.response.response_description})",
+                ven=self.name, response_code=code,
+            )
+        ven_id = reply.ven_id or self.ven_id
+        if not ven_id or not reply.registration_id:
+            raise ProtocolError(
+                f"{self.name}: oadrCreatedPartyRegistration carries no venID or registrationID",
+                ven=self.name, message_type=reply.message_type,
+            )
+        self.ven_id = ven_id
+        self.registration_id = reply.registration_id
+        self.vtn_id = sys.intern(reply.vtn_id)  # the same VTN for the whole fleet: one string
+        freq = reply.requested_oadr_poll_freq
+        self.poll_freq = freq.total_seconds() if freq is not None and freq > timedelta(0) else shared.poll_interval
+        self._identity.ven_id = ven_id
+        if self.state == "unregistered":
+            self.state = "registering"
+        logger.debug("%s: registered as %s (registration %s, VTN %s, poll every %.3g s)",
+                     self.name, ven_id, self.registration_id, self.vtn_id, self.poll_freq)
+        await self._register_reports(ven_id)
+        request = m.RequestEvent(request_id=shared.request_id(), ven_id=ven_id)
+        events_reply = await self.send(request)
+        if isinstance(events_reply, m.DistributeEvent):
+            await self._on_distribute(events_reply)
+        elif isinstance(events_reply, m.ResponseMessage) and events_reply.response.response_code != 200:
+            raise ProtocolError(
+                f"{self.name}: oadrRequestEvent answered with {events_reply.response.response_code}",
+                ven=self.name, response_code=events_reply.response.response_code,
+            )
+
+    async def _register_reports(self, ven_id: str) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+        request_id = self._shared.request_id()
+        if self._shared.specs or self._specs:
+            msg = self._report_engine().register_report(ven_id=ven_id, request_id=request_id)
+        else:  # nothing to offer: no engine until the VTN asks for something (it gets 461 then)
+            msg = m.RegisterReport(request_id=request_id, reports=[], ven_id=ven_id, report_request_id="0")
+        reply = await self.send(msg)
+        if isinstance(reply, m.RegisteredReport):
+            if reply.response.response_code != 200:
+                logger.warning("%s: oadrRegisterReport answered with %d", self.name, reply.response.response_code)
+            if reply.report_requests:
+                engine = self._report_engine()
+                engine.on_create_report(reply)
+                await self.send(engine.created_report(request_id=None))
+        elif isinstance(reply, m.ResponseMessage) and reply.response.response_code != 200:
+            raise ProtocolError(
+                f"{self.name}: oadrRegisterReport answered with {reply.response.response_code}",
+                ven=self.name, response_code=reply.response.response_code,
+            )
+
+    def _wheel(self) -> TimerWheel:
+        wheel = self._shared.wheel
+        if wheel is None:
+            raise TransportError(f"the fleet is not running (ven {self.name})", ven=self.name)
+        return wheel
+
+    # ------------------------------------------------------------------ poll
+
+    async def _poll(self) -> None:
+        ven_id = self.ven_id
+        assert ven_id is not None
+        try:
+            transport = self._shared.transport
+            if transport is None:
+                return
+            if self._unsent is not None:
+                await self._send_created_event(self._unsent)
+            data = await transport.request(OADR_POLL, build_message(m.Poll(ven_id=ven_id)), ssl=self._ssl,
+                                           ven=self.name)
+            digest = hash(data)
+            if digest == self._idle_reply:
+                # The same bytes as the last "nothing for you" answer (keyed 64-bit SipHash, compared
+                # rather than the ~700 bytes kept per VEN): parsing them would give the same 200.
+                # Unsigned messages only: once signatures are verified, identical bytes are a replay.
+                again: bool | None = False
+                self._refused_polls = 0
+            else:
+                reply = parse_message(data, max_size=transport.max_size)
+                self._idle_reply = None
+                if isinstance(reply, m.ResponseMessage) and reply.response.response_code == 200:
+                    self._idle_reply = digest
+                again = await self._dispatch(reply)
+        except _RETRYABLE as exc:
+            delay = self._shared.backoff(self._failures)
+            self._failures += 1
+            # The first failure of a run is a warning; the retries that follow are debug noise.
+            logger.log(logging.WARNING if self._failures == 1 else logging.DEBUG,
+                       "%s: poll failed (%d in a row): %s; polling again in %.2f s",
+                       self.name, self._failures, exc, delay)
+            self._arm(delay, self._on_poll_timer)
+            return
+        except Exception:
+            delay = self._shared.backoff(self._failures)
+            self._failures += 1
+            logger.exception("%s: poll cycle crashed; polling again in %.2f s", self.name, delay)
+            self._arm(delay, self._on_poll_timer)
+            return
+        if self._failures:
+            logger.info("%s: polling again after %d failures", self.name, self._failures)
+            self._failures = 0
+        if again is not None and self._live():
+            self._arm(0.0 if again else self.poll_freq, self._on_poll_timer)
+
+    async def _dispatch(self, reply: m.Message) -> bool | None:
+        """Handle one poll reply: True to poll again at once, False to wait a period,
+        None when the VEN already armed its next step."""
+        if isinstance(reply, m.ResponseMessage):
+            code = reply.response.response_code
+            if code == 200:
+                self._refused_polls = 0
+                return False
+            if code in _NOT_REGISTERED:
+                self._lost_registration(code)
+                return None
+            logger.warning("%s: oadrPoll answered with %d (%s)", self.name, code, reply.response.response_description)
+            return False
+        self._refused_polls = 0
+        if isinstance(reply, m.DistributeEvent):
+            await self._on_distribute(reply)
+        elif isinstance(reply, m.CreateReport):
+            engine = self._report_engine()
+            engine.on_create_report(reply)
+            await self.send(engine.created_report(request_id=reply.request_id))
+        elif isinstance(reply, m.RegisterReport):
+            await self.send(m.RegisteredReport(response=_ok(reply.request_id), ven_id=self.ven_id))
+        elif isinstance(reply, m.CancelReport):
+            engine = self._report_engine()
+            engine.on_cancel_report(reply)
+            await self.send(engine.canceled_report(request_id=reply.request_id))
+        elif isinstance(reply, m.UpdateReport):
+            await self.send(m.UpdatedReport(response=_ok(reply.request_id), ven_id=self.ven_id))
+        elif isinstance(reply, m.RequestReregistration):
+            await self.send(m.ResponseMessage(response=_ok(), ven_id=self.ven_id), EI_REGISTER_PARTY)
+            logger.info("%s: the VTN asked for a new registration", self.name)
+            self._retry_registration(0.0)
+            return None
+        elif isinstance(reply, m.CancelPartyRegistration):
+            await self._on_cancel_party_registration(reply)
+            return None
+        else:
+            logger.warning("%s: ignored an unexpected %s in answer to oadrPoll", self.name, reply.message_type)
+        return True
+
+    def _lost_registration(self, code: int) -> None:
+        """The VTN does not know this VEN any more: register afresh (at once the first time, then backing off)."""
+        delay = 0.0 if self._refused_polls == 0 else self._shared.backoff(self._refused_polls - 1)
+        self._refused_polls += 1
+        logger.warning("%s: the VTN answered a poll with %d (not registered); registering again in %.2f s",
+                       self.name, code, delay)
+        self.registration_id = None
+        self.state = "unregistered"
+        self._retry_registration(delay)
+
+    async def _on_cancel_party_registration(self, msg: m.CancelPartyRegistration) -> None:
+        if msg.registration_id != self.registration_id:
+            logger.warning("%s: the VTN cancelled registration %r, ours is %r: answered 452",
+                           self.name, msg.registration_id, self.registration_id)
+            await self.send(m.CanceledPartyRegistration(
+                response=_ok(msg.request_id, 452, "registrationID does not match"),
+                registration_id=msg.registration_id, ven_id=self.ven_id,
+            ))
+            self._arm(0.0, self._on_poll_timer)
+            return
+        await self.send(m.CanceledPartyRegistration(
+            response=_ok(msg.request_id), registration_id=msg.registration_id, ven_id=self.ven_id,
+        ))
+        logger.warning("%s: the VTN cancelled the registration; registering again later", self.name)
+        self.registration_id = None
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+        self.state = "unregistered"
+        self._retry_registration(self._shared.backoff(0))
+
+    def _report_engine(self) -> ReportEngine:
+        """The VEN's report engine, made on first use (a VEN offering no report may never need one)."""
+        engine = self._engine
+        if engine is None:
+            specs = self._shared.specs + self._specs if self._specs else self._shared.specs
+            engine = self._engine = ReportEngine(
+                specs, wheel=self._wheel(), send=self.send, ven_arg=self, clock=_utcnow, logger=logger,
+                ven_id=self.ven_id, name=self.name,
+            )
+        return engine
+
+    # ---------------------------------------------------------------- events
+
+    async def _on_distribute(self, msg: m.DistributeEvent) -> None:
+        ven_id = self.ven_id
+        assert ven_id is not None
+        if msg.vtn_id != self.vtn_id:  # exact, case-sensitive (E1_1080)
+            logger.warning("%s: oadrDistributeEvent from vtnID %r, registered with %r: answered 452",
+                           self.name, msg.vtn_id, self.vtn_id)
+            await self._answer_all(msg, 452, "vtnID does not match the registration")
+            return
+        changes = ev.reconcile(self._book, msg, identity=self._identity, rng=self._shared.rng)
+        decisions = await self._decide([c for c in changes if c.needs_handler])
+        for change in changes:
+            self._track(change)
+        created = ev.created_event(changes, decisions, ven_id=ven_id, request_id=msg.request_id)
+        if created is not None:
+            await self._send_created_event(created)
+
+    async def _send_created_event(self, created: m.CreatedEvent) -> None:
+        """Send the cycle's ``oadrCreatedEvent``; when that fails it is kept and sent again before the
+        next poll (the decisions are made once, the answer must still reach the VTN)."""
+        self._unsent = created
+        reply = await self.send(created)
+        self._unsent = None
+        if isinstance(reply, m.ResponseMessage) and reply.response.response_code != 200:
+            logger.warning("%s: oadrCreatedEvent answered with %d", self.name, reply.response.response_code)
+
+    async def _answer_all(self, msg: m.DistributeEvent, code: int, text: str) -> None:
+        responses = [
+            m.EventResponse(response_code=code, request_id=msg.request_id, event_id=e["event_id"],
+                            modification_number=e["modification_number"], opt_type=ev.OPT_OUT,
+                            response_description=text)
+            for e in msg.events
+        ]
+        responses += [
+            m.EventResponse(response_code=code, request_id=msg.request_id, event_id=err.event_id,
+                            modification_number=err.modification_number or 0, opt_type=ev.OPT_OUT,
+                            response_description=text)
+            for err in msg.errors if err.event_id is not None
+        ]
+        if responses:
+            assert self.ven_id is not None
+            await self.send(m.CreatedEvent(response=_ok(msg.request_id), ven_id=self.ven_id,
+                                           event_responses=responses), EI_EVENT)
+
+    async def _decide(self, changes: list[ev.EventChange]) -> dict[str, str]:
+        if not changes:
+            return {}
+        if len(changes) == 1:
+            results = [await self._decide_one(changes[0])]
+        else:
+            results = await asyncio.gather(*(self._decide_one(c) for c in changes))
+        decisions: dict[str, str] = {}
+        for change, opt in zip(changes, results):
+            if change.event_id is not None:
+                decisions[change.event_id] = opt
+            if change.record is not None:
+                change.record.opt = opt
+        return decisions
+
+    async def _decide_one(self, change: ev.EventChange) -> str:
+        event = change.event
+        assert event is not None
+        name = "on_event" if change.kind == "new" else "on_update_event"
+        fn = self.handler(name)
+        if fn is None:
+            if name == "on_event":
+                self._shared.warn_once(name, "%s: no on_event handler: answering optOut (this is logged once)",
+                                       self.name)
+                return ev.OPT_OUT
+            self._shared.warn_once(name, "%s: no on_update_event handler: keeping the earlier answer "
+                                   "(this is logged once)", self.name)
+            record = change.record
+            return record.opt if record is not None and record.opt is not None else ev.OPT_OUT
+        try:
+            async with asyncio.timeout(self._shared.handler_timeout):
+                result = fn(self, event)
+                if inspect.isawaitable(result):
+                    result = await result
+        except TimeoutError:
+            logger.error("%s: %s for event %s took longer than %.3g s: answering optOut",
+                         self.name, name, change.event_id, self._shared.handler_timeout)
+            return ev.OPT_OUT
+        except Exception:
+            logger.exception("%s: %s for event %s raised: answering optOut", self.name, name, change.event_id)
+            return ev.OPT_OUT
+        if result != ev.OPT_IN and result != ev.OPT_OUT:
+            logger.error("%s: %s for event %s returned %r, not 'optIn' or 'optOut': answering optOut",
+                         self.name, name, change.event_id, result)
+            return ev.OPT_OUT
+        return str(result)
+
+    # -------------------------------------------------------- status timers
+
+    def _track(self, change: ev.EventChange) -> None:
+        kind = change.kind
+        record = change.record
+        if record is None:
+            return
+        if kind == "new" or kind == "modified":
+            _cancel_timers(record)
+            self._schedule_statuses(record)
+        elif kind == "cancelled" or kind == "implied_cancel":
+            _cancel_timers(record)
+            if record.status in ("completed", "cancelled"):
+                return
+            if kind == "implied_cancel" and self._ended(record):
+                return
+            delay = ev.cancel_delay(record, self._shared.rng)
+            record.timers.append(self._wheel().call_later(delay, self._on_status_timer, record, "cancelled"))
+
+    @staticmethod
+    def _ended(record: ev.EventRecord) -> bool:
+        schedule = ev.status_schedule(record)
+        return bool(schedule) and schedule[-1][1] == "completed" and schedule[-1][0] <= _utcnow()
+
+    def _schedule_statuses(self, record: ev.EventRecord) -> None:
+        schedule = ev.status_schedule(record)
+        if not schedule:
+            return
+        wheel = self._wheel()
+        now = _utcnow()
+        base = wheel.time()
+        latest_past: str | None = None
+        for when, status in schedule:
+            delta = (when - now).total_seconds()
+            if delta <= 0:
+                latest_past = status
+            else:
+                record.timers.append(wheel.call_at(base + delta, self._on_status_timer, record, status))
+        if latest_past is not None:
+            record.timers.insert(0, wheel.call_at(base, self._on_status_timer, record, latest_past))
+
+    def _on_status_timer(self, record: ev.EventRecord, status: str) -> None:
+        if not self._live() or record.status == status:
+            return
+        record.status = status
+        fn = self.handler("on_event_status")
+        if fn is not None:
+            self._shared.spawn(self._call_status(fn, record, status))
+
+    async def _call_status(self, fn: Handler, record: ev.EventRecord, status: str) -> None:
+        try:
+            async with asyncio.timeout(self._shared.handler_timeout):
+                result = fn(self, record.event, status)
+                if inspect.isawaitable(result):
+                    await result
+        except TimeoutError:
+            logger.error("%s: on_event_status(%s) for event %s took longer than %.3g s",
+                         self.name, status, record.event_id, self._shared.handler_timeout)
+        except Exception:
+            logger.exception("%s: on_event_status(%s) for event %s raised", self.name, status, record.event_id)
+
+    # --------------------------------------------------------------- helpers
+
+    def _require_registration(self, what: str) -> str:
+        if self.registration_id is None or self.ven_id is None:
+            raise ProtocolError(f"{self.name}: {what} needs a registration; the VEN is {self.state}",
+                                ven=self.name, response_code=463)
+        return self.ven_id
+
+    def _refused(self, what: str, reply: m.Message) -> ProtocolError:
+        response = getattr(reply, "response", None)
+        code = response.response_code if response is not None else 469
+        return ProtocolError(f"{self.name}: {what} answered with {reply.message_type} {code}",
+                             ven=self.name, message_type=reply.message_type, response_code=code)
+
+
+def check_handler(name: str, handler: Handler) -> None:
+    """Refuse an unknown handler name or a handler that cannot be called.
+
+    :raises ConfigurationError: with what was wrong.
+    """
+    if name not in HANDLER_NAMES:
+        raise ConfigurationError(f"unknown handler {name!r}; expected one of {', '.join(sorted(HANDLER_NAMES))}")
+    if not callable(handler):
+        raise ConfigurationError(f"the {name} handler must be callable, not {handler!r}")
+
+
+_NO_IDS: Final[frozenset[str]] = frozenset()
+
+
+def _ids(values: Iterable[str]) -> frozenset[str]:
+    """A frozenset of IDs; the one shared empty set when there are none (most VENs)."""
+    found = frozenset(values)
+    return found if found else _NO_IDS
+
+
+def _cancel_timers(record: ev.EventRecord) -> None:
+    if record.timers:
+        for timer in record.timers:
+            timer.cancel()
+        record.timers.clear()
+
+
+def _windows(
+    items: Sequence[m.AvailableWindow | tuple[datetime, timedelta] | dict[str, Any]],
+) -> list[m.AvailableWindow]:
+    out: list[m.AvailableWindow] = []
+    for item in items:
+        if isinstance(item, m.AvailableWindow):
+            out.append(item)
+        elif isinstance(item, dict):
+            out.append(m.AvailableWindow(dtstart=item["dtstart"], duration=item["duration"]))
+        else:
+            start, duration = item
+            out.append(m.AvailableWindow(dtstart=start, duration=duration))
+    return out
+
