@@ -22,6 +22,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.fleetven-install.stamp
 PYTEST_ARGS ?=
+DEMO_ARGS ?=
 BENCH_DIR ?= bench/results
 
 PYX := $(wildcard fleetven/_fast/*.pyx)
@@ -41,11 +42,15 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PIP_NO_INPUT := 1
 export DEBIAN_FRONTEND := noninteractive
 
-.PHONY: test deps system-packages venv bench docs lint clean distclean FORCE
+.PHONY: test demo deps system-packages venv bench docs lint clean distclean FORCE
 
 ## test: install everything needed, then run the whole test suite
 test: deps
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## demo: install everything needed, then run a fleet of 1,000 VENs against a local OpenLEADR VTN
+demo: deps
+	$(PY) -m fleetven.demo $(DEMO_ARGS)
 
 ## deps: Debian packages, the virtual environment and fleetven (editable, compiled)
 deps: system-packages $(STAMP)

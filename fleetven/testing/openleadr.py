@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import io
 import itertools
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -89,14 +90,17 @@ class OpenLEADRVTN:
         #: ven_id -> reports offered in oadrRegisterReport (OpenLEADR's report dicts).
         self.offered_reports: dict[str, list[dict[str, Any]]] = {}
         self._changed: asyncio.Event | None = None
-        self.server = OpenADRServer(
-            vtn_id=vtn_id,
-            http_host="127.0.0.1",
-            http_port=0,
-            requested_poll_freq=poll_freq,
-            show_fingerprint=False,
-            show_server_cert_domain=False,
-        )
+        with warnings.catch_warnings():
+            # OpenLEADR 0.5.36 keys its aiohttp application with strings, which aiohttp warns about.
+            warnings.filterwarnings("ignore", message="It is recommended to use web.AppKey")
+            self.server = OpenADRServer(
+                vtn_id=vtn_id,
+                http_host="127.0.0.1",
+                http_port=0,
+                requested_poll_freq=poll_freq,
+                show_fingerprint=False,
+                show_server_cert_domain=False,
+            )
         self.server.add_handler("on_create_party_registration", self._on_create_party_registration)
         self.server.add_handler("on_register_report", self._on_register_report)
         self.port: int | None = None

@@ -1,0 +1,255 @@
+"""``fleetven.OpenADRClient``: OpenLEADR 0.5.36's client, as a fleet of one.
+
+An OpenLEADR user switches by changing the import::
+
+    from fleetven import OpenADRClient        # was: from openleadr import OpenADRClient
+
+    client = OpenADRClient(ven_name="ven123", vtn_url="http://vtn:8080/OpenADR2/Simple/2.0b")
+    client.add_report(callback=read_meter, resource_id="device001", measurement="voltage")
+    client.add_handler("on_event", on_event)          # on_event(event) -> "optIn" | "optOut"
+    await client.run()
+
+The constructor, ``add_handler``, ``add_report`` (arguments and return
+value), ``create_opt``, ``cancel_opt``, ``run`` and ``stop`` take what
+OpenLEADR's take. Inside is a :class:`~fleetven.fleet.Fleet` holding one
+:class:`~fleetven.ven.Ven`, so the client behaves as fleetven's VENs do where
+OpenLEADR falls short: a failed registration is retried with backoff instead
+of abandoned, the poll interval gets jitter, every queued message is fetched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from .exceptions import ConfigurationError, FleetvenError
+from .fleet import Fleet
+from .ven import Ven
+
+__all__ = ("OpenADRClient",)
+
+logger = logging.getLogger("fleetven.client")
+
+EventHandler = Callable[[dict[str, Any]], "str | Awaitable[str]"]
+
+
+class OpenADRClient:
+    """A single VEN with OpenLEADR 0.5.36's client API.
+
+    :param ven_name: the VEN's name (``oadrVenName``).
+    :param vtn_url: the VTN's base URL.
+    :param debug: log this client's traffic at DEBUG (sets the ``fleetven`` logger's level).
+    :param cert: client certificate (PEM file) for TLS.
+    :param key: its private key (PEM file).
+    :param passphrase: the key's passphrase.
+    :param vtn_fingerprint: the VTN certificate's fingerprint, as OpenLEADR prints it.
+    :param show_fingerprint: accepted for compatibility (fleetven prints nothing at start-up).
+    :param ca_file: CA bundle to verify the VTN with.
+    :param allow_jitter: accepted for compatibility: fleetven always spreads polls.
+    :param ven_id: a venID to use until the VTN assigns one.
+    :param disable_signature: do not sign messages.
+    :param check_hostname: verify the VTN certificate's host name.
+    :param event_status_log_period: accepted for compatibility (unused).
+    :param events_clean_up_period: accepted for compatibility (unused).
+    :param registration_timeout: how long :meth:`run` waits for the first
+        registration before returning (registration goes on being retried).
+    :param fleet_options: further :class:`~fleetven.fleet.Fleet` keyword arguments.
+    """
+
+    def __init__(
+        self,
+        ven_name: str,
+        vtn_url: str,
+        debug: bool = False,
+        cert: str | None = None,
+        key: str | None = None,
+        passphrase: str | None = None,
+        vtn_fingerprint: str | None = None,
+        show_fingerprint: bool = True,
+        ca_file: str | None = None,
+        allow_jitter: bool = True,
+        ven_id: str | None = None,
+        disable_signature: bool = False,
+        check_hostname: bool = True,
+        event_status_log_period: int = 10,
+        events_clean_up_period: int = 300,
+        *,
+        registration_timeout: float = 30.0,
+        **fleet_options: Any,
+    ) -> None:
+        if debug:
+            logging.getLogger("fleetven").setLevel(logging.DEBUG)
+        self.ven_name = ven_name
+        self.vtn_url = vtn_url
+        self.registration_timeout = registration_timeout
+        #: The fleet of one inside.
+        self.fleet = Fleet(
+            vtn_url,
+            cert=cert,
+            key=key,
+            passphrase=passphrase,
+            ca_file=ca_file,
+            vtn_fingerprint=vtn_fingerprint,
+            check_hostname=check_hostname,
+            disable_signature=disable_signature,
+            **fleet_options,
+        )
+        #: The one VEN.
+        self.ven: Ven = self.fleet.add_ven(ven_name, ven_id=ven_id)
+
+    # ------------------------------------------------------------ OpenLEADR's attributes
+
+    @property
+    def ven_id(self) -> str | None:
+        """The venID (the VTN's once registered)."""
+        return self.ven.ven_id
+
+    @property
+    def registration_id(self) -> str | None:
+        """The registrationID, ``None`` while not registered."""
+        return self.ven.registration_id
+
+    @property
+    def poll_frequency(self) -> timedelta:
+        """The time between polls."""
+        return timedelta(seconds=self.ven.poll_freq)
+
+    @property
+    def received_events(self) -> list[dict[str, Any]]:
+        """The events this VEN knows (their latest versions)."""
+        return list(self.ven.events.values())
+
+    # ------------------------------------------------------------------- API
+
+    def add_handler(self, handler: str, callback: EventHandler) -> None:
+        """Set ``on_event(event)`` or ``on_update_event(event)``; each returns ``"optIn"`` or ``"optOut"``.
+
+        :raises ConfigurationError: another handler name (OpenLEADR's client knows only these two).
+        """
+        if handler not in ("on_event", "on_update_event"):
+            raise ConfigurationError(f"'handler' must be either on_event or on_update_event, not {handler!r}")
+        if not callable(callback):
+            raise ConfigurationError(f"the {handler} handler must be callable, not {callback!r}")
+
+        def adapter(ven: Ven, event: dict[str, Any]) -> Any:
+            return callback(event)
+
+        adapter.__name__ = getattr(callback, "__name__", handler)
+        adapter.__qualname__ = getattr(callback, "__qualname__", handler)
+        self.ven.add_handler(handler, adapter)
+
+    def add_report(self, callback: Callable[..., Any], resource_id: str, measurement: str | None = None,
+                   **options: Any) -> tuple[str, str]:
+        """Offer a report, with OpenLEADR's ``add_report`` arguments.
+
+        :returns: ``(report_specifier_id, r_id)``.
+        :raises ConfigurationError: invalid arguments.
+        """
+        return self.ven.add_report(callback, resource_id, measurement, **options)
+
+    async def run(self) -> None:
+        """Start the VEN: register, then poll in the background.
+
+        Returns once registered, or after ``registration_timeout`` seconds with
+        a warning; unlike OpenLEADR's client, registration keeps being retried
+        with backoff in the background.
+        """
+        await self.fleet.start()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.registration_timeout
+        while not self.ven.registered and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        if not self.ven.registered:
+            logger.warning("%s: not registered after %.0f s; still retrying", self.ven_name,
+                           self.registration_timeout)
+
+    async def stop(self) -> None:
+        """Stop the VEN and close its connections."""
+        await self.fleet.stop()
+
+    async def create_opt(
+        self,
+        opt_type: str,
+        opt_reason: str,
+        targets: Any = None,
+        vavailability: Any = None,
+        event_id: str | None = None,
+        modification_number: int | None = None,
+        opt_id: str | None = None,
+        request_id: str | None = None,
+        market_context: str | None = None,
+        signal_target_mrid: str | None = None,
+    ) -> str | bool:
+        """Send an ``oadrCreateOpt``, as OpenLEADR's ``create_opt``.
+
+        ``vavailability`` may be OpenLEADR's ``Vavailability`` object or dict
+        (with ``components`` of ``dtstart``/``duration``), or a list of windows.
+        ``request_id`` is accepted for compatibility; fleetven makes its own.
+
+        :returns: the optID when the VTN acknowledged it, else ``False`` (logged).
+        """
+        try:
+            return await self.ven.create_opt(
+                opt_type,
+                opt_reason,
+                event_id=event_id,
+                modification_number=modification_number,
+                vavailability=_windows(vavailability),
+                targets=_targets(targets),
+                market_context=market_context,
+                opt_id=opt_id,
+                signal_target_mrid=signal_target_mrid,
+            )
+        except FleetvenError as exc:
+            logger.error("%s: the VTN did not acknowledge the opt: %s", self.ven_name, exc)
+            return False
+
+    async def cancel_opt(self, opt_id: str) -> bool:
+        """Send an ``oadrCancelOpt``, as OpenLEADR's ``cancel_opt``.
+
+        :returns: ``True`` when the VTN acknowledged it, else ``False`` (logged).
+        """
+        try:
+            await self.ven.cancel_opt(opt_id)
+        except FleetvenError as exc:
+            logger.error("%s: the VTN did not acknowledge the opt cancellation: %s", self.ven_name, exc)
+            return False
+        return True
+
+
+def _get(obj: Any, name: str) -> Any:
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name)
+
+
+def _windows(vavailability: Any) -> list[tuple[datetime, timedelta]] | None:
+    """OpenLEADR's ``Vavailability`` (object or dict) or a plain list of windows, as (dtstart, duration)."""
+    if vavailability is None:
+        return None
+    components = vavailability
+    if isinstance(vavailability, dict) and "components" in vavailability:
+        components = vavailability["components"]
+    elif hasattr(vavailability, "components"):
+        components = vavailability.components
+    return [(_get(c, "dtstart"), _get(c, "duration")) for c in components]
+
+
+def _targets(targets: Any) -> list[dict[str, Any]] | None:
+    """OpenLEADR's targets (``Target`` objects or dicts, one or a list) as one-key target dicts."""
+    if targets is None:
+        return None
+    if not isinstance(targets, (list, tuple)):
+        targets = [targets]
+    out: list[dict[str, Any]] = []
+    for target in targets:
+        if dataclasses.is_dataclass(target) and not isinstance(target, type):
+            fields = dataclasses.asdict(target)
+        elif isinstance(target, dict):
+            fields = target
+        else:
+            raise ConfigurationError(f"a target must be a dict or OpenLEADR Target, not {target!r}")
+        out.extend({name: value} for name, value in fields.items() if value is not None)
+    return out
