@@ -1,17 +1,47 @@
 """HTTP transport to the VTN: the only fleetven module that opens sockets.
 
-One :class:`Transport` serves a whole fleet. It owns one aiohttp
-``ClientSession`` over one ``TCPConnector``: a bounded pool of keep-alive
-connections shared by every VEN of the fleet, a DNS cache, a total timeout on
-every request and a cap on every response body.
+One :class:`Transport` serves a whole fleet: a bounded pool of HTTP/1.1
+keep-alive connections shared by every VEN of the fleet, a small DNS cache, a
+total timeout on every request and a cap on every response body. It speaks
+just the HTTP OpenADR's simple-HTTP binding needs, on plain asyncio
+protocols, so a request costs a few microseconds of CPU on top of the socket
+calls (aiohttp's ``ClientSession`` spent about ten times that per request):
 
-TLS: aiohttp keys its connection pool on the ``ssl`` argument of a request,
-so a connection opened with one ``SSLContext`` is only ever reused by
+- the request is one ``bytes.join`` of a pre-built per-service head
+  (``POST``, ``Host``, ``Content-Type: application/xml``, ``User-Agent``),
+  the ``Content-Length`` and the body, written with one ``transport.write``;
+- the answer is parsed by the connection's protocol as it arrives (a strict
+  HTTP/1.1 parser: status line, ``Content-Length``, ``Transfer-Encoding:
+  chunked``, ``Connection``; 1xx interim answers skipped), the body collected
+  up to ``max_size``; the waiting request is woken through one future, with
+  one loop timer for its deadline; no task is created per request.
+
+Pooling: connections are pooled per TLS context object (the VTN's host and
+port are fixed per transport), idle ones reused last-in first-out, at most
+``limit`` open at once over all contexts; a request that finds none idle and
+the limit reached waits in a first-in first-out queue (within its timeout),
+and an idle connection of another context is closed to make room when that
+frees a slot at once. Idle connections are closed after ``keepalive_timeout``.
+A connection is reused only after a complete answer that did not say
+``Connection: close`` (nor HTTP/1.0 without keep-alive); after a timeout, an
+oversize answer, a malformed answer or any error it is closed.
+
+TLS: a connection opened with one ``SSLContext`` is only ever reused by
 requests passing that same context object. The caller keeps one context per
 TLS identity (client certificate, CA, hostname policy) and passes it with
 every request of the VENs using that identity: VENs sharing an identity share
 connections, VENs with different client certificates never do. ``ssl=None``
-means aiohttp's default verifying context for ``https`` URLs.
+means a default verifying context (``ssl.create_default_context()``) for
+``https`` URLs; for ``http`` URLs ``ssl`` is ignored.
+
+Retry rule: a POST is not retried in general (OpenADR requests are not all
+idempotent). One case is: a *pooled* connection that the VTN closed while it
+sat idle, the classic keep-alive race. When a request on a reused connection
+sees the connection closed or reset with *zero* bytes of answer, within
+:data:`STALE_RETRY_WINDOW` seconds of being sent (the VTN cannot have spent
+real work on it), it is sent once more on a freshly opened connection. A
+fresh connection failing, a timeout, or a failure after any byte of the
+answer is never retried.
 
 ::
 
@@ -21,11 +51,13 @@ means aiohttp's default verifying context for ``https`` URLs.
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import ssl as _ssl
+from collections import deque
 from types import TracebackType
-from typing import Final
+from typing import Any, Final, cast
 
-import aiohttp
 from yarl import URL
 
 from .exceptions import ConfigurationError, HTTPStatusError, MessageTooLarge, TransportError, TransportTimeout
@@ -41,6 +73,7 @@ __all__ = (
     "EI_REPORT",
     "EI_OPT",
     "OADR_POLL",
+    "STALE_RETRY_WINDOW",
 )
 
 EI_REGISTER_PARTY: Final = "EiRegisterParty"
@@ -77,13 +110,385 @@ SERVICE_OF: Final[dict[type, str]] = {
 
 _CONTENT_TYPE: Final = "application/xml"
 
+#: Seconds after sending within which a reused connection found closed or reset,
+#: with no byte of answer, is taken for one the VTN had closed while idle, and
+#: the request is sent again once on a new connection (see the module docstring).
+STALE_RETRY_WINDOW: float = 0.25
+
+_MAX_HEAD: Final = 65536  # the longest status line + header block accepted
+_MAX_CHUNK_LINE: Final = 4096  # the longest chunk-size or trailer line accepted
+_HEX: Final = b"0123456789abcdefABCDEF"
+
+# Parser states of a connection.
+_IDLE: Final = 0  # no request in flight
+_HEAD: Final = 1  # waiting for the status line and headers
+_LENGTH: Final = 2  # body of Content-Length bytes
+_CHUNKED: Final = 3  # chunked body
+_UNTIL_EOF: Final = 4  # body delimited by the end of the connection
+_BROKEN: Final = 5  # failed: never reused
+
+# States of the chunked decoder.
+_C_SIZE: Final = 0
+_C_DATA: Final = 1
+_C_CRLF: Final = 2
+_C_TRAILER: Final = 3
+
+
+class _Malformed(Exception):
+    """The answer is not HTTP/1.1 we accept."""
+
+
+class _TooLarge(Exception):
+    """The 200 answer's body is longer than ``max_size``."""
+
+
+class _Lost(Exception):
+    """The connection closed or failed before the answer was complete."""
+
+    def __init__(self, text: str, *, stale: bool) -> None:
+        super().__init__(text)
+        self.stale = stale
+
+
+class _Closed(Exception):
+    """:meth:`Transport.close` ran while the request was in flight."""
+
+
+_SLOT: Final = object()  # a pool waiter's wake-up: "a connection slot is reserved for you, open one"
+
+
+def _expire(fut: asyncio.Future[Any]) -> None:
+    if not fut.done():
+        fut.set_exception(TimeoutError())
+
+
+class _Connection(asyncio.Protocol):
+    """One pooled HTTP/1.1 connection and its response parser.
+
+    Ownership: while a request uses it (``busy``) the request accounts for it;
+    while idle, the pool does. The protocol itself only fails or resolves the
+    request's future and closes a broken transport.
+    """
+
+    __slots__ = (
+        "owner",
+        "key",
+        "transport",
+        "waiter",
+        "state",
+        "buf",
+        "status",
+        "reason",
+        "keep",
+        "body",
+        "remaining",
+        "cstate",
+        "reusable",
+        "fresh",
+        "lost",
+        "dead",
+        "in_idle",
+        "idle_since",
+        "sent_at",
+        "lost_waiter",
+    )
+
+    def __init__(self, owner: Transport, key: _ssl.SSLContext | None) -> None:
+        self.owner = owner
+        self.key = key
+        self.transport: asyncio.Transport | None = None
+        self.waiter: asyncio.Future[bytes] | None = None
+        self.state = _IDLE
+        self.buf = b""
+        self.status = 0
+        self.reason = b""
+        self.keep = True
+        self.body: bytes | bytearray = b""
+        self.remaining = 0
+        self.cstate = _C_SIZE
+        self.reusable = False
+        self.fresh = True  # never carried a request yet
+        self.lost = False  # the transport is gone (EOF, reset, closed)
+        self.dead = False  # the pool no longer counts it
+        self.in_idle = False
+        self.idle_since = 0.0
+        self.sent_at = 0.0
+        self.lost_waiter: asyncio.Future[None] | None = None
+
+    # ------------------------------------------------------------- asyncio callbacks
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
+
+    def data_received(self, data: bytes) -> None:
+        if self.waiter is None:
+            # Bytes nobody asked for (or after a failed request): the connection is spoiled.
+            self.state = _BROKEN
+            self.lost = True
+            if self.transport is not None:
+                self.transport.abort()
+            if self.in_idle:
+                self.owner._discard(self)
+            return
+        try:
+            self._feed(data)
+        except (_Malformed, _TooLarge) as exc:
+            self._fail(exc)
+
+    def eof_received(self) -> bool:
+        self._gone(None)
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._gone(exc)
+        waiter = self.lost_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # ------------------------------------------------------------- request side
+
+    def send(self, data: bytes, waiter: asyncio.Future[bytes], now: float) -> None:
+        """Write one request; ``waiter`` gets the body (status in :attr:`status`) or the failure."""
+        self.waiter = waiter
+        self.state = _HEAD
+        self.keep = True
+        self.sent_at = now
+        assert self.transport is not None
+        self.transport.write(data)
+
+    def abort(self) -> None:
+        """Drop the connection at once (after a failure, a timeout or a cancellation)."""
+        self.state = _BROKEN
+        self.waiter = None
+        if self.transport is not None and not self.lost:
+            self.transport.abort()
+        self.lost = True
+
+    # ------------------------------------------------------------- internals
+
+    def _gone(self, exc: Exception | None) -> None:
+        if self.lost and self.waiter is None:
+            return
+        self.lost = True
+        waiter = self.waiter
+        if waiter is not None:
+            if self.state == _UNTIL_EOF and exc is None:
+                self.keep = False
+                self._finish(True)
+                return
+            got_bytes = self.state != _HEAD or bool(self.buf)
+            stale = (
+                not got_bytes
+                and not self.fresh
+                and self.owner._loop is not None
+                and self.owner._loop.time() - self.sent_at <= STALE_RETRY_WINDOW
+            )
+            what = f"{type(exc).__name__}: {exc}" if exc is not None else "connection closed by the VTN"
+            where = "before the answer" if not got_bytes else "in the middle of the answer"
+            self._fail(_Lost(f"{what} {where}", stale=stale))
+        elif self.in_idle:
+            self.owner._discard(self)
+
+    def _fail(self, exc: Exception) -> None:
+        waiter = self.waiter
+        self.abort()
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
+
+    def _finish(self, complete: bool) -> None:
+        waiter = self.waiter
+        self.waiter = None
+        self.state = _IDLE
+        self.buf = b""
+        self.reusable = complete and self.keep
+        body = self.body
+        self.body = b""
+        if waiter is not None and not waiter.done():
+            waiter.set_result(body if type(body) is bytes else bytes(body))
+
+    def _feed(self, data: bytes) -> None:
+        while True:
+            state = self.state
+            if state == _HEAD:
+                if self.buf:
+                    data = self.buf + data
+                    self.buf = b""
+                end = data.find(b"\r\n\r\n")
+                if end < 0:
+                    if len(data) > _MAX_HEAD:
+                        raise _Malformed(f"answer head longer than {_MAX_HEAD} bytes")
+                    self.buf = data
+                    return
+                if end > _MAX_HEAD:
+                    raise _Malformed(f"answer head longer than {_MAX_HEAD} bytes")
+                self._head(data[:end])
+                data = data[end + 4 :]
+            elif state == _LENGTH:
+                remaining = self.remaining
+                size = len(data)
+                if size < remaining:
+                    if size:
+                        body = self.body
+                        if type(body) is bytes:
+                            self.body = body = bytearray(body)
+                        body += data
+                        self.remaining = remaining - size
+                    return
+                if self.body:
+                    self.body += data[:remaining]
+                else:
+                    self.body = data[:remaining] if size > remaining else data
+                # Bytes past the answer were not asked for: do not reuse the connection.
+                self._finish(size == remaining)
+                return
+            elif state == _CHUNKED:
+                self._chunks(data)
+                return
+            elif state == _UNTIL_EOF:
+                if data:
+                    body = self.body
+                    assert isinstance(body, bytearray)
+                    if len(body) + len(data) > self.owner.max_size:
+                        self._over("read more")
+                        return
+                    body += data
+                return
+            else:
+                if data:
+                    raise _Malformed("bytes after the end of the answer")
+                return
+
+    def _head(self, head: bytes) -> None:
+        lines = head.split(b"\r\n")
+        line = lines[0]
+        if (
+            line[:7] != b"HTTP/1."
+            or line[7:8] not in (b"0", b"1")
+            or line[8:9] != b" "
+            or not line[9:12].isdigit()
+            or (len(line) > 12 and line[12:13] != b" ")
+        ):
+            raise _Malformed(f"bad status line {line[:80]!r}")
+        status = int(line[9:12])
+        keep = line[7:8] == b"1"
+        length = -1
+        chunked = False
+        for header in lines[1:]:
+            name, sep, value = header.partition(b":")
+            if not sep or not name or name[0] in (32, 9) or name[-1] in (32, 9):
+                raise _Malformed(f"bad header line {header[:80]!r}")
+            lname = name.lower()
+            if lname == b"content-length":
+                text = value.strip()
+                if not text.isdigit() or (length >= 0 and int(text) != length):
+                    raise _Malformed(f"bad Content-Length {value[:40]!r}")
+                length = int(text)
+            elif lname == b"transfer-encoding":
+                if value.strip().lower() != b"chunked":
+                    raise _Malformed(f"unsupported Transfer-Encoding {value[:40]!r}")
+                chunked = True
+            elif lname == b"connection":
+                tokens = value.lower()
+                if b"close" in tokens:
+                    keep = False
+                elif b"keep-alive" in tokens:
+                    keep = True
+        if status < 200:
+            if status == 101 or status < 100:
+                raise _Malformed(f"unexpected status {status}")
+            return  # an interim 1xx answer: the real one follows
+        if chunked and length >= 0:
+            raise _Malformed("both Content-Length and Transfer-Encoding")
+        self.status = status
+        self.reason = line[13:]
+        self.keep = keep
+        if status in (204, 304):
+            length = 0
+            chunked = False
+        if chunked:
+            self.state = _CHUNKED
+            self.cstate = _C_SIZE
+            self.body = bytearray()
+        elif length >= 0:
+            if length > self.owner.max_size:
+                self._over(f"announced {length} bytes")
+                return
+            self.state = _LENGTH
+            self.remaining = length
+            self.body = b""
+        else:
+            self.state = _UNTIL_EOF
+            self.keep = False
+            self.body = bytearray()
+
+    def _over(self, what: str) -> None:
+        if self.status == 200:
+            raise _TooLarge(what)
+        # An error answer too long to keep: report the status, drop the connection.
+        self.keep = False
+        self.body = b""
+        self._finish(False)
+
+    def _chunks(self, data: bytes) -> None:
+        if self.buf:
+            data = self.buf + data
+            self.buf = b""
+        body = self.body
+        assert isinstance(body, bytearray)
+        pos = 0
+        size = len(data)
+        while True:
+            cstate = self.cstate
+            if cstate == _C_DATA:
+                take = min(self.remaining, size - pos)
+                if take <= 0:
+                    return
+                body += data[pos : pos + take]
+                pos += take
+                self.remaining -= take
+                if self.remaining == 0:
+                    self.cstate = _C_CRLF
+            elif cstate == _C_CRLF:
+                if size - pos < 2:
+                    self.buf = data[pos:]
+                    return
+                if data[pos : pos + 2] != b"\r\n":
+                    raise _Malformed("chunk not followed by CRLF")
+                pos += 2
+                self.cstate = _C_SIZE
+            else:
+                end = data.find(b"\r\n", pos)
+                if end < 0:
+                    if size - pos > _MAX_CHUNK_LINE:
+                        raise _Malformed("chunk line too long")
+                    self.buf = data[pos:]
+                    return
+                line = data[pos:end]
+                pos = end + 2
+                if cstate == _C_SIZE:
+                    field = line.split(b";", 1)[0].strip(b" \t")
+                    if not field or field.strip(_HEX) or len(field) > 16:
+                        raise _Malformed(f"bad chunk size {line[:40]!r}")
+                    chunk = int(field, 16)
+                    if chunk == 0:
+                        self.cstate = _C_TRAILER
+                    elif len(body) + chunk > self.owner.max_size:
+                        self._over("read more")
+                        return
+                    else:
+                        self.remaining = chunk
+                        self.cstate = _C_DATA
+                elif not line:  # the empty line ending the trailer: the answer is complete
+                    self._finish(pos == size)
+                    return
+
 
 class Transport:
-    """One per fleet: one aiohttp ``ClientSession``, a bounded keep-alive pool, timeouts.
+    """One per fleet: a bounded pool of HTTP/1.1 keep-alive connections, timeouts, capped answers.
 
-    The session is created lazily by the first request (or ``async with``),
-    inside the running event loop, so a Transport can be built before the loop
-    runs. Every later use must happen on that same loop.
+    Nothing is opened until the first request (or ``async with``), which binds
+    the transport to the running event loop, so a Transport can be built before
+    the loop runs. Every later use must happen on that same loop.
 
     :param vtn_url: the VTN's base URL, e.g. ``https://vtn:8080/OpenADR2/Simple/2.0b``;
         a service name is appended to it (``{vtn_url}/OadrPoll``).
@@ -93,7 +498,8 @@ class Transport:
         beyond it wait for a free connection (within ``timeout``).
     :param max_size: the largest response body accepted, in bytes.
     :param user_agent: the ``User-Agent`` header; ``fleetven/<version>`` by default.
-    :param keepalive_timeout: seconds an idle pooled connection is kept open.
+    :param keepalive_timeout: seconds an idle pooled connection is kept open
+        (``0``: connections are closed after each answer).
     :param ttl_dns_cache: seconds a resolved VTN address is cached (``None``: forever).
     :raises ConfigurationError: a URL that is not ``http``/``https`` with a host,
         or a non-positive number.
@@ -108,11 +514,20 @@ class Transport:
         "keepalive_timeout",
         "ttl_dns_cache",
         "_https",
+        "_host",
+        "_port",
         "_urls",
-        "_headers",
-        "_client_timeout",
-        "_session",
+        "_heads",
+        "_loop",
         "_closed",
+        "_idle",
+        "_conns",
+        "_count",
+        "_waiters",
+        "_sweeper",
+        "_default_ssl",
+        "_addresses",
+        "_addresses_until",
     )
 
     def __init__(
@@ -147,15 +562,36 @@ class Transport:
         self.keepalive_timeout: float = keepalive_timeout
         self.ttl_dns_cache: int | None = ttl_dns_cache
         self._https = url.scheme == "https"
-        # Pre-parsed URLs: aiohttp skips parsing when given a yarl.URL.
-        self._urls: dict[str, URL] = {s: URL(f"{base}/{s}") for s in SERVICES}
-        self._headers: dict[str, str] = {"Content-Type": _CONTENT_TYPE, "User-Agent": user_agent}
-        self._client_timeout = aiohttp.ClientTimeout(total=timeout)
-        self._session: aiohttp.ClientSession | None = None
+        host = url.raw_host or ""
+        port = url.port or (443 if self._https else 80)
+        self._host: str = host
+        self._port: int = port
+        host_header = f"[{host}]" if ":" in host else host
+        if url.explicit_port is not None and url.explicit_port != (443 if self._https else 80):
+            host_header = f"{host_header}:{port}"
+        path = url.raw_path.rstrip("/")
+        self._urls: dict[str, str] = {s: str(URL(f"{base}/{s}")) for s in SERVICES}
+        # Everything of a request but its Content-Length value and body, per service.
+        self._heads: dict[str, bytes] = {
+            s: (
+                f"POST {path}/{s} HTTP/1.1\r\nHost: {host_header}\r\nContent-Type: {_CONTENT_TYPE}\r\n"
+                f"User-Agent: {user_agent}\r\nContent-Length: "
+            ).encode("latin-1")
+            for s in SERVICES
+        }
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
+        self._idle: dict[_ssl.SSLContext | None, deque[_Connection]] = {}
+        self._conns: set[_Connection] = set()
+        self._count = 0  # connections open or being opened (the pool's slots in use)
+        self._waiters: deque[tuple[_ssl.SSLContext | None, asyncio.Future[object]]] = deque()
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._default_ssl: _ssl.SSLContext | None = None
+        self._addresses: list[tuple[int, str]] = []
+        self._addresses_until = 0.0
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else ("open" if self._session is not None else "idle")
+        state = "closed" if self._closed else ("open" if self._loop is not None else "idle")
         return f"<Transport {self.vtn_url} {state} limit={self.limit}>"
 
     @property
@@ -163,25 +599,14 @@ class Transport:
         """Whether :meth:`close` was called."""
         return self._closed
 
-    def _open(self) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(
-            limit=self.limit,
-            keepalive_timeout=self.keepalive_timeout,
-            ttl_dns_cache=self.ttl_dns_cache,
-            use_dns_cache=True,
-        )
-        self._session = session = aiohttp.ClientSession(
-            connector=connector,
-            headers=self._headers,
-            # Only the headers set above: no Accept-Encoding (so no compressed
-            # answers to undo), no Accept.
-            skip_auto_headers=("Accept-Encoding", "Accept"),
-            cookie_jar=aiohttp.DummyCookieJar(),
-            timeout=self._client_timeout,
-            auto_decompress=False,
-            raise_for_status=False,
-        )
-        return session
+    @property
+    def connections(self) -> int:
+        """Connections open or being opened now (in use or idle)."""
+        return self._count
+
+    def _start(self) -> asyncio.AbstractEventLoop:
+        self._loop = loop = asyncio.get_running_loop()
+        return loop
 
     async def request(
         self, service: str, body: bytes, *, ssl: _ssl.SSLContext | None = None, ven: str | None = None
@@ -191,7 +616,7 @@ class Transport:
         :param service: one of :data:`SERVICES`; see :data:`SERVICE_OF`.
         :param body: the request document, sent with ``Content-Type: application/xml``.
         :param ssl: the TLS context of the VEN's identity (https only); ``None``
-            is aiohttp's default verifying context. Connections are pooled per
+            is a default verifying context. Connections are pooled per
             context object: pass the same object for the same identity.
         :param ven: the VEN's name, for error messages.
         :returns: the response body bytes (any ``Content-Type``).
@@ -203,104 +628,352 @@ class Transport:
 
         Every error carries the fields ``ven``, ``service`` and ``url``.
         """
-        url = self._urls.get(service)
-        if url is None:
+        head = self._heads.get(service)
+        if head is None:
             raise ConfigurationError(f"unknown OpenADR service {service!r}; expected one of {', '.join(SERVICES)}")
-        session = self._session
-        if session is None:
-            if self._closed:
-                raise TransportError(
-                    f"transport is closed (ven={ven}, service={service}, url={url})",
-                    ven=ven,
-                    service=service,
-                    url=str(url),
-                )
-            session = self._open()
+        if self._closed:
+            url = self._urls[service]
+            raise TransportError(
+                f"transport is closed (ven={ven}, service={service}, url={url})", ven=ven, service=service, url=url
+            )
+        loop = self._loop
+        if loop is None:
+            loop = self._start()
+        key = ssl if self._https else None
+        data = b"".join((head, b"%d\r\n\r\n" % len(body), body))
+        now = loop.time()
+        deadline = now + self.timeout
+        conn: _Connection | None = None
         try:
-            async with session.post(
-                url, data=body, ssl=ssl if ssl is not None and self._https else True, allow_redirects=False
-            ) as resp:
-                if resp.status != 200:
-                    status = f"{resp.status} {resp.reason}" if resp.reason else str(resp.status)
-                    raise HTTPStatusError(
-                        f"VTN answered HTTP {status} (ven={ven}, service={service}, url={url})",
-                        ven=ven,
-                        service=service,
-                        url=str(url),
-                        status=resp.status,
-                    )
-                length = resp.content_length
-                if length is not None:
-                    if length > self.max_size:
-                        resp.close()
-                        raise self._too_large(ven, service, url, f"announced {length} bytes")
-                    # The parser stops the body at Content-Length: bounded.
-                    return await resp.read()
-                return await self._read_capped(resp, ven, service, url)
-        except TransportError:
-            raise  # HTTPStatusError from above (a ConnectionError, hence an OSError)
-        except TimeoutError as exc:  # before OSError: TimeoutError is one; aiohttp's timeouts are TimeoutErrors
-            raise TransportTimeout(
+            stack = self._idle.get(key)
+            while stack:
+                candidate = stack.pop()
+                candidate.in_idle = False
+                if candidate.lost:
+                    self._discard(candidate)
+                    continue
+                conn = candidate
+                break
+            else:
+                conn = await self._acquire(key, deadline)
+            retried = False
+            while True:
+                fut: asyncio.Future[bytes] = loop.create_future()
+                conn.send(data, fut, now)
+                timer = loop.call_at(deadline, _expire, fut)
+                try:
+                    answer = await fut
+                except _Lost as exc:
+                    if not exc.stale or retried:
+                        raise
+                    # The VTN closed this pooled connection while it was idle: once more on a new one.
+                    retried = True
+                    self._forget(conn)
+                    conn = None
+                    conn = await self._connect(key, deadline)
+                    now = loop.time()
+                    continue
+                finally:
+                    timer.cancel()
+                break
+        except BaseException as exc:
+            if conn is not None:
+                conn.abort()
+                self._discard(conn)
+            error = self._error(exc, service, ven)
+            if error is exc:
+                raise
+            raise error from exc
+        conn.fresh = False
+        status = conn.status
+        self._release(conn)
+        if status != 200:
+            reason = conn.reason.decode("latin-1")
+            url = self._urls[service]
+            text = f"{status} {reason}" if reason else str(status)
+            raise HTTPStatusError(
+                f"VTN answered HTTP {text} (ven={ven}, service={service}, url={url})",
+                ven=ven,
+                service=service,
+                url=url,
+                status=status,
+            )
+        return answer
+
+    def _error(self, exc: BaseException, service: str, ven: str | None) -> BaseException:
+        """The public error for an internal failure (other exceptions pass unchanged)."""
+        url = self._urls[service]
+        if isinstance(exc, TransportError | ConfigurationError):
+            return exc
+        if isinstance(exc, _Closed):
+            return TransportError(
+                f"transport closed during the request (ven={ven}, service={service}, url={url})",
+                ven=ven,
+                service=service,
+                url=url,
+            )
+        if isinstance(exc, TimeoutError):  # before OSError: TimeoutError is one
+            return TransportTimeout(
                 f"no answer within {self.timeout} s (ven={ven}, service={service}, url={url})",
                 ven=ven,
                 service=service,
-                url=str(url),
+                url=url,
                 timeout=self.timeout,
-            ) from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise TransportError(
+            )
+        if isinstance(exc, _TooLarge):
+            return MessageTooLarge(
+                f"answer larger than {self.max_size} bytes ({exc}) (ven={ven}, service={service}, url={url})",
+                ven=ven,
+                service=service,
+                url=url,
+                max_size=self.max_size,
+            )
+        if isinstance(exc, _Lost | _Malformed | OSError):
+            return TransportError(
                 f"request failed: {_describe(exc)} (ven={ven}, service={service}, url={url})",
                 ven=ven,
                 service=service,
-                url=str(url),
-            ) from exc
-        except RuntimeError as exc:
-            # aiohttp raises RuntimeError("Session is closed") when close() raced a request.
-            if session.closed:
-                raise TransportError(
-                    f"transport closed during the request (ven={ven}, service={service}, url={url})",
-                    ven=ven,
-                    service=service,
-                    url=str(url),
-                ) from exc
-            raise
+                url=url,
+            )
+        return exc
 
-    async def _read_capped(self, resp: aiohttp.ClientResponse, ven: str | None, service: str, url: URL) -> bytes:
-        # No Content-Length (chunked, or until EOF): read chunk by chunk, never past max_size.
-        chunks: list[bytes] = []
-        size = 0
-        content = resp.content
+    # ------------------------------------------------------------------ pool
+
+    async def _acquire(self, key: _ssl.SSLContext | None, deadline: float) -> _Connection:
+        """A connection for ``key``: idle, newly opened, or handed over by a releasing request."""
+        loop = self._loop
+        assert loop is not None
+        waiters = self._waiters
         while True:
-            chunk = await content.readany()
-            if not chunk:
-                return b"".join(chunks)
-            size += len(chunk)
-            if size > self.max_size:
-                resp.close()
-                raise self._too_large(ven, service, url, "read more")
-            chunks.append(chunk)
+            if self._closed:
+                raise _Closed()
+            stack = self._idle.get(key)
+            while stack:
+                conn = stack.pop()
+                conn.in_idle = False
+                if conn.lost:
+                    self._discard(conn)
+                    continue
+                return conn
+            while waiters and waiters[0][1].done():
+                waiters.popleft()
+            if not waiters:  # first come, first served: open only when nobody waits before us
+                if self._count < self.limit:
+                    self._count += 1
+                    return await self._connect(key, deadline)
+                if self._evict():
+                    continue
+            fut: asyncio.Future[object] = loop.create_future()
+            waiters.append((key, fut))
+            timer = loop.call_at(deadline, _expire, fut)
+            try:
+                got = await fut
+            except BaseException:
+                if fut.done() and not fut.cancelled() and fut.exception() is None:
+                    # Cancelled after being served: pass the slot or connection on.
+                    given = fut.result()
+                    if isinstance(given, _Connection):
+                        self._release(given)
+                    else:
+                        self._count -= 1
+                        self._wake()
+                raise
+            finally:
+                timer.cancel()
+            if isinstance(got, _Connection):
+                return got
+            return await self._connect(key, deadline)  # a slot was reserved for us
 
-    def _too_large(self, ven: str | None, service: str, url: URL, what: str) -> MessageTooLarge:
-        return MessageTooLarge(
-            f"answer larger than {self.max_size} bytes ({what}) (ven={ven}, service={service}, url={url})",
-            ven=ven,
-            service=service,
-            url=str(url),
-            max_size=self.max_size,
-        )
+    def _evict(self) -> bool:
+        """Close the oldest idle connection (of another TLS context) to free a slot."""
+        oldest: _Connection | None = None
+        for stack in self._idle.values():
+            if stack and (oldest is None or stack[0].idle_since < oldest.idle_since):
+                oldest = stack[0]
+        if oldest is None:
+            return False
+        self._discard(oldest)
+        return True
+
+    async def _connect(self, key: _ssl.SSLContext | None, deadline: float) -> _Connection:
+        """Open a connection in a slot already counted in :attr:`_count` (given back on failure)."""
+        try:
+            async with asyncio.timeout_at(deadline):
+                conn = await self._open(key)
+        except BaseException:
+            self._count -= 1
+            self._wake()
+            raise
+        if self._closed:
+            conn.abort()
+            self._count -= 1
+            conn.dead = True
+            raise _Closed()
+        self._conns.add(conn)
+        return conn
+
+    async def _open(self, key: _ssl.SSLContext | None) -> _Connection:
+        loop = self._loop
+        assert loop is not None
+        ctx: _ssl.SSLContext | None = None
+        if self._https:
+            ctx = key
+            if ctx is None:
+                ctx = self._default_ssl
+                if ctx is None:
+                    ctx = self._default_ssl = _ssl.create_default_context()
+        error: OSError | None = None
+        for family, address in await self._resolve():
+            try:
+                _, conn = await loop.create_connection(
+                    lambda: _Connection(self, key),
+                    address,
+                    self._port,
+                    family=family,
+                    ssl=ctx,
+                    server_hostname=self._host if ctx is not None else None,
+                )
+            except OSError as exc:
+                error = exc
+                continue
+            return conn
+        assert error is not None
+        raise error
+
+    async def _resolve(self) -> list[tuple[int, str]]:
+        loop = self._loop
+        assert loop is not None
+        now = loop.time()
+        if self._addresses and (self.ttl_dns_cache is None or now < self._addresses_until):
+            return self._addresses
+        infos = await loop.getaddrinfo(self._host, self._port, type=socket.SOCK_STREAM)
+        addresses: list[tuple[int, str]] = []
+        for family, _, _, _, sockaddr in infos:
+            entry = (int(family), str(sockaddr[0]))
+            if entry not in addresses:
+                addresses.append(entry)
+        if not addresses:
+            raise OSError(f"no address for {self._host}")
+        self._addresses = addresses
+        self._addresses_until = now + (self.ttl_dns_cache or 0)
+        return addresses
+
+    def _release(self, conn: _Connection) -> None:
+        """A request is done with ``conn``: hand it to a waiter, pool it, or close it."""
+        if not conn.reusable or conn.lost or self._closed:
+            self._discard(conn)
+            return
+        waiters = self._waiters
+        while waiters:
+            key, fut = waiters.popleft()
+            if fut.done():
+                continue
+            if key is conn.key:
+                fut.set_result(conn)
+                return
+            # The first waiter needs another TLS context: give it this connection's slot.
+            waiters.appendleft((key, fut))
+            self._discard(conn)
+            return
+        if self.keepalive_timeout <= 0:
+            self._discard(conn)
+            return
+        loop = self._loop
+        assert loop is not None
+        conn.in_idle = True
+        conn.idle_since = loop.time()
+        stack = self._idle.get(conn.key)
+        if stack is None:
+            stack = self._idle[conn.key] = deque()
+        stack.append(conn)
+        if self._sweeper is None:
+            self._sweeper = loop.call_at(conn.idle_since + self.keepalive_timeout, self._sweep)
+
+    def _sweep(self) -> None:
+        """Close the connections idle for longer than ``keepalive_timeout``."""
+        self._sweeper = None
+        loop = self._loop
+        if loop is None or self._closed:
+            return
+        cutoff = loop.time() - self.keepalive_timeout
+        next_due: float | None = None
+        for stack in list(self._idle.values()):
+            while stack and stack[0].idle_since <= cutoff:
+                self._discard(stack[0])
+            if stack and (next_due is None or stack[0].idle_since < next_due):
+                next_due = stack[0].idle_since
+        if next_due is not None:
+            self._sweeper = loop.call_at(next_due + self.keepalive_timeout, self._sweep)
+
+    def _discard(self, conn: _Connection) -> None:
+        """Close ``conn`` and free its slot (idempotent)."""
+        if conn.dead:
+            return
+        conn.dead = True
+        if conn.in_idle:
+            conn.in_idle = False
+            stack = self._idle.get(conn.key)
+            if stack is not None:
+                stack.remove(conn)
+        self._conns.discard(conn)
+        if not conn.lost:
+            conn.lost = True
+            if conn.transport is not None:
+                conn.transport.close()
+        self._count -= 1
+        self._wake()
+
+    def _forget(self, conn: _Connection) -> None:
+        """Drop a broken ``conn`` but keep its slot for the connection replacing it."""
+        conn.abort()
+        conn.dead = True
+        self._conns.discard(conn)
+
+    def _wake(self) -> None:
+        """Reserve the free slot for the first live waiter, if any."""
+        if self._closed:
+            return
+        waiters = self._waiters
+        while waiters:
+            _, fut = waiters.popleft()
+            if not fut.done():
+                self._count += 1
+                fut.set_result(_SLOT)
+                return
+
+    # ------------------------------------------------------------------ lifecycle
 
     async def close(self) -> None:
         """Close every pooled connection. Idempotent; the transport cannot be used afterwards."""
+        if self._closed:
+            return
         self._closed = True
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        waiters, self._waiters = self._waiters, deque()
+        for _, fut in waiters:
+            if not fut.done():
+                fut.set_exception(_Closed())
+        loop = self._loop
+        pending: list[asyncio.Future[None]] = []
+        for conn in list(self._conns):
+            if loop is not None and not conn.lost:
+                conn.lost_waiter = loop.create_future()
+                pending.append(conn.lost_waiter)
+            if conn.waiter is not None:
+                conn._fail(_Closed())  # the request in flight discards it
+            else:
+                self._discard(conn)
+        self._idle.clear()
+        if pending:
+            await asyncio.wait(pending, timeout=1.0)
 
     async def __aenter__(self) -> Transport:
         if self._closed:
             raise TransportError(f"transport is closed (url={self.vtn_url})", url=self.vtn_url)
-        if self._session is None:
-            self._open()
+        if self._loop is None:
+            self._start()
         return self
 
     async def __aexit__(
@@ -312,4 +985,6 @@ class Transport:
 def _describe(exc: BaseException) -> str:
     text = str(exc)
     name = type(exc).__name__
+    if isinstance(exc, _Lost | _Malformed):
+        return text
     return f"{name}: {text}" if text else name

@@ -378,3 +378,290 @@ def test_service_of_maps_every_ven_request() -> None:
     # VTN-only messages are not posted by a VEN.
     for vtn_only in (m.CreatedPartyRegistration, m.DistributeEvent, m.CreatedOpt, m.CanceledOpt):
         assert vtn_only not in SERVICE_OF
+
+
+# ------------------------------------------------------------------ our HTTP/1.1 client: framing, reuse, retry
+
+
+class Raw:
+    """A raw asyncio server whose connection handler is ``script(reader, writer, connection_number)``;
+    counts connections and request heads read through :meth:`read_request`."""
+
+    def __init__(self, script: Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[None]]) -> None:
+        self.script = script
+        self.connections = 0
+        self.requests = 0
+        self.url = ""
+
+    async def read_request(self, reader: asyncio.StreamReader) -> bytes:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        self.requests += 1
+        return await reader.readexactly(length)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            await self.script(reader, writer, self.connections)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+
+@asynccontextmanager
+async def raw(
+    script: Callable[[Raw, asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[None]],
+) -> AsyncIterator[Raw]:
+    server = Raw(lambda r, w, n: script(server, r, w, n))
+    listener = await asyncio.start_server(server._handle, "127.0.0.1", 0)
+    server.url = f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}/OpenADR2/Simple/2.0b"
+    try:
+        yield server
+    finally:
+        listener.close()
+        await listener.wait_closed()
+
+
+def answer(body: bytes, *extra: bytes, status: bytes = b"200 OK", version: bytes = b"1.1") -> bytes:
+    head = [b"HTTP/" + version + b" " + status, b"Content-Length: %d" % len(body), *extra]
+    return b"\r\n".join(head) + b"\r\n\r\n" + body
+
+
+async def test_stale_pooled_connection_is_retried_once_on_a_new_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    import fleetven.transport as transport_module
+
+    monkeypatch.setattr(transport_module, "STALE_RETRY_WINDOW", DEADLINE)  # no timing in the test
+
+    async def first_answers_then_drops(
+        server: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int
+    ) -> None:
+        await server.read_request(reader)
+        writer.write(answer(b"<a%d/>" % n))
+        await writer.drain()
+        await reader.readuntil(b"\r\n\r\n")  # the next request: hang up without a byte of answer
+
+    async with raw(first_answers_then_drops) as server, Transport(server.url, timeout=DEADLINE) as transport:
+        assert await transport.request("OadrPoll", b"<p/>") == b"<a1/>"
+        # The pooled connection dies under the second request: it is sent again on connection 2.
+        assert await transport.request("OadrPoll", b"<p/>") == b"<a2/>"
+        assert server.connections == 2
+        # Connection 2 dies the same way under the third: one retry again, on connection 3.
+        assert await transport.request("OadrPoll", b"<p/>") == b"<a3/>"
+        assert server.connections == 3
+
+
+async def test_no_retry_once_the_answer_has_begun(monkeypatch: pytest.MonkeyPatch) -> None:
+    import fleetven.transport as transport_module
+
+    monkeypatch.setattr(transport_module, "STALE_RETRY_WINDOW", DEADLINE)
+
+    async def then_half(server: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        await server.read_request(reader)
+        writer.write(answer(b"<a/>"))
+        await server.read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Le")
+        await writer.drain()
+        writer.transport.abort()
+
+    async with raw(then_half) as server, Transport(server.url, timeout=DEADLINE) as transport:
+        assert await transport.request("EiEvent", b"<e/>") == b"<a/>"
+        with pytest.raises(TransportError) as info:
+            await transport.request("EiEvent", b"<e/>", ven="site-11")
+    assert type(info.value) is TransportError
+    assert server.requests == 2 and server.connections == 1
+    assert "ven=site-11" in str(info.value)
+
+
+async def test_no_retry_outside_the_stale_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    import fleetven.transport as transport_module
+
+    monkeypatch.setattr(transport_module, "STALE_RETRY_WINDOW", -1.0)  # no failure is "immediate"
+
+    async def first_answers_then_drops(
+        server: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int
+    ) -> None:
+        await server.read_request(reader)
+        writer.write(answer(b"<a/>"))
+        await server.read_request(reader)
+
+    async with raw(first_answers_then_drops) as server, Transport(server.url, timeout=DEADLINE) as transport:
+        await transport.request("EiOpt", b"<o/>")
+        with pytest.raises(TransportError):
+            await transport.request("EiOpt", b"<o/>")
+    assert server.requests == 2 and server.connections == 1
+
+
+async def test_connection_close_and_http_1_0_answers_are_not_reused() -> None:
+    async def scripted(server: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        await server.read_request(reader)
+        if n == 1:
+            writer.write(answer(b"<close/>", b"Connection: close"))
+        elif n == 2:  # HTTP/1.0, no length: the body runs to the end of the connection
+            writer.write(b"HTTP/1.0 200 OK\r\nContent-Type: text/xml\r\n\r\n<until-eof/>")
+        else:
+            writer.write(answer(b"<kept/>", b"Connection: keep-alive"))
+            await server.read_request(reader)
+            writer.write(answer(b"<kept-again/>"))
+        await writer.drain()
+
+    async with raw(scripted) as server, Transport(server.url, timeout=DEADLINE) as transport:
+        assert await transport.request("OadrPoll", b"<p/>") == b"<close/>"
+        assert await transport.request("OadrPoll", b"<p/>") == b"<until-eof/>"
+        assert await transport.request("OadrPoll", b"<p/>") == b"<kept/>"
+        assert await transport.request("OadrPoll", b"<p/>") == b"<kept-again/>"
+    assert server.connections == 3 and server.requests == 4
+
+
+async def test_interim_answers_chunk_extensions_and_trailers() -> None:
+    async def fancy(server: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        await server.read_request(reader)
+        parts = [
+            b"HTTP/1.1 100 Continue\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"3;name=value\r\n<a>\r\n",
+            b"A\r\n0123456789\r\n",
+            b"4\r\n</a>\r\n0\r\nX-Trailer: yes\r\n\r\n",
+        ]
+        for part in parts:  # byte by byte: every parser state sees a split
+            for i in range(len(part)):
+                writer.write(part[i : i + 1])
+                await writer.drain()
+        await server.read_request(reader)
+        writer.write(answer(b"<second/>"))
+
+    async with raw(fancy) as server, Transport(server.url, timeout=DEADLINE) as transport:
+        assert await transport.request("EiReport", b"<r/>") == b"<a>0123456789</a>"
+        assert await transport.request("EiReport", b"<r/>") == b"<second/>"
+    assert server.connections == 1
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b"HTTP/2 200 OK\r\nContent-Length: 0\r\n\r\n",
+        b"ICY 200 OK\r\n\r\n",
+        b"HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcd",
+        b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\n folded: header\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabXY",
+    ],
+)
+async def test_malformed_answers_raise_transport_error(bad: bytes) -> None:
+    async def send_bad(server: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        await server.read_request(reader)
+        writer.write(bad)
+        await writer.drain()
+        await reader.read()  # until the client hangs up
+
+    async with raw(send_bad) as server, Transport(server.url, timeout=DEADLINE) as transport:
+        with pytest.raises(TransportError) as info:
+            await transport.request("OadrPoll", b"<p/>", ven="site-12")
+    assert type(info.value) is TransportError
+    assert info.value.fields["ven"] == "site-12"
+
+
+async def test_error_status_body_is_consumed_and_the_connection_reused() -> None:
+    statuses = iter([503, 404, 200])
+
+    async def varying(request: web.BaseRequest) -> web.StreamResponse:
+        await request.read()
+        return web.Response(status=next(statuses), body=b"<why/>" * 50)
+
+    async with serve(varying) as (url, peers), Transport(url, timeout=DEADLINE) as transport:
+        for status in (503, 404):
+            with pytest.raises(HTTPStatusError) as info:
+                await transport.request("OadrPoll", b"<p/>")
+            assert info.value.fields["status"] == status
+        assert await transport.request("OadrPoll", b"<p/>") == b"<why/>" * 50
+    assert peers.connections == 1
+
+
+async def test_timeout_spoils_the_connection() -> None:
+    async def slow_first(server: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        await server.read_request(reader)
+        if n == 1:
+            await reader.read()  # never answer the first connection
+            return
+        writer.write(answer(b"<late-but-fresh/>"))
+        await reader.read()  # keep the connection open
+
+    async with raw(slow_first) as server, Transport(server.url, timeout=0.2, limit=1) as transport:
+        with pytest.raises(TransportTimeout):
+            await transport.request("OadrPoll", b"<p/>")
+        assert await transport.request("OadrPoll", b"<p/>") == b"<late-but-fresh/>"
+        assert transport.connections == 1
+    assert server.connections == 2
+
+
+async def test_cancelled_request_frees_its_slot() -> None:
+    async def hang_first(server: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        await server.read_request(reader)
+        if n == 1:
+            await reader.read()
+            return
+        writer.write(answer(b"<ok/>"))
+        await reader.read()  # keep the connection open
+
+    async with raw(hang_first) as server, Transport(server.url, timeout=DEADLINE, limit=1) as transport:
+        first = asyncio.ensure_future(transport.request("OadrPoll", b"<p/>"))
+        waiting = asyncio.ensure_future(transport.request("OadrPoll", b"<p/>"))
+        while server.requests < 1:
+            await asyncio.sleep(0)  # yield until the first request reached the server
+        first.cancel()
+        assert await waiting == b"<ok/>"
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        assert transport.connections == 1
+
+
+async def test_close_fails_requests_in_flight_and_waiting() -> None:
+    async def never(server: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        await server.read_request(reader)
+        await reader.read()
+
+    async with raw(never) as server:
+        transport = Transport(server.url, timeout=DEADLINE, limit=1)
+        in_flight = asyncio.ensure_future(transport.request("OadrPoll", b"<p/>", ven="a"))
+        queued = asyncio.ensure_future(transport.request("OadrPoll", b"<p/>", ven="b"))
+        while server.requests < 1:
+            await asyncio.sleep(0)
+        await transport.close()
+        for task, name in ((in_flight, "a"), (queued, "b")):
+            with pytest.raises(TransportError, match="closed") as info:
+                await task
+            assert info.value.fields["ven"] == name
+        assert transport.connections == 0
+
+
+async def test_keepalive_timeout_zero_closes_after_each_answer() -> None:
+    async with serve(ok) as (url, peers), Transport(url, timeout=DEADLINE, keepalive_timeout=0) as transport:
+        for _ in range(3):
+            assert await transport.request("OadrPoll", b"<poll/>") == b"<answer/>"
+        assert transport.connections == 0
+    assert peers.connections == 3
+
+
+async def test_limit_one_serves_every_waiter_in_turn() -> None:
+    async with serve(ok) as (url, peers), Transport(url, timeout=DEADLINE, limit=1) as transport:
+        answers = await asyncio.gather(*(transport.request("OadrPoll", b"<poll/>") for _ in range(10)))
+        assert transport.connections == 1
+    assert answers == [b"<answer/>"] * 10
+    assert peers.connections == 1
+
+
+def test_request_head_names_host_port_and_path() -> None:
+    transport = Transport("http://vtn.example:8080/OpenADR2/Simple/2.0b/", user_agent="ua")
+    head = transport._heads["OadrPoll"]
+    assert head == (
+        b"POST /OpenADR2/Simple/2.0b/OadrPoll HTTP/1.1\r\nHost: vtn.example:8080\r\n"
+        b"Content-Type: application/xml\r\nUser-Agent: ua\r\nContent-Length: "
+    )
+    assert b"Host: vtn.example\r\n" in Transport("https://vtn.example:443/x")._heads["EiEvent"]
