@@ -1,0 +1,881 @@
+"""Fleet benchmark: fleetven's :class:`~fleetven.Fleet` against a fleet of OpenLEADR clients.
+
+Run from the repository root (after building the extensions in place)::
+
+    python bench/bench_fleet.py [--quick] [--sizes 1000,10000] [--contenders fleetven,openleadr] [--json PATH]
+
+Every run of one contender at one size N is a fresh *client process* (this
+script with ``--worker``; a fresh process so that its RSS and CPU belong to
+that run only), pinned to core 0 and running on uvloop. It starts the VTN, a
+:class:`fleetven.testing.TestVTN` in a child process pinned to core 1 (so the
+client, not the VTN, is what is measured), which sends its URL back over a
+pipe and then obeys commands on it (``counts``, ``issue``: queue an event for
+every registered VEN, ``answers``, ``stop``). The VTN asks for a poll every
+10 s; messages are unsigned. Contenders:
+
+* ``fleetven``: one :class:`~fleetven.Fleet` of N VENs, ``on_event`` answering ``optIn``;
+* ``openleadr``: N ``openleadr.OpenADRClient`` objects (0.5.36) in the same process
+  and loop, each ``run()`` as a task, ``on_event`` answering ``optIn``.
+
+Phases of a run, and what is measured:
+
+1. *idle*: before any VEN exists, RSS and the process CPU per second of the
+   idle loop and the lag monitor (the baseline subtracted below);
+2. *register*: every VEN started at once; time until all are registered (seen
+   by the client: fleetven ``ven.registered``, OpenLEADR ``registration_id``), capped;
+3. *steady*: after a settle of most of a poll cycle (8 s; the registration
+   storm's follow-up requests are over by then), RSS (RSS per VEN = growth over the idle RSS
+   divided by N), the client's established TCP connections to the VTN port
+   (``/proc/net/tcp`` matched against the process's socket inodes), and over a
+   25 s window cut into 5 s slices (median reported): process CPU time (user + system, all threads) net of
+   the idle baseline, divided by the polls the VTN counted in the same slice;
+4. *event*: the VTN queues one event (``responseRequired`` always) for every
+   registered VEN at once; the time from then to each VEN's ``oadrCreatedEvent``
+   reaching the VTN, how many within 12 s, and how many before the cap.
+
+Throughout, a monitor task sleeps 10 ms in a loop and records how late it wakes
+(event loop lag). Failed requests: the VTN's refused bodies and faults, plus
+the client's log records of level WARNING and above and the loop's unhandled
+exceptions. A phase that hits its cap is a result (what was reached), not an
+error. The targets of issue 3 are judged on fleetven at the largest size run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import importlib.metadata
+import json
+import logging
+import multiprocessing
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._common import format_table, machine_info, write_json
+
+CONTENDERS = ("fleetven", "openleadr")
+EVENT_ID = "bench-event-1"
+ANSWER_TARGET_S = 12.0
+POLL_S = 10.0
+
+#: Targets from issue 3 (N = 10,000, polling every 10 s, unsigned).
+TARGET_CPU_US = 60.0
+TARGET_RSS_KB = 4.0
+TARGET_CONNECTIONS = 64  # "a few dozen"; the fleet's default pool bound
+TARGET_REGISTER_S = 20.0
+TARGET_LAG_MS = 50.0
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _pin(core: int) -> bool:
+    """Pin this process to ``core`` when the machine has it; return whether it did."""
+    try:
+        os.sched_setaffinity(0, {core})
+    except (AttributeError, OSError, ValueError):
+        return False
+    return os.sched_getaffinity(0) == {core}
+
+
+def _raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm", encoding="ascii") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _socket_inodes() -> set[str]:
+    inodes: set[str] = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            link = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    return inodes
+
+
+def _connections_to(port: int) -> int:
+    """This process's ESTABLISHED TCP sockets whose remote port is ``port`` (from /proc/net/tcp{,6})."""
+    mine = _socket_inodes()
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table, encoding="ascii") as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if fields[3] != "01":  # ESTABLISHED
+                        continue
+                    if int(fields[2].rsplit(":", 1)[1], 16) == port and fields[9] in mine:
+                        count += 1
+        except OSError:
+            continue
+    return count
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def make_event(ven_id: str, event_id: str = EVENT_ID) -> dict[str, Any]:
+    """A small event for one VEN (one SIMPLE signal, starting in an hour), in the codec's event dict shape."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    hour = timedelta(hours=1)
+    market = "http://marketcontext.example.com/bench"
+    return {
+        "event_id": event_id,
+        "modification_number": 0,
+        "event_status": "far",
+        "test_event": False,
+        "market_context": market,
+        "priority": None,
+        "event_descriptor": {
+            "event_id": event_id,
+            "modification_number": 0,
+            "market_context": market,
+            "created_date_time": now,
+            "event_status": "far",
+            "test_event": False,
+        },
+        "active_period": {"dtstart": now + hour, "duration": hour},
+        "event_signals": [
+            {
+                "signal_name": "SIMPLE",
+                "signal_type": "level",
+                "signal_id": "sig-0",
+                "intervals": [{"duration": hour, "uid": "0", "signal_payload": 1.0}],
+            }
+        ],
+        "targets": [{"ven_id": ven_id}],
+        "targets_by_type": {"ven_id": [ven_id]},
+        "response_required": "always",
+    }
+
+
+# ------------------------------------------------------------------ the VTN process
+
+
+def vtn_main(conn: Connection, poll_s: float) -> None:
+    """Entry of the VTN child process: pin to core 1, serve a TestVTN on uvloop, obey ``conn``."""
+    _pin(1)
+    _raise_fd_limit()
+    logging.basicConfig(level=logging.ERROR)
+    import uvloop
+
+    uvloop.run(_vtn_serve(conn, poll_s))
+
+
+async def _vtn_serve(conn: Connection, poll_s: float) -> None:
+    from fleetven.messages import model as m
+    from fleetven.testing import TestVTN
+
+    loop = asyncio.get_running_loop()
+    vtn = TestVTN(poll_freq=timedelta(seconds=poll_s))
+    await vtn.start()
+    done = loop.create_future()
+    state: dict[str, Any] = {"t0": None, "scan": 0, "issued": 0, "answers": {}}
+
+    def counts() -> dict[str, Any]:
+        return {
+            "registered": sum(1 for rec in vtn.vens.values() if rec.registration_id is not None),
+            "registrations": len(vtn.registrations),
+            "polls": vtn.polls,
+            "errors": len(vtn.errors),
+            "faulted": len(vtn.faulted),
+            "received": len(vtn.received),
+        }
+
+    def issue() -> dict[str, Any]:
+        ids = [vid for vid, rec in vtn.vens.items() if rec.registration_id is not None]
+        state["scan"] = len(vtn.received)
+        state["answers"] = {}
+        state["t0"] = loop.time()
+        for vid in ids:
+            vtn.add_event(vid, make_event(vid))
+        state["issued"] = len(ids)
+        return {"issued": len(ids)}
+
+    def answers(full: bool) -> dict[str, Any]:
+        got: dict[str, float] = state["answers"]
+        received = vtn.received
+        for receipt in received[state["scan"] :]:
+            msg = receipt.message
+            if (
+                isinstance(msg, m.CreatedEvent)
+                and msg.ven_id not in got
+                and any(er.event_id == EVENT_ID for er in msg.event_responses)
+            ):
+                got[msg.ven_id] = receipt.at - state["t0"]
+        state["scan"] = len(received)
+        reply: dict[str, Any] = {"issued": state["issued"], "answered": len(got)}
+        if full:
+            reply["latencies"] = sorted(got.values())
+            reply["opt"] = dict(Counter(er.opt_type for vid, er in vtn.event_responses if er.event_id == EVENT_ID))
+        return reply
+
+    def on_command() -> None:
+        try:
+            cmd, arg = conn.recv()
+        except EOFError:
+            if not done.done():
+                done.set_result(None)
+            return
+        if cmd == "counts":
+            conn.send(counts())
+        elif cmd == "issue":
+            conn.send(issue())
+        elif cmd == "answers":
+            conn.send(answers(bool(arg)))
+        elif cmd == "stop":
+            conn.send({"ok": True})
+            if not done.done():
+                done.set_result(None)
+        else:
+            conn.send({"error": f"unknown command {cmd!r}"})
+
+    loop.add_reader(conn.fileno(), on_command)
+    conn.send({"url": vtn.url, "port": vtn.port, "pinned": os.sched_getaffinity(0) == {1}})
+    await done
+    loop.remove_reader(conn.fileno())
+    await vtn.stop()
+
+
+class VTNProcess:
+    """The VTN child process and the client's asynchronous end of its pipe."""
+
+    def __init__(self, poll_s: float) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=vtn_main, args=(child, poll_s), daemon=True)
+        self.proc.start()
+        child.close()
+        hello = self.conn.recv() if self.conn.poll(60) else None
+        if not hello or "url" not in hello:
+            self.proc.kill()
+            raise RuntimeError("the VTN process did not start")
+        self.url: str = hello["url"]
+        self.port: int = hello["port"]
+        self.pinned: bool = hello["pinned"]
+        self._lock = asyncio.Lock()
+
+    async def ask(self, cmd: str, arg: Any = None) -> dict[str, Any]:
+        """Send a command and await its answer without blocking the loop."""
+        async with self._lock:
+            loop = asyncio.get_running_loop()
+            fut: asyncio.Future[Any] = loop.create_future()
+
+            def readable() -> None:
+                loop.remove_reader(self.conn.fileno())
+                try:
+                    fut.set_result(self.conn.recv())
+                except Exception as exc:  # handed to the awaiting task
+                    fut.set_exception(exc)
+
+            loop.add_reader(self.conn.fileno(), readable)
+            self.conn.send((cmd, arg))
+            result: dict[str, Any] = await fut
+            return result
+
+    async def close(self) -> None:
+        try:
+            await asyncio.wait_for(self.ask("stop"), 10)
+        except Exception:  # killed below anyway
+            pass
+        self.proc.join(10)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join(5)
+
+
+# ------------------------------------------------------------------ the client process
+
+
+class _CountingHandler(logging.Handler):
+    """Counts log records (WARNING and above) by logger, keeping a few distinct samples."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.by_logger: Counter[str] = Counter()
+        self.samples: Counter[str] = Counter()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.by_logger[record.name] += 1
+        try:
+            text = record.getMessage()
+        except Exception:  # a broken record is still counted
+            text = str(record.msg)
+        key = f"{record.name} {record.levelname}: {text[:120]}"
+        if key in self.samples or len(self.samples) < 20:
+            self.samples[key] += 1
+
+
+class _LagMonitor:
+    """Records how late a periodic sleep (10 ms; see :attr:`period`) wakes up, in ms, by phase.
+
+    Each wake-up of the loop costs about 0.1 ms of CPU on this kind of machine, so during the
+    CPU measurement window the period is raised to 100 ms (lateness is still recorded) and the
+    same monitor's idle cost is measured first and subtracted.
+    """
+
+    def __init__(self) -> None:
+        self.phase = "idle"
+        self.period = 0.01
+        self.samples: dict[str, list[float]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        clock = time.perf_counter  # uvloop's loop.time() has a 1 ms resolution
+        while True:
+            period = self.period
+            before = clock()
+            await asyncio.sleep(period)
+            self.samples.setdefault(self.phase, []).append((clock() - before - period) * 1000)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def summary(self) -> dict[str, Any]:
+        every = [v for phase, vals in self.samples.items() if phase != "idle" for v in vals]
+        out: dict[str, Any] = {"p99_ms": _pct(every, 0.99), "max_ms": max(every) if every else None}
+        for phase, vals in self.samples.items():
+            out[f"{phase}_p99_ms"] = _pct(vals, 0.99)
+        return out
+
+
+class _FleetvenContender:
+    name = "fleetven"
+
+    def __init__(self, url: str, n: int) -> None:
+        from fleetven import Fleet
+
+        self.fleet = Fleet(url, seed=1, disable_signature=True)
+        self.fleet.add_handler("on_event", lambda ven, event: "optIn")
+        for i in range(n):
+            self.fleet.add_ven(f"ven-{i:05d}")
+
+    async def start(self) -> None:
+        await self.fleet.start()
+
+    def registered(self) -> int:
+        return sum(1 for ven in self.fleet.vens.values() if ven.registered)
+
+    def gave_up(self) -> int:
+        return 0  # a fleetven VEN retries registration forever
+
+    async def stop(self) -> None:
+        await self.fleet.stop()
+
+
+class _OpenLEADRContender:
+    name = "openleadr"
+
+    def __init__(self, url: str, n: int) -> None:
+        import openleadr.client
+        from openleadr import OpenADRClient
+
+        del openleadr.client
+        # openleadr.client sets its logger to INFO on import: keep only WARNING+ for our counter.
+        ol_logger = logging.getLogger("openleadr")
+        ol_logger.setLevel(logging.WARNING)
+        for handler in list(ol_logger.handlers):
+            ol_logger.removeHandler(handler)
+        ol_logger.propagate = True
+
+        async def on_event(event: dict[str, Any]) -> str:
+            return "optIn"
+
+        self.clients = []
+        for i in range(n):
+            client = OpenADRClient(f"ven-{i:05d}", url, disable_signature=True)
+            client.add_handler("on_event", on_event)
+            self.clients.append(client)
+        self.tasks: list[asyncio.Task[Any]] = []
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.tasks = [loop.create_task(client.run()) for client in self.clients]
+
+    def registered(self) -> int:
+        return sum(1 for client in self.clients if client.registration_id is not None)
+
+    def gave_up(self) -> int:
+        """Clients whose ``run()`` ended without a registration: OpenLEADR never retries them."""
+        return sum(
+            1 for client, task in zip(self.clients, self.tasks) if task.done() and client.registration_id is None
+        )
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+        async def stop_one(client: Any) -> None:
+            if client.scheduler.running:
+                client.scheduler.shutdown(wait=False)
+            if client.client_session is not None:
+                await client.client_session.close()
+
+        await asyncio.gather(*(stop_one(c) for c in self.clients), return_exceptions=True)
+
+
+async def _wait(predicate: Callable[[], bool], timeout: float, step: float = 0.1) -> bool:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(step)
+    return True
+
+
+async def run_worker(contender: str, n: int, p: dict[str, Any]) -> dict[str, Any]:
+    """One contender at one size, in this process (pinned to core 0 by the caller)."""
+    loop = asyncio.get_running_loop()
+    counter = _CountingHandler()
+    root = logging.getLogger()
+    root.handlers[:] = [counter]
+    root.setLevel(logging.WARNING)
+    loop_errors: Counter[str] = Counter()
+
+    def on_loop_error(_loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        loop_errors[f"{context.get('message', '')}: {exc!r}"[:160]] += 1
+
+    loop.set_exception_handler(on_loop_error)
+    if contender == "fleetven":
+        import fleetven  # noqa: F401 - imported before the idle RSS is read
+    else:
+        import openleadr.client  # noqa: F401
+
+    vtn = VTNProcess(p["poll"])
+    lag = _LagMonitor()
+    row: dict[str, Any] = {"contender": contender, "n": n, "vtn_pinned_core1": vtn.pinned}
+    try:
+        lag.period = 0.1
+        lag.start()
+        gc.collect()
+        await asyncio.sleep(0.2)
+        rss0 = _rss_bytes()
+        cpu_a, wall_a = _cpu_s(), time.perf_counter()
+        await asyncio.sleep(p["idle"])
+        idle_cpu_per_s = (_cpu_s() - cpu_a) / (time.perf_counter() - wall_a)
+        row["idle_cpu_us_per_s"] = idle_cpu_per_s * 1e6
+        row["rss_idle_mb"] = rss0 / 2**20
+
+        # ---- register
+        lag.phase, lag.period = "register", 0.01
+        t_build = time.perf_counter()
+        client = _FleetvenContender(vtn.url, n) if contender == "fleetven" else _OpenLEADRContender(vtn.url, n)
+        row["construct_s"] = time.perf_counter() - t_build
+        t0 = time.perf_counter()
+        await client.start()
+        all_in = await _wait(
+            lambda: client.registered() >= n or client.registered() + client.gave_up() >= n, p["register_cap"]
+        )
+        reached = client.registered()
+        row["register_s"] = time.perf_counter() - t0 if reached >= n else None
+        row["register_phase_s"] = time.perf_counter() - t0
+        row["registered"] = reached
+        row["register_capped"] = not all_in
+        row["gave_up"] = client.gave_up()
+
+        # ---- steady
+        lag.phase = "steady"
+        await asyncio.sleep(p["settle"])
+        lag.period = 0.1
+        rss1 = _rss_bytes()
+        row["rss_registered_mb"] = rss1 / 2**20
+        row["rss_per_ven_kb"] = (rss1 - rss0) / n / 1024
+        connections = [_connections_to(vtn.port)]
+        slices: list[tuple[float, int, float]] = []
+        before = await vtn.ask("counts")
+        cpu_prev, polls_prev, wall_prev = _cpu_s(), before["polls"], time.perf_counter()
+        for _ in range(p["slices"]):
+            await asyncio.sleep(p["slice"])
+            cpu_now, wall_now = _cpu_s(), time.perf_counter()
+            polls_now = (await vtn.ask("counts"))["polls"]
+            slices.append((cpu_now - cpu_prev, polls_now - polls_prev, wall_now - wall_prev))
+            connections.append(_connections_to(vtn.port))
+            cpu_prev, polls_prev, wall_prev = cpu_now, polls_now, wall_now
+        per_poll = [(cpu - idle_cpu_per_s * wall) / polls * 1e6 for cpu, polls, wall in slices if polls]
+        raw_per_poll = [cpu / polls * 1e6 for cpu, polls, _ in slices if polls]
+        total_cpu = sum(s[0] for s in slices)
+        total_polls = sum(s[1] for s in slices)
+        total_wall = sum(s[2] for s in slices)
+        row["steady_window_s"] = total_wall
+        row["steady_polls"] = total_polls
+        row["steady_polls_per_s"] = total_polls / total_wall if total_wall else 0.0
+        row["steady_cpu_share"] = total_cpu / total_wall if total_wall else 0.0
+        row["cpu_per_poll_us"] = statistics.median(per_poll) if per_poll else None
+        row["cpu_per_poll_us_slices"] = per_poll
+        row["cpu_per_poll_raw_us"] = statistics.median(raw_per_poll) if raw_per_poll else None
+        row["connections"] = connections[-1]
+        row["connections_max"] = max(connections)
+
+        # ---- event
+        lag.phase, lag.period = "event", 0.01
+        issued = (await vtn.ask("issue"))["issued"]
+        t_issue = time.perf_counter()
+
+        async def all_answered() -> bool:
+            return bool((await vtn.ask("answers", False))["answered"] >= issued)
+
+        while not await all_answered() and time.perf_counter() - t_issue < p["event_cap"]:
+            await asyncio.sleep(0.25)
+        final = await vtn.ask("answers", True)
+        lat: list[float] = final["latencies"]
+        row["event_issued"] = issued
+        row["event_answered"] = len(lat)
+        row["event_within_12s"] = sum(1 for x in lat if x <= ANSWER_TARGET_S)
+        row["event_all_s"] = lat[-1] if lat and len(lat) >= issued else None
+        row["event_median_s"] = statistics.median(lat) if lat else None
+        row["event_p99_s"] = _pct(lat, 0.99)
+        row["event_cap_s"] = p["event_cap"]
+        row["event_opt"] = final["opt"]
+
+        # ---- wrap up
+        counts = await vtn.ask("counts")
+        row["vtn_errors"] = counts["errors"] + counts["faulted"]
+        row["vtn_registrations"] = counts["registrations"]
+        row["client_log_warnings"] = sum(counter.by_logger.values())
+        row["client_log_by_logger"] = dict(counter.by_logger)
+        row["client_log_samples"] = dict(counter.samples.most_common(8))
+        row["loop_exceptions"] = sum(loop_errors.values())
+        row["loop_exception_samples"] = dict(loop_errors.most_common(5))
+        row["failed_requests"] = row["vtn_errors"] + row["client_log_warnings"] + row["loop_exceptions"]
+        await lag.stop()
+        row["lag"] = lag.summary()
+        t_stop = time.perf_counter()
+        try:
+            await asyncio.wait_for(client.stop(), p["stop_cap"])
+        except TimeoutError:
+            row["stop_capped"] = True
+        row["stop_s"] = time.perf_counter() - t_stop
+    finally:
+        await lag.stop()
+        await vtn.close()
+    return row
+
+
+def worker_entry(contender: str, n: int, params_json: str, out_path: str) -> None:
+    """``--worker``: run one contender at one size on uvloop pinned to core 0; write its row as JSON."""
+    pinned = _pin(0)
+    _raise_fd_limit()
+    import uvloop
+
+    params = json.loads(params_json)
+    row = uvloop.run(run_worker(contender, n, params))
+    row["client_pinned_core0"] = pinned
+    Path(out_path).write_text(json.dumps(row), encoding="utf-8")
+
+
+# ------------------------------------------------------------------ the orchestrator
+
+
+def _params(quick: bool, contender: str, n: int) -> dict[str, Any]:
+    if quick:
+        return {
+            "poll": 2.0,
+            "idle": 1.0,
+            "register_cap": 20.0,
+            "settle": 0.5,
+            "slices": 2,
+            "slice": 3.0,
+            "event_cap": 10.0,
+            "stop_cap": 20.0,
+        }
+    heavy = contender == "openleadr" and n > 2000
+    return {
+        "poll": POLL_S,
+        "idle": 2.0,
+        "register_cap": 40.0 if heavy else 60.0,
+        "settle": 8.0,
+        "slices": 5,
+        "slice": 5.0,
+        "event_cap": 20.0 if heavy else 16.0,
+        "stop_cap": 30.0,
+    }
+
+
+def _run_one(contender: str, n: int, quick: bool) -> dict[str, Any]:
+    params = _params(quick, contender, n)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "row.json"
+        cmd = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--worker",
+            contender,
+            str(n),
+            json.dumps(params),
+            str(out),
+        ]
+        budget = params["idle"] + params["register_cap"] + params["settle"] + params["slices"] * params["slice"]
+        budget += params["event_cap"] + params["stop_cap"] + 60
+        started = time.perf_counter()
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=budget, check=False)
+        except subprocess.TimeoutExpired:
+            return {"contender": contender, "n": n, "error": f"worker timed out after {budget:.0f} s"}
+        if proc.returncode != 0 or not out.exists():
+            tail = (proc.stderr or proc.stdout)[-2000:]
+            return {"contender": contender, "n": n, "error": f"worker exit {proc.returncode}: {tail}"}
+        row: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+        row["run_s"] = time.perf_counter() - started
+        return row
+
+
+def _f(value: float | None, fmt: str, suffix: str = "") -> str:
+    return "-" if value is None else f"{value:{fmt}}{suffix}"
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    if a is None or b is None or a == 0:
+        return "-"
+    return f"{b / a:.1f}x"
+
+
+METRICS: list[tuple[str, str, Callable[[dict[str, Any]], float | None], str]] = [
+    ("client CPU per poll (us, median)", "cpu_per_poll_us", lambda r: r.get("cpu_per_poll_us"), ".1f"),
+    ("  raw, idle baseline kept (us)", "cpu_per_poll_raw_us", lambda r: r.get("cpu_per_poll_raw_us"), ".1f"),
+    ("RSS per VEN (KB)", "rss_per_ven_kb", lambda r: r.get("rss_per_ven_kb"), ".2f"),
+    ("TCP connections to the VTN (max)", "connections_max", lambda r: r.get("connections_max"), "d"),
+    ("registered", "registered", lambda r: r.get("registered"), "d"),
+    ("time until all registered (s)", "register_s", lambda r: r.get("register_s"), ".2f"),
+    ("gave up registering for good", "gave_up", lambda r: r.get("gave_up"), "d"),
+    ("event answers received", "event_answered", lambda r: r.get("event_answered"), "d"),
+    ("event answers within 12 s", "event_within_12s", lambda r: r.get("event_within_12s"), "d"),
+    ("event answer latency median (s)", "event_median_s", lambda r: r.get("event_median_s"), ".2f"),
+    ("time until every answer (s)", "event_all_s", lambda r: r.get("event_all_s"), ".2f"),
+    ("loop lag p99 (ms)", "lag_p99", lambda r: (r.get("lag") or {}).get("p99_ms"), ".1f"),
+    ("loop lag max (ms)", "lag_max", lambda r: (r.get("lag") or {}).get("max_ms"), ".1f"),
+    ("polls per s counted by the VTN", "steady_polls_per_s", lambda r: r.get("steady_polls_per_s"), ".0f"),
+    ("client CPU share in steady state", "steady_cpu_share", lambda r: r.get("steady_cpu_share"), ".1%"),
+    ("failed requests / warnings", "failed_requests", lambda r: r.get("failed_requests"), "d"),
+]
+
+#: Metrics whose ratio is "OpenLEADR / fleetven" (bigger is better for fleetven).
+RATIO_KEYS = {
+    "cpu_per_poll_us",
+    "cpu_per_poll_raw_us",
+    "rss_per_ven_kb",
+    "connections_max",
+    "register_s",
+    "event_median_s",
+    "lag_p99",
+}
+
+
+def results_table(rows: list[dict[str, Any]], sizes: list[int], contenders: list[str]) -> str:
+    header = ["metric"]
+    for n in sizes:
+        header += [f"{c} N={n:,}" for c in contenders]
+        if len(contenders) == 2:
+            header.append(f"ratio N={n:,}")
+    table_rows = []
+    by = {(r["contender"], r["n"]): r for r in rows}
+    for label, key, get, fmt in METRICS:
+        cells = [label]
+        for n in sizes:
+            values = []
+            for c in contenders:
+                r = by.get((c, n), {})
+                v = get(r) if "error" not in r else None
+                values.append(v)
+                cells.append(_f(v, fmt))
+            if len(contenders) == 2:
+                fv = values[contenders.index("fleetven")] if "fleetven" in contenders else None
+                ol = values[contenders.index("openleadr")] if "openleadr" in contenders else None
+                cells.append(_ratio(fv, ol) if key in RATIO_KEYS else "")
+        table_rows.append(cells)
+    return format_table(header, table_rows)
+
+
+def judge(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's targets, PASS or MISS, for one row."""
+    n = row["n"]
+    lag_p99 = (row.get("lag") or {}).get("p99_ms")
+
+    def check(name: str, value: Any, ok: bool, target: str) -> dict[str, Any]:
+        return {"target": name, "goal": target, "value": value, "result": "PASS" if ok else "MISS"}
+
+    cpu = row.get("cpu_per_poll_us")
+    rss = row.get("rss_per_ven_kb")
+    conns = row.get("connections_max")
+    reg = row.get("register_s")
+    return [
+        check(
+            "client CPU per poll",
+            _f(cpu, ".1f", " us"),
+            cpu is not None and cpu <= TARGET_CPU_US,
+            f"<= {TARGET_CPU_US:.0f} us",
+        ),
+        check(
+            "RSS per idle VEN",
+            _f(rss, ".2f", " KB"),
+            rss is not None and rss <= TARGET_RSS_KB,
+            f"<= {TARGET_RSS_KB:.0f} KB",
+        ),
+        check(
+            "TCP connections",
+            conns,
+            conns is not None and conns <= TARGET_CONNECTIONS,
+            f"<= {TARGET_CONNECTIONS} (a few dozen)",
+        ),
+        check(
+            f"all {n:,} registered",
+            _f(reg, ".2f", " s"),
+            reg is not None and reg <= TARGET_REGISTER_S and not row.get("gave_up"),
+            f"within {TARGET_REGISTER_S:.0f} s, none given up",
+        ),
+        check(
+            "every VEN's answer",
+            f"{row.get('event_within_12s')}/{row.get('event_issued')} within 12 s",
+            bool(row.get("event_issued")) and row.get("event_within_12s") == row.get("event_issued") == n,
+            f"all {n:,} within {ANSWER_TARGET_S:.0f} s",
+        ),
+        check(
+            "loop lag p99",
+            _f(lag_p99, ".1f", " ms"),
+            lag_p99 is not None and lag_p99 <= TARGET_LAG_MS,
+            f"<= {TARGET_LAG_MS:.0f} ms",
+        ),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--worker"]:
+        worker_entry(argv[1], int(argv[2]), argv[3], argv[4])
+        return 0
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="N = 200 only, short windows (a ~30 s smoke run)")
+    parser.add_argument("--sizes", help="comma-separated fleet sizes (default 1000,10000; --quick 200)")
+    parser.add_argument(
+        "--contenders",
+        default=",".join(CONTENDERS),
+        help=f"comma-separated, from {', '.join(CONTENDERS)} (default: both)",
+    )
+    parser.add_argument("--json", metavar="PATH", help="write the results as JSON to PATH")
+    args = parser.parse_args(argv)
+    sizes = (
+        [int(s.replace("_", "")) for s in args.sizes.split(",")]
+        if args.sizes
+        else ([200] if args.quick else [1000, 10000])
+    )
+    contenders = [c.strip() for c in args.contenders.split(",") if c.strip()]
+    unknown = set(contenders) - set(CONTENDERS)
+    if unknown:
+        parser.error(f"unknown contenders: {', '.join(sorted(unknown))}")
+
+    import aiohttp
+
+    import fleetven._fast
+
+    info = machine_info(
+        fleetven_compiled_loaded=bool(getattr(fleetven._fast, "COMPILED", False)),
+        uvloop=importlib.metadata.version("uvloop"),
+        aiohttp=aiohttp.__version__,
+        openleadr="0.5.36",
+        affinity=sorted(os.sched_getaffinity(0)),
+    )
+    print("Fleet benchmark (bench/bench_fleet.py)")
+    for key, value in info.items():
+        print(f"  {key}: {value}")
+    poll_s = 2.0 if args.quick else POLL_S
+    print(
+        f"  VTN: fleetven.testing.TestVTN on core 1, poll every {poll_s:.0f} s; clients on core 0, uvloop; "
+        f"unsigned; {'quick' if args.quick else 'full'} run"
+    )
+    print()
+
+    rows: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    for n in sizes:
+        for contender in contenders:
+            print(f"  running {contender} N={n:,} ...", flush=True)
+            row = _run_one(contender, n, args.quick)
+            if "error" in row:
+                print(f"    ERROR: {row['error']}", flush=True)
+            else:
+                print(
+                    f"    registered {row['registered']:,}/{n:,}, answered {row['event_answered']:,}, "
+                    f"{row['run_s']:.0f} s",
+                    flush=True,
+                )
+            rows.append(row)
+    total = time.perf_counter() - started
+    print()
+    print(results_table(rows, sizes, contenders))
+    print("  ratio = OpenLEADR / fleetven (for CPU, RSS, connections, times and lag: > 1 means fleetven is better)")
+    print()
+
+    verdicts: list[dict[str, Any]] = []
+    judged = [r for r in rows if r["contender"] == "fleetven" and "error" not in r]
+    if judged:
+        row = max(judged, key=lambda r: r["n"])
+        verdicts = judge(row)
+        note = "" if row["n"] == 10000 else " (the targets are set for N = 10,000)"
+        print(f"Targets (issue 3), fleetven at N = {row['n']:,}{note}:")
+        print(
+            format_table(
+                ["target", "goal", "measured", ""],
+                [[v["target"], v["goal"], str(v["value"]), v["result"]] for v in verdicts],
+            )
+        )
+    print(f"\n  total run time {total:.0f} s")
+    if args.json:
+        write_json(
+            args.json,
+            {
+                "machine": info,
+                "quick": args.quick,
+                "sizes": sizes,
+                "contenders": contenders,
+                "poll_s": poll_s,
+                "rows": rows,
+                "targets": verdicts,
+                "total_s": total,
+            },
+        )
+    return 1 if any("error" in r for r in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Smoke test of ``bench/bench_fleet.py``: a ``--quick`` run writes a row per contender.
+
+No timing is asserted: only that the benchmark runs both contenders against its
+VTN process, that every VEN registered and answered the event in quick mode,
+and that every figure of the table and every target of issue 3 is reported.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "bench" / "bench_fleet.py"
+QUICK_N = 200
+CONTENDERS = ["fleetven", "openleadr"]
+FIGURES = [
+    "cpu_per_poll_us",
+    "cpu_per_poll_raw_us",
+    "rss_per_ven_kb",
+    "connections_max",
+    "register_s",
+    "event_median_s",
+    "event_all_s",
+    "steady_polls",
+]
+TARGETS = {
+    "client CPU per poll",
+    "RSS per idle VEN",
+    "TCP connections",
+    f"all {QUICK_N:,} registered",
+    "every VEN's answer",
+    "loop lag p99",
+}
+
+
+def _run(tmp_path: Path) -> tuple[dict[str, Any], str]:
+    out = tmp_path / "fleet.json"
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--json", str(out)],
+        cwd=tmp_path,  # the script must not depend on the working directory
+        capture_output=True,
+        text=True,
+        timeout=150,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    return data, proc.stdout
+
+
+def test_quick_run_registers_and_answers_everywhere(tmp_path: Path) -> None:
+    data, stdout = _run(tmp_path)
+
+    assert data["quick"] is True
+    assert data["sizes"] == [QUICK_N]
+    assert data["machine"]["cores"] >= 1
+    assert "client CPU per poll" in stdout
+
+    rows = {(row["contender"], row["n"]): row for row in data["rows"]}
+    assert sorted(rows) == sorted((c, QUICK_N) for c in CONTENDERS)
+    for key, row in rows.items():
+        assert "error" not in row, (key, row.get("error"))
+        assert row["registered"] == QUICK_N, key
+        assert row["gave_up"] == 0, key
+        assert row["vtn_registrations"] >= QUICK_N, key
+        assert row["event_issued"] == QUICK_N, key
+        assert row["event_answered"] == QUICK_N, key
+        assert row["event_opt"] == {"optIn": QUICK_N}, key
+        assert row["steady_polls"] > 0, key
+        assert row["connections_max"] >= 1, key
+        assert row["lag"]["p99_ms"] is not None, key
+        for figure in FIGURES:
+            assert isinstance(row[figure], int | float), (key, figure)
+
+    # OpenLEADR opens one session, so one connection, per client.
+    assert rows[("openleadr", QUICK_N)]["connections_max"] == QUICK_N
+
+    verdicts = {v["target"]: v["result"] for v in data["targets"]}
+    assert set(verdicts) == TARGETS
+    assert set(verdicts.values()) <= {"PASS", "MISS"}
