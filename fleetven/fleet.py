@@ -62,7 +62,17 @@ class Fleet:
     :param seed: seed of the fleet's random source (poll phases, backoff jitter, ``startAfter``).
     :param backoff_base: first retry delay cap, in seconds (registration and poll retries).
     :param backoff_cap: largest retry delay cap, in seconds.
-    :param timer_resolution: tick of the timer wheel, in seconds.
+    :param timer_resolution: tick of the timer wheel, in seconds (default 0.1). Every VEN timer
+        runs at the first tick at or after its deadline, so polls, report samples and sends and
+        event status transitions are at most this late; OpenADR's timing is in seconds, and a
+        coarser tick lets more polls share one loop wake-up (at 10,000 VENs polling every 10 s,
+        0.1 s costs about a third less CPU per poll than 0.01 s).
+    :param max_registering: most VENs registering at once (default ``2 * max_connections``);
+        the others wait their turn in order, holding no task. This bounds the memory a
+        registration storm takes (and the process keeps: freed memory is rarely given back to
+        the system) at some cost in speed: 10,000 VENs on the benchmark machine take about 13 s
+        to register rather than 5 s, for about 1 KB of RSS per VEN rather than 8 KB. Registration
+        retries and re-registrations wait their turn too.
     :param max_message_size: the largest answer accepted, in bytes.
     :raises ConfigurationError: a bad URL or a non-positive setting.
     """
@@ -80,6 +90,7 @@ class Fleet:
         "max_connections",
         "max_message_size",
         "timer_resolution",
+        "max_registering",
         "vens",
         "_shared",
         "_https",
@@ -107,13 +118,18 @@ class Fleet:
         seed: int | None = None,
         backoff_base: float | timedelta = 1.0,
         backoff_cap: float | timedelta = 300.0,
-        timer_resolution: float = 0.01,
+        timer_resolution: float = 0.1,
         max_message_size: int = DEFAULT_MAX_SIZE,
+        max_registering: int | None = None,
     ) -> None:
         if (cert is None) != (key is None):
             raise ConfigurationError("Fleet needs both cert and key, or neither")
         if not isinstance(max_connections, int) or max_connections < 1:
             raise ConfigurationError(f"Fleet max_connections must be a positive integer, not {max_connections!r}")
+        if max_registering is None:
+            max_registering = 2 * max_connections
+        elif not isinstance(max_registering, int) or max_registering < 1:
+            raise ConfigurationError(f"Fleet max_registering must be a positive integer, not {max_registering!r}")
         self.vtn_url = vtn_url
         self.cert = cert
         self.key = key
@@ -126,6 +142,7 @@ class Fleet:
         self.max_connections = max_connections
         self.max_message_size = max_message_size
         self.timer_resolution = _seconds(timer_resolution, "timer_resolution")
+        self.max_registering = max_registering
         #: The VENs, by name, in the order added.
         self.vens: dict[str, Ven] = {}
         self._shared = Shared(
@@ -134,6 +151,7 @@ class Fleet:
             handler_timeout=_seconds(handler_timeout, "handler_timeout"),
             backoff_base=_seconds(backoff_base, "backoff_base"),
             backoff_cap=_seconds(backoff_cap, "backoff_cap"),
+            max_registering=max_registering,
         )
         # Validates the URL now, before anything runs; the session opens lazily.
         self._shared.transport = self._new_transport()
@@ -328,6 +346,7 @@ class Fleet:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        shared.registration_queue.clear()
         if shared.wheel is not None:
             shared.wheel.close()
             shared.wheel = None

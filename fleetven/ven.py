@@ -18,6 +18,8 @@ No VEN owns a task that sleeps in a loop.
   ``oadrRegisterReport`` (request id 0, rule 311), ``oadrRequestEvent``. Any
   failure is retried with capped exponential backoff with full jitter,
   forever. The first poll follows at a random phase within the poll period.
+  At most ``Shared.max_registering`` VENs register at once; the others wait
+  in a first-in first-out queue, without a task.
 * **Polling**: ``oadrPoll``; every reply type is handled; after a non-empty
   reply the VEN polls again at once.
 * **Events**: :func:`fleetven.events.reconcile`, handlers (in parallel, with a
@@ -34,6 +36,7 @@ import logging
 import random
 import ssl
 import sys
+from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Final
@@ -69,6 +72,9 @@ _NOT_REGISTERED: Final = frozenset((452, 463))
 
 Handler = Callable[..., Any]
 
+#: Stands for the venID in the fleet's ``oadrPoll`` template.
+_VEN_ID_MARK: Final = "fleetven-ven-id-0f6c2a"
+
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
@@ -86,6 +92,8 @@ class Shared:
     :param handler_timeout: seconds a handler may take before it counts as failed.
     :param backoff_base: first retry delay cap, in seconds.
     :param backoff_cap: largest retry delay cap, in seconds.
+    :param max_registering: most VENs registering at once; the others wait in
+        :attr:`registration_queue`, first in first out, holding no task.
     """
 
     __slots__ = (
@@ -99,6 +107,10 @@ class Shared:
         "backoff_base",
         "backoff_cap",
         "tasks",
+        "max_registering",
+        "registering",
+        "registration_queue",
+        "_poll_template",
         "_ids",
         "_warned",
     )
@@ -114,6 +126,7 @@ class Shared:
         handler_timeout: float,
         backoff_base: float,
         backoff_cap: float,
+        max_registering: int = 128,
     ) -> None:
         self.transport = None
         self.wheel = None
@@ -125,6 +138,12 @@ class Shared:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.tasks: set[asyncio.Task[None]] = set()
+        self.max_registering = max_registering
+        #: VENs registering now (each holds a task).
+        self.registering = 0
+        #: VENs waiting for a registration slot, in order (stopped ones are skipped when their turn comes).
+        self.registration_queue: deque[Ven] = deque()
+        self._poll_template: tuple[bytes, bytes] | None = None
         self._ids = itertools.count(1)
         self._warned: set[str] = set()
 
@@ -143,6 +162,28 @@ class Shared:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         return task
+
+    def poll_body(self, ven_id: str) -> bytes:
+        """The ``oadrPoll`` document of ``ven_id``: exactly ``build_message(Poll(ven_id=ven_id))``, made
+        from one fleet-wide template around the venID when it needs no escaping (the usual case)."""
+        if not ven_id.isprintable() or "&" in ven_id or "<" in ven_id or ">" in ven_id:
+            return build_message(m.Poll(ven_id=ven_id))
+        template = self._poll_template
+        if template is None:
+            before, _, after = build_message(m.Poll(ven_id=_VEN_ID_MARK)).partition(_VEN_ID_MARK.encode())
+            template = self._poll_template = (before, after)
+        return b"".join((template[0], ven_id.encode(), template[1]))
+
+    def registration_over(self, _task: asyncio.Task[None]) -> None:
+        """A registration attempt ended (done, failed or cancelled): give its slot to the next VEN waiting."""
+        self.registering -= 1
+        queue = self.registration_queue
+        while queue and self.registering < self.max_registering:
+            ven = queue.popleft()
+            if ven._queued:
+                ven._queued = False
+                if ven._live():
+                    ven._begin_registration()
 
     def warn_once(self, key: str, text: str, *args: Any) -> None:
         """Log a warning the first time ``key`` is seen in this fleet."""
@@ -185,6 +226,7 @@ class Ven:
         "_refused_polls",
         "_idle_reply",
         "_unsent",
+        "_queued",
     )
 
     def __init__(
@@ -225,6 +267,7 @@ class Ven:
         self._refused_polls = 0
         self._idle_reply: int | None = None
         self._unsent: m.CreatedEvent | None = None
+        self._queued = False  # waiting in the fleet's registration queue
 
     def __repr__(self) -> str:
         return f"<Ven {self.name!r} ven_id={self.ven_id!r} state={self.state}>"
@@ -409,6 +452,7 @@ class Ven:
 
     def _halt(self, state: str) -> None:
         self.state = state
+        self._queued = False  # skipped when its turn in the registration queue comes
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -425,7 +469,8 @@ class Ven:
     @property
     def next_step_at(self) -> float | None:
         """When the VEN's next step (poll or registration attempt) is due, in the wheel's clock
-        (``loop.time()``); ``None`` while a step runs or the VEN is stopped."""
+        (``loop.time()``); ``None`` while a step runs, while it waits for a registration slot, or
+        while the VEN is stopped."""
         return self._timer.when if self._timer is not None else None
 
     @property
@@ -451,8 +496,20 @@ class Ven:
 
     def _on_register_timer(self) -> None:
         self._timer = None
-        if self._live():
-            self._task = self._shared.spawn(self._register())
+        if self._live() and not self._queued:
+            shared = self._shared
+            if shared.registering >= shared.max_registering:
+                self._queued = True
+                shared.registration_queue.append(self)
+            else:
+                self._begin_registration()
+
+    def _begin_registration(self) -> None:
+        """Take a registration slot and run one registration attempt in a task."""
+        shared = self._shared
+        shared.registering += 1
+        task = self._task = shared.spawn(self._register())
+        task.add_done_callback(shared.registration_over)
 
     def _on_poll_timer(self) -> None:
         self._timer = None
@@ -589,8 +646,7 @@ class Ven:
                 return
             if self._unsent is not None:
                 await self._send_created_event(self._unsent)
-            data = await transport.request(OADR_POLL, build_message(m.Poll(ven_id=ven_id)), ssl=self._ssl,
-                                           ven=self.name)
+            data = await transport.request(OADR_POLL, self._shared.poll_body(ven_id), ssl=self._ssl, ven=self.name)
             digest = hash(data)
             if digest == self._idle_reply:
                 # The same bytes as the last "nothing for you" answer (keyed 64-bit SipHash, compared

@@ -153,6 +153,73 @@ async def test_fifty_vens_register(vtn: TestVTN) -> None:
         await vtn.wait_for(lambda: vtn.polls >= before + 100, timeout=DEADLINE)
 
 
+async def test_registrations_bounded_by_max_registering(vtn: TestVTN, monkeypatch: pytest.MonkeyPatch) -> None:
+    fleet = make_fleet(vtn, max_registering=3)
+    seen: list[int] = []
+    order: list[str] = []
+    begin = Ven._begin_registration
+
+    def counting(ven: Ven) -> None:
+        begin(ven)
+        seen.append(ven._shared.registering)
+        order.append(ven.name)
+
+    monkeypatch.setattr(Ven, "_begin_registration", counting)
+    for i in range(30):
+        fleet.add_ven(f"site-{i:04d}")
+    async with fleet:
+        await vtn.wait_for(lambda: registered(fleet), timeout=DEADLINE)
+        assert len(seen) == 30 and max(seen) == 3  # never more than 3 at once, and the queue did fill them
+        # the waiting VENs held no task: at most 3 registration steps ran at any moment
+        shared = fleet._shared
+        await vtn.wait_for(lambda: shared.registering == 0, timeout=DEADLINE)
+        assert not shared.registration_queue
+        # first in, first out: the VENs got their turn in the order they were added
+        assert order == [f"site-{i:04d}" for i in range(30)]
+        assert vtn.errors == []
+
+
+async def test_removed_ven_leaves_the_registration_queue(vtn: TestVTN) -> None:
+    vtn.registration_policy = lambda msg: 460  # nobody gets in until site-0002 is gone
+    fleet = make_fleet(vtn, max_registering=1)
+    for i in range(4):
+        fleet.add_ven(f"site-{i:04d}")
+    async with fleet:
+        await vtn.wait_for(lambda: len(fleet._shared.registration_queue) >= 1, timeout=DEADLINE)
+        removed = await fleet.remove_ven("site-0002")
+        vtn.registration_policy = None
+        await vtn.wait_for(lambda: registered(fleet), timeout=DEADLINE)
+        assert removed.state == "stopped" and not removed.registered and removed.task is None
+        assert removed.next_step_at is None
+        await vtn.wait_for(lambda: fleet._shared.registering == 0, timeout=DEADLINE)
+        assert not fleet._shared.registration_queue
+
+
+async def test_fleet_registers_again_after_stop_with_a_full_queue(vtn: TestVTN) -> None:
+    fleet = make_fleet(vtn, max_registering=1)
+    for i in range(5):
+        fleet.add_ven(f"site-{i:04d}")
+    await fleet.start()
+    await fleet.stop()  # some VENs were still queued
+    assert fleet._shared.registering == 0 and not fleet._shared.registration_queue
+    await fleet.start()
+    try:
+        await vtn.wait_for(lambda: registered(fleet), timeout=DEADLINE)
+    finally:
+        await fleet.stop()
+
+
+@pytest.mark.parametrize(
+    "ven_id", ["ven-00001", "é ü 中", "a&b", "x<y>z", "tab\there", "cr\r", "\u00a0nbsp", "z" * 300]
+)
+def test_poll_body_is_the_built_poll(ven_id: str) -> None:
+    from fleetven.messages import build_message
+
+    shared = Shared(rng=random.Random(1), poll_interval=10, handler_timeout=1, backoff_base=1.0, backoff_cap=2.0)
+    assert shared.poll_body(ven_id) == build_message(m.Poll(ven_id=ven_id))
+    assert shared.poll_body(ven_id) == build_message(m.Poll(ven_id=ven_id))  # template made, then reused
+
+
 async def test_registration_rejected_then_accepted(vtn: TestVTN) -> None:
     refusals = iter([460, 463, None])
     vtn.registration_policy = lambda msg: next(refusals, None)
@@ -822,6 +889,11 @@ def test_configuration_errors() -> None:
         Fleet("http://vtn/x", poll_interval=0)
     with pytest.raises(ConfigurationError):
         Fleet("http://vtn/x", cert="only-a-cert.pem")
+    for bad in (0, -1, 1.5):
+        with pytest.raises(ConfigurationError):
+            Fleet("http://vtn/x", max_registering=bad)  # type: ignore[arg-type]
+    assert Fleet("http://vtn/x", max_connections=5).max_registering == 10
+    assert Fleet("http://vtn/x").timer_resolution == 0.1
     fleet.add_ven("a")
     with pytest.raises(ConfigurationError):
         fleet.add_ven("a")
