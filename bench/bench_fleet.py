@@ -2,7 +2,8 @@
 
 Run from the repository root (after building the extensions in place)::
 
-    python bench/bench_fleet.py [--quick] [--sizes 1000,10000] [--contenders fleetven,openleadr] [--json PATH]
+    python bench/bench_fleet.py [--quick] [--sizes 1000,10000] [--contenders fleetven,openleadr]
+                                [--vtn testvtn|openleadr] [--json PATH]
 
 Every run of one contender at one size N is a fresh *client process* (this
 script with ``--worker``; a fresh process so that its RSS and CPU belong to
@@ -11,7 +12,10 @@ that run only), pinned to core 0 and running on uvloop. It starts the VTN, a
 client, not the VTN, is what is measured), which sends its URL back over a
 pipe and then obeys commands on it (``counts``, ``issue``: queue an event for
 every registered VEN, ``answers``, ``stop``). The VTN asks for a poll every
-10 s; messages are unsigned. Contenders:
+10 s; messages are unsigned. With ``--vtn openleadr`` the child serves
+OpenLEADR's own VTN (:class:`fleetven.testing.openleadr.OpenLEADRVTN`) for
+realism instead, default size 1,000 only; what it cannot tell is said in the
+output (see :func:`_vtn_serve_openleadr`). Contenders:
 
 * ``fleetven``: one :class:`~fleetven.Fleet` of N VENs, ``on_event`` answering ``optIn``;
 * ``openleadr``: N ``openleadr.OpenADRClient`` objects (0.5.36) in the same process
@@ -69,6 +73,12 @@ if __package__ in (None, ""):
 from bench._common import format_table, machine_info, write_json
 
 CONTENDERS = ("fleetven", "openleadr")
+#: ``--vtn`` choices: fleetven's TestVTN (built for load) or OpenLEADR's own VTN (for realism).
+VTNS = ("testvtn", "openleadr")
+VTN_LABELS = {
+    "testvtn": "fleetven.testing.TestVTN",
+    "openleadr": "OpenLEADR's VTN (fleetven.testing.openleadr.OpenLEADRVTN)",
+}
 EVENT_ID = "bench-event-1"
 ANSWER_TARGET_S = 12.0
 POLL_S = 10.0
@@ -185,14 +195,32 @@ def make_event(ven_id: str, event_id: str = EVENT_ID) -> dict[str, Any]:
 # ------------------------------------------------------------------ the VTN process
 
 
-def vtn_main(conn: Connection, poll_s: float) -> None:
-    """Entry of the VTN child process: pin to core 1, serve a TestVTN on uvloop, obey ``conn``."""
+def vtn_main(conn: Connection, poll_s: float, kind: str = "testvtn") -> None:
+    """Entry of the VTN child process: pin to core 1, serve VTN ``kind`` (``--vtn``) on uvloop, obey ``conn``."""
     _pin(1)
     _raise_fd_limit()
     logging.basicConfig(level=logging.ERROR)
     import uvloop
 
-    uvloop.run(_vtn_serve(conn, poll_s))
+    uvloop.run(_vtn_serve_openleadr(conn, poll_s) if kind == "openleadr" else _vtn_serve(conn, poll_s))
+
+
+def _obey(conn: Connection, done: asyncio.Future[None], commands: dict[str, Callable[[Any], dict[str, Any]]]) -> None:
+    """Answer one command from the pipe (``stop`` and end of file resolve ``done``)."""
+    try:
+        cmd, arg = conn.recv()
+    except EOFError:
+        if not done.done():
+            done.set_result(None)
+        return
+    if cmd == "stop":
+        conn.send({"ok": True})
+        if not done.done():
+            done.set_result(None)
+    elif cmd in commands:
+        conn.send(commands[cmd](arg))
+    else:
+        conn.send({"error": f"unknown command {cmd!r}"})
 
 
 async def _vtn_serve(conn: Connection, poll_s: float) -> None:
@@ -202,7 +230,7 @@ async def _vtn_serve(conn: Connection, poll_s: float) -> None:
     loop = asyncio.get_running_loop()
     vtn = TestVTN(poll_freq=timedelta(seconds=poll_s))
     await vtn.start()
-    done = loop.create_future()
+    done: asyncio.Future[None] = loop.create_future()
     state: dict[str, Any] = {"t0": None, "scan": 0, "issued": 0, "answers": {}}
 
     def counts() -> dict[str, Any]:
@@ -243,27 +271,115 @@ async def _vtn_serve(conn: Connection, poll_s: float) -> None:
             reply["opt"] = dict(Counter(er.opt_type for vid, er in vtn.event_responses if er.event_id == EVENT_ID))
         return reply
 
-    def on_command() -> None:
-        try:
-            cmd, arg = conn.recv()
-        except EOFError:
-            if not done.done():
-                done.set_result(None)
-            return
-        if cmd == "counts":
-            conn.send(counts())
-        elif cmd == "issue":
-            conn.send(issue())
-        elif cmd == "answers":
-            conn.send(answers(bool(arg)))
-        elif cmd == "stop":
-            conn.send({"ok": True})
-            if not done.done():
-                done.set_result(None)
-        else:
-            conn.send({"error": f"unknown command {cmd!r}"})
+    commands: dict[str, Callable[[Any], dict[str, Any]]] = {
+        "counts": lambda _arg: counts(),
+        "issue": lambda _arg: issue(),
+        "answers": lambda arg: answers(bool(arg)),
+    }
+    loop.add_reader(conn.fileno(), _obey, conn, done, commands)
+    conn.send({"url": vtn.url, "port": vtn.port, "pinned": os.sched_getaffinity(0) == {1}})
+    await done
+    loop.remove_reader(conn.fileno())
+    await vtn.stop()
 
-    loop.add_reader(conn.fileno(), on_command)
+
+async def _vtn_serve_openleadr(conn: Connection, poll_s: float) -> None:
+    """``--vtn openleadr``: the same pipe commands, served by OpenLEADR's own VTN.
+
+    OpenLEADR's VTN counts nothing itself, so an aiohttp middleware on its application counts the
+    requests by service (``polls`` = ``OadrPoll`` requests) and the answers with an HTTP error status or
+    an exception; its ``openleadr`` logger is kept quiet and its WARNING+ records are counted as errors
+    too. It has no refused-body (``faulted``) or per-message receipt log: ``faulted`` is reported as
+    ``None`` and ``received`` as the number of requests. Each VEN's event gets its own event ID
+    (OpenLEADR keys its opt callbacks by event ID alone); the receipt time of an answer is when
+    OpenLEADR's VTN calls the opt callback (after it parsed the ``oadrCreatedEvent``).
+    """
+    import openleadr.client  # noqa: F401 - sets the openleadr logger to INFO on import; overridden below
+    from aiohttp import web
+
+    from fleetven.testing.openleadr import OpenLEADRVTN
+
+    warned = _CountingHandler()
+    ol_logger = logging.getLogger("openleadr")
+    ol_logger.handlers[:] = [warned]
+    ol_logger.setLevel(logging.WARNING)
+    ol_logger.propagate = False
+
+    loop = asyncio.get_running_loop()
+    requests: Counter[str] = Counter()
+    http_errors: Counter[str] = Counter()
+    answered_at: dict[str, float] = {}
+    issued_ids: set[str] = set()
+    state: dict[str, Any] = {"t0": None, "issued": 0}
+
+    class _TimedVTN(OpenLEADRVTN):
+        def _on_opt(self, ven_id: str, event_id: str, opt_type: str) -> None:
+            if event_id in issued_ids and ven_id not in answered_at:
+                answered_at[ven_id] = loop.time() - state["t0"]
+            super()._on_opt(ven_id, event_id, opt_type)
+
+    @web.middleware
+    async def count_requests(request: web.Request, handler: Any) -> web.StreamResponse:
+        requests[request.path.rsplit("/", 1)[-1]] += 1
+        try:
+            response: web.StreamResponse = await handler(request)
+        except Exception as exc:
+            http_errors[f"{request.path.rsplit('/', 1)[-1]} raised {exc!r}"[:120]] += 1
+            raise
+        if response.status >= 400:
+            http_errors[f"{request.path.rsplit('/', 1)[-1]} HTTP {response.status}"] += 1
+        return response
+
+    vtn = _TimedVTN(poll_freq=timedelta(seconds=poll_s), report_sampling=None)
+    vtn.server.app.middlewares.append(count_requests)
+    await vtn.start()
+    # Set-up advice logged by OpenADRServer() (no ven_lookup given) is not a failed request.
+    warned.by_logger.clear()
+    warned.samples.clear()
+    done: asyncio.Future[None] = loop.create_future()
+
+    def counts() -> dict[str, Any]:
+        return {
+            "registered": len(vtn.registrations),
+            "registrations": requests["EiRegisterParty"],
+            "polls": requests["OadrPoll"],
+            "errors": sum(http_errors.values()) + sum(warned.by_logger.values()),
+            "error_samples": dict(http_errors.most_common(5)) | dict(warned.samples.most_common(5)),
+            "faulted": None,
+            "received": sum(requests.values()),
+        }
+
+    def issue() -> dict[str, Any]:
+        ven_ids = list(vtn.registrations.values())
+        answered_at.clear()
+        issued_ids.clear()
+        state["t0"] = loop.time()
+        dtstart = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
+        for ven_id in ven_ids:
+            event_id = vtn.add_event(
+                ven_id,
+                signal_name="simple",
+                signal_type="level",
+                intervals=[{"dtstart": dtstart, "duration": timedelta(hours=1), "signal_payload": 1.0}],
+                response_required="always",
+            )
+            issued_ids.add(event_id)
+        state["issued"] = len(ven_ids)
+        return {"issued": len(ven_ids)}
+
+    def answers(full: bool) -> dict[str, Any]:
+        reply: dict[str, Any] = {"issued": state["issued"], "answered": len(answered_at)}
+        if full:
+            reply["latencies"] = sorted(answered_at.values())
+            reply["opt"] = dict(Counter(a.opt_type for a in vtn.opt_answers if a.event_id in issued_ids))
+        return reply
+
+    commands: dict[str, Callable[[Any], dict[str, Any]]] = {
+        "counts": lambda _arg: counts(),
+        "issue": lambda _arg: issue(),
+        "answers": lambda arg: answers(bool(arg)),
+    }
+    loop.add_reader(conn.fileno(), _obey, conn, done, commands)
     conn.send({"url": vtn.url, "port": vtn.port, "pinned": os.sched_getaffinity(0) == {1}})
     await done
     loop.remove_reader(conn.fileno())
@@ -273,10 +389,10 @@ async def _vtn_serve(conn: Connection, poll_s: float) -> None:
 class VTNProcess:
     """The VTN child process and the client's asynchronous end of its pipe."""
 
-    def __init__(self, poll_s: float) -> None:
+    def __init__(self, poll_s: float, kind: str = "testvtn") -> None:
         ctx = multiprocessing.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=vtn_main, args=(child, poll_s), daemon=True)
+        self.proc = ctx.Process(target=vtn_main, args=(child, poll_s, kind), daemon=True)
         self.proc.start()
         child.close()
         hello = self.conn.recv() if self.conn.poll(60) else None
@@ -483,7 +599,7 @@ async def run_worker(contender: str, n: int, p: dict[str, Any]) -> dict[str, Any
     else:
         import openleadr.client  # noqa: F401
 
-    vtn = VTNProcess(p["poll"])
+    vtn = VTNProcess(p["poll"], p.get("vtn", "testvtn"))
     lag = _LagMonitor()
     row: dict[str, Any] = {"contender": contender, "n": n, "vtn_pinned_core1": vtn.pinned}
     try:
@@ -571,7 +687,9 @@ async def run_worker(contender: str, n: int, p: dict[str, Any]) -> dict[str, Any
 
         # ---- wrap up
         counts = await vtn.ask("counts")
-        row["vtn_errors"] = counts["errors"] + counts["faulted"]
+        row["vtn_errors"] = counts["errors"] + (counts["faulted"] or 0)
+        if "error_samples" in counts:
+            row["vtn_error_samples"] = counts["error_samples"]
         row["vtn_registrations"] = counts["registrations"]
         row["client_log_warnings"] = sum(counter.by_logger.values())
         row["client_log_by_logger"] = dict(counter.by_logger)
@@ -608,9 +726,10 @@ def worker_entry(contender: str, n: int, params_json: str, out_path: str) -> Non
 # ------------------------------------------------------------------ the orchestrator
 
 
-def _params(quick: bool, contender: str, n: int) -> dict[str, Any]:
+def _params(quick: bool, contender: str, n: int, vtn: str = "testvtn") -> dict[str, Any]:
     if quick:
         return {
+            "vtn": vtn,
             "poll": 2.0,
             "idle": 1.0,
             "register_cap": 20.0,
@@ -622,6 +741,7 @@ def _params(quick: bool, contender: str, n: int) -> dict[str, Any]:
         }
     heavy = contender == "openleadr" and n > 2000
     return {
+        "vtn": vtn,
         "poll": POLL_S,
         "idle": 2.0,
         "register_cap": 40.0 if heavy else 60.0,
@@ -633,8 +753,8 @@ def _params(quick: bool, contender: str, n: int) -> dict[str, Any]:
     }
 
 
-def _run_one(contender: str, n: int, quick: bool) -> dict[str, Any]:
-    params = _params(quick, contender, n)
+def _run_one(contender: str, n: int, quick: bool, vtn: str = "testvtn") -> dict[str, Any]:
+    params = _params(quick, contender, n, vtn)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "row.json"
         cmd = [
@@ -792,12 +912,19 @@ def main(argv: list[str] | None = None) -> int:
         default=",".join(CONTENDERS),
         help=f"comma-separated, from {', '.join(CONTENDERS)} (default: both)",
     )
+    parser.add_argument(
+        "--vtn",
+        choices=VTNS,
+        default="testvtn",
+        help="the VTN in the child process: fleetven.testing.TestVTN (default) or OpenLEADR's own VTN "
+        "(slower, ~1-2 ms per request: default size 1000 only)",
+    )
     parser.add_argument("--json", metavar="PATH", help="write the results as JSON to PATH")
     args = parser.parse_args(argv)
     sizes = (
         [int(s.replace("_", "")) for s in args.sizes.split(",")]
         if args.sizes
-        else ([200] if args.quick else [1000, 10000])
+        else ([200] if args.quick else ([1000] if args.vtn == "openleadr" else [1000, 10000]))
     )
     contenders = [c.strip() for c in args.contenders.split(",") if c.strip()]
     unknown = set(contenders) - set(CONTENDERS)
@@ -820,7 +947,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {key}: {value}")
     poll_s = 2.0 if args.quick else POLL_S
     print(
-        f"  VTN: fleetven.testing.TestVTN on core 1, poll every {poll_s:.0f} s; clients on core 0, uvloop; "
+        f"  VTN: {VTN_LABELS[args.vtn]} on core 1, poll every {poll_s:.0f} s; clients on core 0, uvloop; "
         f"unsigned; {'quick' if args.quick else 'full'} run"
     )
     print()
@@ -830,7 +957,7 @@ def main(argv: list[str] | None = None) -> int:
     for n in sizes:
         for contender in contenders:
             print(f"  running {contender} N={n:,} ...", flush=True)
-            row = _run_one(contender, n, args.quick)
+            row = _run_one(contender, n, args.quick, args.vtn)
             if "error" in row:
                 print(f"    ERROR: {row['error']}", flush=True)
             else:
@@ -844,6 +971,12 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(results_table(rows, sizes, contenders))
     print("  ratio = OpenLEADR / fleetven (for CPU, RSS, connections, times and lag: > 1 means fleetven is better)")
+    if args.vtn == "openleadr":
+        print(
+            "  OpenLEADR's VTN counts no polls, refusals or receipts itself: polls are its OadrPoll requests counted\n"
+            "  by an aiohttp middleware; VTN errors are its HTTP >= 400 answers plus its WARNING+ log records (no\n"
+            "  refused-body count); answer latency ends when its opt callback runs, after it parsed the answer."
+        )
     print()
 
     verdicts: list[dict[str, Any]] = []
@@ -866,6 +999,7 @@ def main(argv: list[str] | None = None) -> int:
             {
                 "machine": info,
                 "quick": args.quick,
+                "vtn": args.vtn,
                 "sizes": sizes,
                 "contenders": contenders,
                 "poll_s": poll_s,

@@ -1,4 +1,5 @@
-"""Smoke test of ``bench/bench_fleet.py``: a ``--quick`` run writes a row per contender.
+"""Smoke test of ``bench/bench_fleet.py``: a ``--quick`` run writes a row per contender,
+against fleetven's TestVTN and (``--vtn openleadr``) against OpenLEADR's own VTN.
 
 No timing is asserted: only that the benchmark runs both contenders against its
 VTN process, that every VEN registered and answered the event in quick mode,
@@ -37,10 +38,10 @@ TARGETS = {
 }
 
 
-def _run(tmp_path: Path) -> tuple[dict[str, Any], str]:
+def _run(tmp_path: Path, *extra: str) -> tuple[dict[str, Any], str]:
     out = tmp_path / "fleet.json"
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--json", str(out)],
+        [sys.executable, str(SCRIPT), "--quick", *extra, "--json", str(out)],
         cwd=tmp_path,  # the script must not depend on the working directory
         capture_output=True,
         text=True,
@@ -82,3 +83,25 @@ def test_quick_run_registers_and_answers_everywhere(tmp_path: Path) -> None:
     verdicts = {v["target"]: v["result"] for v in data["targets"]}
     assert set(verdicts) == TARGETS
     assert set(verdicts.values()) <= {"PASS", "MISS"}
+
+
+def test_quick_run_against_openleadrs_vtn(tmp_path: Path) -> None:
+    data, stdout = _run(tmp_path, "--vtn", "openleadr")
+
+    assert data["vtn"] == "openleadr"
+    assert data["sizes"] == [QUICK_N]
+    assert "OpenLEADR's VTN" in stdout
+    rows = {(row["contender"], row["n"]): row for row in data["rows"]}
+    assert sorted(rows) == sorted((c, QUICK_N) for c in CONTENDERS)
+    for key, row in rows.items():
+        assert "error" not in row, (key, row.get("error"))
+        assert row["registered"] == QUICK_N, key
+        # Counted by the middleware on OpenLEADR's application: its registrations and polls.
+        assert row["vtn_registrations"] >= QUICK_N, key
+        assert row["steady_polls"] > 0, key
+        assert row["event_issued"] == QUICK_N, key
+        assert row["event_answered"] == QUICK_N, key
+        assert row["event_opt"] == {"optIn": QUICK_N}, key
+        assert isinstance(row["vtn_errors"], int), key
+        for figure in FIGURES:
+            assert isinstance(row[figure], int | float), (key, figure)
