@@ -223,6 +223,29 @@ def _obey(conn: Connection, done: asyncio.Future[None], commands: dict[str, Call
         conn.send({"error": f"unknown command {cmd!r}"})
 
 
+async def _serve_pipe(
+    conn: Connection,
+    vtn: Any,
+    *,
+    counts: Callable[[], dict[str, Any]],
+    issue: Callable[[], dict[str, Any]],
+    answers: Callable[[bool], dict[str, Any]],
+) -> None:
+    """Announce the started ``vtn`` on the pipe, obey its commands until ``stop``, then stop the VTN."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    commands: dict[str, Callable[[Any], dict[str, Any]]] = {
+        "counts": lambda _arg: counts(),
+        "issue": lambda _arg: issue(),
+        "answers": lambda arg: answers(bool(arg)),
+    }
+    loop.add_reader(conn.fileno(), _obey, conn, done, commands)
+    conn.send({"url": vtn.url, "port": vtn.port, "pinned": os.sched_getaffinity(0) == {1}})
+    await done
+    loop.remove_reader(conn.fileno())
+    await vtn.stop()
+
+
 async def _vtn_serve(conn: Connection, poll_s: float) -> None:
     from fleetven.messages import model as m
     from fleetven.testing import TestVTN
@@ -230,7 +253,6 @@ async def _vtn_serve(conn: Connection, poll_s: float) -> None:
     loop = asyncio.get_running_loop()
     vtn = TestVTN(poll_freq=timedelta(seconds=poll_s))
     await vtn.start()
-    done: asyncio.Future[None] = loop.create_future()
     state: dict[str, Any] = {"t0": None, "scan": 0, "issued": 0, "answers": {}}
 
     def counts() -> dict[str, Any]:
@@ -271,16 +293,7 @@ async def _vtn_serve(conn: Connection, poll_s: float) -> None:
             reply["opt"] = dict(Counter(er.opt_type for vid, er in vtn.event_responses if er.event_id == EVENT_ID))
         return reply
 
-    commands: dict[str, Callable[[Any], dict[str, Any]]] = {
-        "counts": lambda _arg: counts(),
-        "issue": lambda _arg: issue(),
-        "answers": lambda arg: answers(bool(arg)),
-    }
-    loop.add_reader(conn.fileno(), _obey, conn, done, commands)
-    conn.send({"url": vtn.url, "port": vtn.port, "pinned": os.sched_getaffinity(0) == {1}})
-    await done
-    loop.remove_reader(conn.fileno())
-    await vtn.stop()
+    await _serve_pipe(conn, vtn, counts=counts, issue=issue, answers=answers)
 
 
 async def _vtn_serve_openleadr(conn: Connection, poll_s: float) -> None:
@@ -336,7 +349,6 @@ async def _vtn_serve_openleadr(conn: Connection, poll_s: float) -> None:
     # Set-up advice logged by OpenADRServer() (no ven_lookup given) is not a failed request.
     warned.by_logger.clear()
     warned.samples.clear()
-    done: asyncio.Future[None] = loop.create_future()
 
     def counts() -> dict[str, Any]:
         return {
@@ -374,16 +386,7 @@ async def _vtn_serve_openleadr(conn: Connection, poll_s: float) -> None:
             reply["opt"] = dict(Counter(a.opt_type for a in vtn.opt_answers if a.event_id in issued_ids))
         return reply
 
-    commands: dict[str, Callable[[Any], dict[str, Any]]] = {
-        "counts": lambda _arg: counts(),
-        "issue": lambda _arg: issue(),
-        "answers": lambda arg: answers(bool(arg)),
-    }
-    loop.add_reader(conn.fileno(), _obey, conn, done, commands)
-    conn.send({"url": vtn.url, "port": vtn.port, "pinned": os.sched_getaffinity(0) == {1}})
-    await done
-    loop.remove_reader(conn.fileno())
-    await vtn.stop()
+    await _serve_pipe(conn, vtn, counts=counts, issue=issue, answers=answers)
 
 
 class VTNProcess:
