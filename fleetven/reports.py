@@ -684,18 +684,10 @@ class ReportEngine:
             self._bad_sample(req, spec, hole, f"raised {exc!r}", exc)
             return
         if inspect.isawaitable(result):
-            self._spawn(self._fetch_async(req, spec, hole, result))
+            self._spawn(self._await_value(req, spec, hole, result, history=True))
         else:
             self._fill(req, spec, hole, result)
 
-    async def _fetch_async(self, req: _Request, spec: ReportSpec, hole: _Sample, result: Awaitable[Any]) -> None:
-        try:
-            value = await result
-        except Exception as exc:  # user code
-            self._bad_sample(req, spec, hole, f"raised {exc!r}", exc)
-            return
-        self._fill(req, spec, hole, value)
-        self._flush(req)  # fetched at a send instant: the data goes out now
 
     def _fill(self, req: _Request, spec: ReportSpec, hole: _Sample, result: Any) -> None:
         """Put the (datetime, value) pairs a history callback returned where its placeholder was."""
@@ -790,15 +782,24 @@ class ReportEngine:
                 self._bad_sample(req, spec, sample, f"raised {exc!r}", exc)
                 continue
             if inspect.isawaitable(result):
-                self._spawn(self._sample_async(req, spec, sample, result))
+                self._spawn(self._await_value(req, spec, sample, result, history=False))
             else:
                 self._accept(req, spec, sample, result)
 
-    async def _sample_async(self, req: _Request, spec: ReportSpec, sample: _Sample, result: Awaitable[Any]) -> None:
+    async def _await_value(self, req: _Request, spec: ReportSpec, sample: _Sample, result: Awaitable[Any], *,
+                           history: bool) -> None:
+        """Finish a sample whose callback returned an awaitable: store its value, then send when due.
+
+        ``history``: a HISTORY_USAGE fetch, made at a send instant, so its data goes out at once.
+        """
         try:
             value = await result
         except Exception as exc:  # user code
             self._bad_sample(req, spec, sample, f"raised {exc!r}", exc)
+            return
+        if history:
+            self._fill(req, spec, sample, value)
+            self._flush(req)
             return
         self._accept(req, spec, sample, value)
         if req.back == 0 or req.gran == 0 or req.finished:
