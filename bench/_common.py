@@ -202,3 +202,12 @@ def write_json(path: str | os.PathLike[str], data: Any) -> None:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+
+
+def pin(core: int) -> bool:
+    """Pin this process to ``core`` when the machine has it; return whether it did."""
+    try:
+        os.sched_setaffinity(0, {core})
+    except (AttributeError, OSError, ValueError):
+        return False
+    return os.sched_getaffinity(0) == {core}

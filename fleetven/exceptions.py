@@ -24,11 +24,14 @@ __all__ = (
     "InvalidMessage",
     "InvalidValue",
     "BuildError",
+    "SignatureError",
+    "ReplayError",
     "TransportError",
     "TransportTimeout",
     "HTTPStatusError",
     "ProtocolError",
     "RegistrationRejected",
+    "StoreError",
 )
 
 
@@ -115,6 +118,21 @@ class BuildError(MessageError):
     response_code = 469
 
 
+class SignatureError(MessageError):
+    """A message's XML signature is missing, malformed, does not verify, or
+    was made with a certificate that is not trusted (wrong fingerprint, not
+    issued by the configured CA, expired). Field ``reason``: what failed."""
+
+    response_code = 463
+
+
+class ReplayError(SignatureError):
+    """A signed message's ``ReplayProtect`` timestamp is outside the accepted
+    window, or its nonce was seen before by the same VEN."""
+
+    response_code = 463
+
+
 class TransportError(FleetvenError, ConnectionError):
     """A request to the VTN failed on the way: connection refused or reset,
     TLS failure, a truncated answer. Keyword fields: ``ven`` (the VEN name),
@@ -141,3 +159,9 @@ class ProtocolError(FleetvenError):
 
 class RegistrationRejected(ProtocolError):
     """The VTN refused a registration (its response code is ``response_code``)."""
+
+
+class StoreError(FleetvenError, OSError):
+    """The durable store (:mod:`fleetven.store`) could not be opened, read or written: a database
+    file that is not ours, from a newer fleetven, unreadable, or a disk that refuses writes
+    (the ``path`` field names the database)."""

@@ -2,6 +2,8 @@
 
 * ``extract_impl``: every test that takes it runs over the pure-Python twin
   ("py") and the compiled extractor ("c").
+* ``sig_impl``: the same for the signature twins (``_sig_py`` / ``_sig_c``):
+  the module, with ``c14n``, ``seal`` and ``inspect_signed``.
 * every ``async def`` test runs on plain asyncio and on uvloop (the
   ``pytest_asyncio_loop_factories`` hook below).
 * ``oadr_schema``: the official ``oadr_20b.xsd`` from the installed openleadr,
@@ -54,6 +56,25 @@ def extract_impl(request: pytest.FixtureRequest) -> ExtractFn:
         module = importlib.import_module(_TWINS["py"])
     fn: ExtractFn = module.extract
     return fn
+
+
+_SIG_TWINS = {"py": "fleetven._fast._sig_py", "c": "fleetven._fast._sig_c"}
+
+
+@pytest.fixture(params=["py", "c"])
+def sig_impl(request: pytest.FixtureRequest) -> Any:
+    """The signature twin module (``c14n``, ``seal``, ``inspect_signed``): pure-Python, then compiled.
+
+    The compiled one is skipped under ``FLEETVEN_NO_EXTENSIONS``; otherwise its absence fails the test.
+    """
+    kind: str = request.param
+    if kind == "c" and NO_EXTENSIONS:
+        pytest.skip("FLEETVEN_NO_EXTENSIONS is set: pure build, no compiled signature twin")
+    try:
+        return importlib.import_module(_SIG_TWINS[kind])
+    except ImportError as exc:
+        pytest.fail(f"the signature twin {_SIG_TWINS[kind]} is missing or broken ({exc}); build it (`make test`) "
+                    "or set FLEETVEN_NO_EXTENSIONS=1 for a pure run", pytrace=False)
 
 
 def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> Mapping[str, Callable[[], Any]]:

@@ -42,6 +42,18 @@ def test_compiled_extractor_is_the_one_in_use() -> None:
 
 
 @pytest.mark.skipif(fleetven._fast.NO_EXTENSIONS, reason="FLEETVEN_NO_EXTENSIONS is set: pure build")
+def test_compiled_signature_twin_is_the_one_in_use() -> None:
+    assert fleetven._fast.SIG_COMPILED, (
+        "fleetven._fast fell back to the pure-Python signature twin although FLEETVEN_NO_EXTENSIONS is unset: "
+        "fleetven._fast._sig_c is missing or does not import; build it with `make test` "
+        "(or `pip install --no-build-isolation -e .`)"
+    )
+    for name in ("c14n", "seal", "inspect_signed"):
+        assert getattr(fleetven._fast, name).__module__ == "fleetven._fast._sig_c", name
+    assert fleetven._fast.Signed.__module__ == "fleetven._fast._sig_py"  # one class whichever twin runs
+
+
+@pytest.mark.skipif(fleetven._fast.NO_EXTENSIONS, reason="FLEETVEN_NO_EXTENSIONS is set: pure build")
 @pytest.mark.parametrize("pyx", sorted(p.name for p in FAST_DIR.glob("*.pyx")) or ["(none)"])
 def test_every_pyx_is_compiled(pyx: str) -> None:
     if pyx == "(none)":
@@ -52,6 +64,18 @@ def test_every_pyx_is_compiled(pyx: str) -> None:
     except ImportError as exc:
         pytest.fail(f"{name} was not built or does not import: {exc}")
     assert Path(module.__file__ or "").suffix in {".so", ".pyd"}, f"{name} is not an extension module"
+
+
+def test_no_extensions_imports_the_pure_signature_twin() -> None:
+    code = (
+        "import sys, fleetven._fast as f; "
+        "print(f.SIG_COMPILED, f.seal.__module__, f.c14n.__module__, f.inspect_signed.__module__, "
+        "'fleetven._fast._sig_c' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=_pure_env(), capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout.split()
+    assert out == ["False", *["fleetven._fast._sig_py"] * 3, "False"]
 
 
 def test_no_extensions_imports_the_pure_twin() -> None:
@@ -67,11 +91,12 @@ def test_no_extensions_imports_the_pure_twin() -> None:
 
 @pytest.mark.skipif(fleetven._fast.NO_EXTENSIONS, reason="FLEETVEN_NO_EXTENSIONS is set: pure build")
 def test_without_the_variable_a_fresh_process_uses_the_compiled_twin() -> None:
-    code = "import fleetven._fast as f; print(f.NO_EXTENSIONS, f.COMPILED, f.extract.__module__)"
+    code = ("import fleetven._fast as f; "
+            "print(f.NO_EXTENSIONS, f.COMPILED, f.extract.__module__, f.SIG_COMPILED, f.seal.__module__)")
     out = subprocess.run(
         [sys.executable, "-c", code], env=_compiled_env(), capture_output=True, text=True, check=True, cwd=ROOT
     ).stdout.split()
-    assert out == ["False", "True", "fleetven._fast._extract_c"]
+    assert out == ["False", "True", "fleetven._fast._extract_c", "True", "fleetven._fast._sig_c"]
 
 
 def test_version_matches_installed_metadata() -> None:

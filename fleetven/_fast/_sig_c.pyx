@@ -1,0 +1,1216 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Compiled twin of :mod:`fleetven._fast._sig_py` (draft: c14n and seal)."""
+
+cimport lxml.includes.etreepublic as cetree
+from lxml.includes cimport tree
+from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.mem cimport PyMem_Malloc, PyMem_Realloc, PyMem_Free
+from libc.string cimport strcmp, strlen, memcpy
+
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
+
+import base64
+import hashlib
+
+from fleetven._fast import _sig_py as _py
+from fleetven.exceptions import SignatureError
+
+cetree.import_lxml__etree()
+
+ctypedef tree.xmlNode Node
+ctypedef tree.xmlNs Ns
+ctypedef tree.xmlAttr Attr
+
+cdef const char* XML_NS = b"http://www.w3.org/XML/1998/namespace"
+cdef const char* EMPTY = b""
+
+
+# --------------------------------------------------------------------------- output buffer
+
+cdef struct Buf:
+    char* data
+    Py_ssize_t size
+    Py_ssize_t cap
+
+
+cdef int _buf_init(Buf* b, Py_ssize_t cap) except -1:
+    b.data = <char*>PyMem_Malloc(cap)
+    if b.data is NULL:
+        raise MemoryError()
+    b.size = 0
+    b.cap = cap
+    return 0
+
+
+cdef int _buf_grow(Buf* b, Py_ssize_t need) except -1:
+    cdef Py_ssize_t cap = b.cap * 2
+    while cap < b.size + need:
+        cap *= 2
+    cdef char* data = <char*>PyMem_Realloc(b.data, cap)
+    if data is NULL:
+        raise MemoryError()
+    b.data = data
+    b.cap = cap
+    return 0
+
+
+cdef inline int _put(Buf* b, const char* s, Py_ssize_t n) except -1:
+    if b.size + n > b.cap:
+        _buf_grow(b, n)
+    memcpy(b.data + b.size, s, n)
+    b.size += n
+    return 0
+
+
+cdef inline int _puts(Buf* b, const char* s) except -1:
+    return _put(b, s, strlen(s))
+
+
+cdef inline int _putc(Buf* b, char c) except -1:
+    if b.size + 1 > b.cap:
+        _buf_grow(b, 1)
+    b.data[b.size] = c
+    b.size += 1
+    return 0
+
+
+# --------------------------------------------------------------------------- escaping
+
+cdef int _put_text(Buf* b, const unsigned char* s) except -1:
+    """Text content, C14N-escaped: & < > and carriage return."""
+    cdef Py_ssize_t i = 0, start = 0
+    cdef unsigned char c
+    if s is NULL:
+        return 0
+    while True:
+        c = s[i]
+        if c == 0:
+            break
+        if c == 38 or c == 60 or c == 62 or c == 13:
+            if i > start:
+                _put(b, <const char*>s + start, i - start)
+            if c == 38:
+                _put(b, b"&amp;", 5)
+            elif c == 60:
+                _put(b, b"&lt;", 4)
+            elif c == 62:
+                _put(b, b"&gt;", 4)
+            else:
+                _put(b, b"&#xD;", 5)
+            start = i + 1
+        i += 1
+    if i > start:
+        _put(b, <const char*>s + start, i - start)
+    return 0
+
+
+cdef int _put_attr_text(Buf* b, const unsigned char* s) except -1:
+    """Attribute value, C14N-escaped: & < " tab newline carriage return."""
+    cdef Py_ssize_t i = 0, start = 0
+    cdef unsigned char c
+    if s is NULL:
+        return 0
+    while True:
+        c = s[i]
+        if c == 0:
+            break
+        if c == 38 or c == 60 or c == 34 or c == 9 or c == 10 or c == 13:
+            if i > start:
+                _put(b, <const char*>s + start, i - start)
+            if c == 38:
+                _put(b, b"&amp;", 5)
+            elif c == 60:
+                _put(b, b"&lt;", 4)
+            elif c == 34:
+                _put(b, b"&quot;", 6)
+            elif c == 9:
+                _put(b, b"&#x9;", 5)
+            elif c == 10:
+                _put(b, b"&#xA;", 5)
+            else:
+                _put(b, b"&#xD;", 5)
+            start = i + 1
+        i += 1
+    if i > start:
+        _put(b, <const char*>s + start, i - start)
+    return 0
+
+
+# --------------------------------------------------------------------------- namespaces and attributes
+
+cdef inline bint _same_prefix(const unsigned char* a, const unsigned char* b) noexcept nogil:
+    if a is NULL or b is NULL:
+        return a is b
+    return strcmp(<const char*>a, <const char*>b) == 0
+
+
+cdef inline bint _is_xml_prefix(const unsigned char* p) noexcept nogil:
+    return p is not NULL and strcmp(<const char*>p, b"xml") == 0
+
+
+cdef Ns* _lookup(Node* n, const unsigned char* prefix) noexcept nogil:
+    """The namespace in scope at element ``n`` for ``prefix`` (NULL: the default one), or NULL."""
+    cdef Ns* ns
+    while n is not NULL and n.type == tree.XML_ELEMENT_NODE:
+        ns = n.nsDef
+        while ns is not NULL:
+            if _same_prefix(<const unsigned char*>ns.prefix, prefix):
+                return ns
+            ns = ns.next
+        n = n.parent
+    return NULL
+
+
+cdef inline int _cmp_prefix(Ns* a, Ns* b) noexcept nogil:
+    # The default namespace (no prefix) sorts first.
+    if a.prefix is NULL:
+        return 0 if b.prefix is NULL else -1
+    if b.prefix is NULL:
+        return 1
+    return strcmp(<const char*>a.prefix, <const char*>b.prefix)
+
+
+cdef inline int _cmp_attr(Attr* a, Attr* b) noexcept nogil:
+    cdef const char* ua = EMPTY
+    cdef const char* ub = EMPTY
+    if a.ns is not NULL and a.ns.href is not NULL:
+        ua = <const char*>a.ns.href
+    if b.ns is not NULL and b.ns.href is not NULL:
+        ub = <const char*>b.ns.href
+    cdef int r = strcmp(ua, ub)
+    if r != 0:
+        return r
+    return strcmp(<const char*>a.name, <const char*>b.name)
+
+
+cdef struct PtrArray:
+    void** items
+    Py_ssize_t size
+    Py_ssize_t cap
+    void* local[32]
+
+
+cdef inline void _arr_init(PtrArray* a) noexcept nogil:
+    a.items = a.local
+    a.size = 0
+    a.cap = 32
+
+
+cdef int _arr_push(PtrArray* a, void* p) except -1:
+    cdef void** items
+    if a.size == a.cap:
+        if a.items is a.local:
+            items = <void**>PyMem_Malloc(a.cap * 2 * sizeof(void*))
+            if items is NULL:
+                raise MemoryError()
+            memcpy(items, a.local, a.size * sizeof(void*))
+        else:
+            items = <void**>PyMem_Realloc(a.items, a.cap * 2 * sizeof(void*))
+            if items is NULL:
+                raise MemoryError()
+        a.items = items
+        a.cap *= 2
+    a.items[a.size] = p
+    a.size += 1
+    return 0
+
+
+cdef inline void _arr_free(PtrArray* a) noexcept:
+    if a.items is not a.local:
+        PyMem_Free(a.items)
+        a.items = a.local
+
+
+cdef void _sort_ns(PtrArray* a) noexcept nogil:
+    cdef Py_ssize_t i, j
+    cdef void* x
+    for i in range(1, a.size):
+        x = a.items[i]
+        j = i - 1
+        while j >= 0 and _cmp_prefix(<Ns*>a.items[j], <Ns*>x) > 0:
+            a.items[j + 1] = a.items[j]
+            j -= 1
+        a.items[j + 1] = x
+
+
+cdef void _sort_attrs(PtrArray* a) noexcept nogil:
+    cdef Py_ssize_t i, j
+    cdef void* x
+    for i in range(1, a.size):
+        x = a.items[i]
+        j = i - 1
+        while j >= 0 and _cmp_attr(<Attr*>a.items[j], <Attr*>x) > 0:
+            a.items[j + 1] = a.items[j]
+            j -= 1
+        a.items[j + 1] = x
+
+
+# --------------------------------------------------------------------------- canonicalization
+
+cdef str _u(const unsigned char* s):
+    if s is NULL:
+        return ""
+    return PyUnicode_DecodeUTF8(<const char*>s, strlen(<const char*>s), "replace")
+
+
+cdef str _local(Node* n):
+    """Local name of an element (the twin's ``_local(el.tag)``)."""
+    return _u(n.name)
+
+
+cdef inline bint _is_element_like(Node* n) noexcept nogil:
+    """The nodes lxml exposes as children (``_isElement``): elements, comments, entity references, PIs."""
+    return (n.type == tree.XML_ELEMENT_NODE or n.type == tree.XML_COMMENT_NODE
+            or n.type == tree.XML_ENTITY_REF_NODE or n.type == tree.XML_PI_NODE)
+
+
+cdef int _refuse_node(Node* c, str where, cetree._Document doc) except -1:
+    """The twin's ``_refuse_node``: raise for a comment, a processing instruction or another non-element node."""
+    if c.type == tree.XML_COMMENT_NODE:
+        raise SignatureError(f"comment in signed content (inside {where}): comments are not allowed",
+                             reason="comment")
+    if c.type == tree.XML_PI_NODE:
+        raise SignatureError(f"processing instruction in signed content (inside {where}): not allowed",
+                             reason="processing-instruction")
+    name = type(cetree.elementFactory(doc, c)).__name__
+    raise SignatureError(f"unexpected {name} node inside {where}: not allowed", reason="node")
+
+
+cdef inline bint _is_xml_attr(Attr* a) noexcept nogil:
+    return a.ns is not NULL and a.ns.href is not NULL and strcmp(<const char*>a.ns.href, XML_NS) == 0
+
+
+cdef int _refuse_ancestor_xml_attrs(Node* apex) except -1:
+    cdef Node* up = apex.parent
+    cdef Attr* a
+    while up is not NULL and up.type == tree.XML_ELEMENT_NODE:
+        a = up.properties
+        while a is not NULL:
+            if _is_xml_attr(a):
+                raise SignatureError(f"xml:{_u(a.name)} attribute on {_local(up)}, an ancestor of {_local(apex)}: "
+                                     "xml:* attributes are not allowed", reason="xml-attribute")
+            a = a.next
+        up = up.parent
+    return 0
+
+
+cdef inline int _put_qname(Buf* b, const unsigned char* prefix, const unsigned char* name) except -1:
+    if prefix is not NULL:
+        _puts(b, <const char*>prefix)
+        _putc(b, b":")
+    _puts(b, <const char*>name)
+    return 0
+
+
+cdef int _put_ns(Buf* b, Ns* ns) except -1:
+    if ns.prefix is NULL:
+        _put(b, b' xmlns="', 8)
+    else:
+        _put(b, b" xmlns:", 7)
+        _puts(b, <const char*>ns.prefix)
+        _put(b, b'="', 2)
+    _put_attr_text(b, ns.href)
+    _putc(b, b'"')
+    return 0
+
+
+cdef inline const char* _or_empty(const unsigned char* s) noexcept nogil:
+    return <const char*>s if s is not NULL else EMPTY
+
+
+cdef inline bint _empty(const unsigned char* s) noexcept nogil:
+    return s is NULL or s[0] == 0
+
+
+cdef inline bint _ns_unsafe(const unsigned char* s) noexcept nogil:
+    """The twin's ``_NS_UNSAFE``: a character C14N would escape in a namespace URI."""
+    if s is NULL:
+        return False
+    while s[0] != 0:
+        if s[0] == b"&" or s[0] == b"<" or s[0] == b'"' or s[0] == b"\t" or s[0] == b"\n" or s[0] == b"\r":
+            return True
+        s += 1
+    return False
+
+
+cdef int _refuse_unsafe_ns(Node* n, bint apex) except -1:
+    """The twin's namespace check, in the order of lxml's ``nsmap`` (nearest declaration of each prefix first).
+
+    A descendant can only bring in declarations of its own: an unsafe inherited
+    URI was refused where its declaration was first rendered.
+    """
+    cdef Node* up = n
+    cdef Ns* ns
+    cdef Ns* first
+    while up is not NULL and up.type == tree.XML_ELEMENT_NODE:
+        ns = up.nsDef
+        while ns is not NULL:
+            if (ns.prefix is not NULL or ns.href is not NULL) and _ns_unsafe(ns.href):
+                # in scope at n only if no nearer declaration binds the prefix
+                first = _lookup(n, ns.prefix)
+                if first is ns:
+                    raise SignatureError(f"namespace URI {_u(ns.href)!r} holds a character C14N would escape "
+                                         "(& < \" tab CR LF): canonicalizers disagree on it, so it is not allowed",
+                                         reason="namespace")
+            ns = ns.next
+        if not apex:
+            break
+        up = up.parent
+    return 0
+
+
+cdef int _start_tag(Buf* b, Node* n, bint apex, PtrArray* arr) except -1:
+    cdef Node* up
+    cdef Ns* ns
+    cdef Ns* outer
+    cdef Attr* a
+    cdef Py_ssize_t i
+    cdef bint dup
+    _refuse_unsafe_ns(n, apex)
+    a = n.properties
+    while a is not NULL:
+        if _is_xml_attr(a):
+            raise SignatureError(f"xml:{_u(a.name)} attribute on {_local(n)}: xml:* attributes are not allowed in "
+                                 "signed content", reason="xml-attribute")
+        a = a.next
+    _putc(b, b"<")
+    _put_qname(b, n.ns.prefix if n.ns is not NULL else NULL, n.name)
+    arr.size = 0
+    if apex:
+        # every namespace in scope: the nearest declaration of each prefix, no empty default
+        up = n
+        while up is not NULL and up.type == tree.XML_ELEMENT_NODE:
+            ns = up.nsDef
+            while ns is not NULL:
+                if not _is_xml_prefix(ns.prefix) and (ns.prefix is not NULL or ns.href is not NULL):
+                    dup = False
+                    for i in range(arr.size):
+                        if _same_prefix((<Ns*>arr.items[i]).prefix, ns.prefix):
+                            dup = True
+                            break
+                    if not dup:
+                        _arr_push(arr, ns)
+                ns = ns.next
+            up = up.parent
+        for i in range(arr.size):
+            ns = <Ns*>arr.items[i]
+            if ns.prefix is NULL and _empty(ns.href):
+                arr.items[i] = arr.items[arr.size - 1]
+                arr.size -= 1
+                break
+    else:
+        # declarations that differ from the parent's in-scope ones
+        ns = n.nsDef
+        while ns is not NULL:
+            if not _is_xml_prefix(ns.prefix) and (ns.prefix is not NULL or ns.href is not NULL):
+                outer = _lookup(n.parent, ns.prefix)
+                # a prefix the parent does not bind is new; the default namespace is "" when unbound
+                if outer is NULL and ns.prefix is not NULL:
+                    _arr_push(arr, ns)
+                elif strcmp(_or_empty(ns.href), _or_empty(outer.href) if outer is not NULL else EMPTY) != 0:
+                    _arr_push(arr, ns)
+            ns = ns.next
+    if arr.size:
+        _sort_ns(arr)
+        for i in range(arr.size):
+            _put_ns(b, <Ns*>arr.items[i])
+        arr.size = 0
+    a = n.properties
+    if a is not NULL:
+        while a is not NULL:
+            _arr_push(arr, a)
+            a = a.next
+        _sort_attrs(arr)
+        for i in range(arr.size):
+            a = <Attr*>arr.items[i]
+            _putc(b, b" ")
+            _put_qname(b, a.ns.prefix if a.ns is not NULL else NULL, a.name)
+            _put(b, b'="', 2)
+            up = a.children
+            while up is not NULL:
+                if up.type == tree.XML_TEXT_NODE:
+                    _put_attr_text(b, up.content)
+                up = up.next
+            _putc(b, b'"')
+        arr.size = 0
+    _putc(b, b">")
+    return 0
+
+
+cdef inline int _end_tag(Buf* b, Node* n) except -1:
+    _put(b, b"</", 2)
+    _put_qname(b, n.ns.prefix if n.ns is not NULL else NULL, n.name)
+    _putc(b, b">")
+    return 0
+
+
+cdef int _c14n_into(Buf* b, Node* apex, cetree._Document doc) except -1:
+    """Append the canonical form of element ``apex`` and its subtree to ``b`` (no recursion)."""
+    cdef Node* node = apex
+    cdef Node* cur
+    cdef PtrArray arr
+    _refuse_ancestor_xml_attrs(apex)
+    _arr_init(&arr)
+    try:
+        _start_tag(b, apex, True, &arr)
+        cur = apex.children
+        while True:
+            if cur is NULL:
+                _end_tag(b, node)
+                if node is apex:
+                    return 0
+                cur = node.next
+                node = node.parent
+                continue
+            if cur.type == tree.XML_ELEMENT_NODE:
+                _start_tag(b, cur, False, &arr)
+                node = cur
+                cur = cur.children
+                continue
+            if cur.type == tree.XML_TEXT_NODE or cur.type == tree.XML_CDATA_SECTION_NODE:
+                _put_text(b, cur.content)
+            elif _is_element_like(cur):
+                _refuse_node(cur, _local(node), doc)
+            cur = cur.next
+    finally:
+        _arr_free(&arr)
+
+
+cdef bytes _c14n_node(Node* n, cetree._Document doc):
+    cdef Buf b
+    _buf_init(&b, 2048)
+    try:
+        _c14n_into(&b, n, doc)
+        return PyBytes_FromStringAndSize(b.data, b.size)
+    finally:
+        PyMem_Free(b.data)
+
+
+def c14n(element):
+    """Inclusive Canonical XML 1.0 (without comments) of ``element`` as a document subset.
+
+    Same bytes, or the same exception, as :func:`fleetven._fast._sig_py.c14n`.
+
+    :param element: an lxml element of a parsed document.
+    :returns: the canonical form, UTF-8.
+    :raises SignatureError: a comment, a processing instruction or an ``xml:*``
+        attribute in the subtree, or an ``xml:*`` attribute on an ancestor.
+    """
+    if not isinstance(element, cetree._Element):
+        return _py.c14n(element)
+    cdef cetree._Element el = element
+    cdef Node* n = el._c_node
+    if n is NULL or n.type != tree.XML_ELEMENT_NODE:
+        if n is not NULL and _is_element_like(n):
+            _refuse_node(n, "the document", el._doc)
+        return _py.c14n(element)
+    return _c14n_node(n, el._doc)
+
+
+# --------------------------------------------------------------------------- sealing (the signing hot path)
+
+# The fixed bytes of the document, from the twin (one definition of the profile's bytes).
+cdef bytes REPLAY_A = _py._REPLAY_1
+cdef bytes REPLAY_B = _py._REPLAY_2
+cdef bytes REPLAY_C = _py._REPLAY_3
+cdef bytes SI_A = _py._SI_1
+cdef bytes SI_B = _py._SI_2
+cdef bytes SI_C = _py._SI_3
+cdef bytes SI_D = _py._SI_4
+cdef bytes DOC_A = _py._PAYLOAD_OPEN + _py._SIG_OPEN
+cdef bytes DOC_B = _py._SV_1
+cdef bytes DOC_C = _py._SV_2
+cdef bytes DOC_D = _py._SV_3
+cdef bytes DOC_E = _py._SIG_CLOSE
+cdef bytes DOC_F = _py._PAYLOAD_CLOSE
+
+cdef object _sha256 = hashlib.sha256
+cdef const char* _B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
+cdef inline Py_ssize_t _b64_len(Py_ssize_t n) noexcept nogil:
+    return (n + 2) // 3 * 4
+
+
+cdef char* _b64_into(char* out, const unsigned char* s, Py_ssize_t n) noexcept nogil:
+    """Write standard base64 (padded, no newlines) of ``s[:n]`` at ``out``; returns the end."""
+    cdef Py_ssize_t i = 0
+    cdef unsigned int v
+    while i + 3 <= n:
+        v = (s[i] << 16) | (s[i + 1] << 8) | s[i + 2]
+        out[0] = _B64[v >> 18]
+        out[1] = _B64[(v >> 12) & 63]
+        out[2] = _B64[(v >> 6) & 63]
+        out[3] = _B64[v & 63]
+        out += 4
+        i += 3
+    if n - i == 1:
+        v = s[i] << 16
+        out[0] = _B64[v >> 18]
+        out[1] = _B64[(v >> 12) & 63]
+        out[2] = b"="
+        out[3] = b"="
+        out += 4
+    elif n - i == 2:
+        v = (s[i] << 16) | (s[i + 1] << 8)
+        out[0] = _B64[v >> 18]
+        out[1] = _B64[(v >> 12) & 63]
+        out[2] = _B64[(v >> 6) & 63]
+        out[3] = b"="
+        out += 4
+    return out
+
+
+cdef inline char* _cat(char* out, bytes part) noexcept:
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(part)
+    memcpy(out, PyBytes_AS_STRING(part), n)
+    return out + n
+
+
+cdef inline char* _cat_raw(char* out, const char* s, Py_ssize_t n) noexcept nogil:
+    memcpy(out, s, n)
+    return out + n
+
+
+cdef Py_ssize_t _esc_len(const char* s, Py_ssize_t n, bint attr) noexcept nogil:
+    """Length of ``s[:n]`` once escaped as text (``attr`` False) or as an attribute value."""
+    cdef Py_ssize_t i, size = n
+    cdef char c
+    for i in range(n):
+        c = s[i]
+        if c == b"&" or c == b"\r" or (c == b"\t" and attr) or (c == b"\n" and attr):
+            size += 4
+        elif c == b"<" or (c == b">" and not attr):
+            size += 3
+        elif c == b'"' and attr:
+            size += 5
+    return size
+
+
+cdef char* _esc_copy(char* out, const char* s, Py_ssize_t n, bint attr) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef char c
+    for i in range(n):
+        c = s[i]
+        if c == b"&":
+            out = _cat_raw(out, b"&amp;", 5)
+        elif c == b"<":
+            out = _cat_raw(out, b"&lt;", 4)
+        elif c == b"\r":
+            out = _cat_raw(out, b"&#xD;", 5)
+        elif c == b">" and not attr:
+            out = _cat_raw(out, b"&gt;", 4)
+        elif c == b'"' and attr:
+            out = _cat_raw(out, b"&quot;", 6)
+        elif c == b"\t" and attr:
+            out = _cat_raw(out, b"&#x9;", 5)
+        elif c == b"\n" and attr:
+            out = _cat_raw(out, b"&#xA;", 5)
+        else:
+            out[0] = c
+            out += 1
+    return out
+
+
+cdef object _b64encode = base64.b64encode
+
+
+def seal(signed_object, key, timestamp, nonce):
+    """Write the whole signed ``oadrPayload`` document around a canonical ``oadrSignedObject``.
+
+    Same bytes, or the same exception, as :func:`fleetven._fast._sig_py.seal`;
+    ``key.sign`` is called once, with the canonical ``ds:SignedInfo``.
+
+    :param signed_object: canonical bytes of an ``oadrSignedObject``.
+    :param key: a signing key (``algorithm``, ``cert_b64``, ``sign(data)``).
+    :param timestamp: the ``dsp:timestamp`` text.
+    :param nonce: the ``dsp:nonce`` text.
+    :returns: the document, UTF-8, starting with the XML declaration.
+    """
+    cdef Py_ssize_t ts_n, nonce_n, alg_n, ts_e, nonce_e, alg_e, sig_n
+    cdef const char* ts
+    cdef const char* nc
+    cdef const char* alg
+    cdef bytes so, digest, replay, signed_info, doc, alg_b
+    cdef object sig, cert
+    cdef bint encoded
+    cdef char* out
+    cdef char[44] so_b64
+    cdef char[44] replay_b64
+
+    if type(signed_object) is not bytes or type(timestamp) is not str or type(nonce) is not str:
+        return _py.seal(signed_object, key, timestamp, nonce)
+    try:
+        ts = PyUnicode_AsUTF8AndSize(timestamp, &ts_n)
+        nc = PyUnicode_AsUTF8AndSize(nonce, &nonce_n)
+    except UnicodeEncodeError:
+        return _py.seal(signed_object, key, timestamp, nonce)
+    so = signed_object
+    ts_e = _esc_len(ts, ts_n, False)
+    nonce_e = _esc_len(nc, nonce_n, False)
+
+    replay = PyBytes_FromStringAndSize(NULL, PyBytes_GET_SIZE(REPLAY_A) + ts_e + PyBytes_GET_SIZE(REPLAY_B)
+                                       + nonce_e + PyBytes_GET_SIZE(REPLAY_C))
+    out = PyBytes_AS_STRING(replay)
+    out = _cat(out, REPLAY_A)
+    out = _esc_copy(out, ts, ts_n, False)
+    out = _cat(out, REPLAY_B)
+    out = _esc_copy(out, nc, nonce_n, False)
+    _cat(out, REPLAY_C)
+
+    algorithm = key.algorithm
+    if type(algorithm) is str:
+        alg = PyUnicode_AsUTF8AndSize(algorithm, &alg_n)
+        alg_e = _esc_len(alg, alg_n, True)
+    else:  # whatever the twin does with it (str subclasses work, anything else fails the same way)
+        alg_b = _py._esc_attr(algorithm).encode()
+        alg = PyBytes_AS_STRING(alg_b)
+        alg_n = alg_e = PyBytes_GET_SIZE(alg_b)
+
+    digest = _sha256(so).digest()
+    _b64_into(so_b64, <const unsigned char*>PyBytes_AS_STRING(digest), 32)
+    digest = _sha256(replay).digest()
+    _b64_into(replay_b64, <const unsigned char*>PyBytes_AS_STRING(digest), 32)
+
+    signed_info = PyBytes_FromStringAndSize(NULL, PyBytes_GET_SIZE(SI_A) + alg_e + PyBytes_GET_SIZE(SI_B) + 44
+                                            + PyBytes_GET_SIZE(SI_C) + 44 + PyBytes_GET_SIZE(SI_D))
+    out = PyBytes_AS_STRING(signed_info)
+    out = _cat(out, SI_A)
+    if alg_e == alg_n:
+        out = _cat_raw(out, alg, alg_n)
+    else:
+        out = _esc_copy(out, alg, alg_n, True)
+    out = _cat(out, SI_B)
+    out = _cat_raw(out, so_b64, 44)
+    out = _cat(out, SI_C)
+    out = _cat_raw(out, replay_b64, 44)
+    _cat(out, SI_D)
+
+    sig = key.sign(signed_info)
+    encoded = type(sig) is not bytes
+    if encoded:
+        sig = _b64encode(sig)  # any other bytes-like object, or the twin's TypeError
+        sig_n = PyBytes_GET_SIZE(sig)
+    else:
+        sig_n = _b64_len(PyBytes_GET_SIZE(sig))
+    cert = key.cert_b64
+    if type(cert) is not bytes:
+        # the twin's join, item for item (a TypeError names the same item)
+        return b"".join((_py._PAYLOAD_OPEN, _py._SIG_OPEN, signed_info, DOC_B, sig if encoded else _b64encode(sig),
+                         DOC_C, cert, DOC_D, replay, DOC_E, so, DOC_F))
+
+    doc = PyBytes_FromStringAndSize(NULL, PyBytes_GET_SIZE(DOC_A) + PyBytes_GET_SIZE(signed_info)
+                                    + PyBytes_GET_SIZE(DOC_B) + sig_n
+                                    + PyBytes_GET_SIZE(DOC_C) + PyBytes_GET_SIZE(cert) + PyBytes_GET_SIZE(DOC_D)
+                                    + PyBytes_GET_SIZE(replay) + PyBytes_GET_SIZE(DOC_E) + PyBytes_GET_SIZE(so)
+                                    + PyBytes_GET_SIZE(DOC_F))
+    out = PyBytes_AS_STRING(doc)
+    out = _cat(out, DOC_A)
+    out = _cat(out, signed_info)
+    out = _cat(out, DOC_B)
+    if encoded:
+        out = _cat(out, sig)
+    else:
+        out = _b64_into(out, <const unsigned char*>PyBytes_AS_STRING(sig), PyBytes_GET_SIZE(sig))
+    out = _cat(out, DOC_C)
+    out = _cat(out, cert)
+    out = _cat(out, DOC_D)
+    out = _cat(out, replay)
+    out = _cat(out, DOC_E)
+    out = _cat(out, so)
+    _cat(out, DOC_F)
+    return doc
+
+
+# --------------------------------------------------------------------------- inspect_signed
+
+cdef const char* DS = b"http://www.w3.org/2000/09/xmldsig#"
+cdef const char* DSP = b"http://openadr.org/oadr-2.0b/2012/07/xmldsig-properties"
+cdef const char* OADR = b"http://openadr.org/oadr-2.0b/2012/07"
+
+cdef object _Signed = _py.Signed
+cdef object _tuple_new = tuple.__new__
+cdef object _py_b64 = _py._b64
+
+# The allowed algorithm URIs, from the twin (the one place they are listed): (bytes to compare, str to return).
+cdef list _C14N_ALLOWED = [(u.encode(), u) for u in (_py.C14N10, _py.C14N11)]
+cdef list _SIG_ALLOWED = [(u.encode(), u) for u in _py.SIGNATURE_METHODS]
+cdef list _DIGEST_ALLOWED = [(u.encode(), u) for u in _py.DIGEST_METHODS]
+
+# Expected children, as (namespace, local name) pairs, NULL-terminated.
+cdef const char* E_PAYLOAD[5]
+E_PAYLOAD[:] = [DS, b"Signature", OADR, b"oadrSignedObject", NULL]
+cdef const char* E_SIGNATURE[9]
+E_SIGNATURE[:] = [DS, b"SignedInfo", DS, b"SignatureValue", DS, b"KeyInfo", DS, b"Object", NULL]
+cdef const char* E_SIGNED_INFO[9]
+E_SIGNED_INFO[:] = [DS, b"CanonicalizationMethod", DS, b"SignatureMethod", DS, b"Reference", DS, b"Reference", NULL]
+cdef const char* E_REFERENCE[5]
+E_REFERENCE[:] = [DS, b"DigestMethod", DS, b"DigestValue", NULL]
+cdef const char* E_OBJECT[3]
+E_OBJECT[:] = [DS, b"SignatureProperties", NULL]
+cdef const char* E_PROPS[3]
+E_PROPS[:] = [DS, b"SignatureProperty", NULL]
+cdef const char* E_PROP[3]
+E_PROP[:] = [DSP, b"ReplayProtect", NULL]
+cdef const char* E_REPLAY[5]
+E_REPLAY[:] = [DSP, b"timestamp", DSP, b"nonce", NULL]
+cdef const char* E_KEY_INFO[3]
+E_KEY_INFO[:] = [DS, b"X509Data", NULL]
+cdef const char* E_X509_DATA[3]
+E_X509_DATA[:] = [DS, b"X509Certificate", NULL]
+
+cdef signed char[256] _B64_VALUE
+cdef int _k
+for _k in range(256):
+    _B64_VALUE[_k] = -1
+for _k in range(64):
+    _B64_VALUE[<unsigned char>_B64[_k]] = _k
+
+
+cdef inline bint _is(Node* n, const char* ns, const char* name) noexcept nogil:
+    return (n.type == tree.XML_ELEMENT_NODE and n.ns is not NULL and n.ns.href is not NULL
+            and strcmp(<const char*>n.name, name) == 0 and strcmp(<const char*>n.ns.href, ns) == 0)
+
+
+cdef inline bint _xml_space(unsigned char c) noexcept nogil:
+    return c == 32 or c == 9 or c == 13 or c == 10
+
+
+cdef inline bint _space_only(const unsigned char* s) noexcept nogil:
+    if s is NULL:
+        return True
+    while s[0] != 0:
+        if not _xml_space(s[0]):
+            return False
+        s += 1
+    return True
+
+
+cdef inline bint _is_id_name(const unsigned char* name) noexcept nogil:
+    return (name[0] == b"I" and (name[1] == b"d" or name[1] == b"D") and name[2] == 0) or (
+        name[0] == b"i" and name[1] == b"d" and name[2] == 0)
+
+
+cdef int _bad(str text, str reason) except -1:
+    raise SignatureError(text, reason=reason)
+
+
+cdef int _children(Node* el, str name, PtrArray* out, cetree._Document doc) except -1:
+    """The twin's ``_children``: element children; other nodes refused, text must be whitespace."""
+    cdef Node* c = el.children
+    out.size = 0
+    while c is not NULL:
+        if c.type == tree.XML_ELEMENT_NODE:
+            _arr_push(out, c)
+        elif c.type == tree.XML_TEXT_NODE or c.type == tree.XML_CDATA_SECTION_NODE:
+            if not _space_only(c.content):
+                _bad(f"unexpected text inside {name}", "structure")
+        elif _is_element_like(c):
+            _refuse_node(c, name, doc)
+        c = c.next
+    return 0
+
+
+cdef int _expect(PtrArray* kids, const char** spec, str name) except -1:
+    """The twin's ``_expect``: the children are exactly the (namespace, name) pairs of ``spec``."""
+    cdef Py_ssize_t i = 0
+    cdef bint ok = True
+    while spec[2 * i] is not NULL:
+        if i >= kids.size or not _is(<Node*>kids.items[i], spec[2 * i], spec[2 * i + 1]):
+            ok = False
+            break
+        i += 1
+    if ok and i == kids.size:
+        return 0
+    want = []
+    i = 0
+    while spec[2 * i] is not NULL:
+        want.append(spec[2 * i + 1].decode())
+        i += 1
+    have = [_local(<Node*>kids.items[i]) for i in range(kids.size)]
+    _bad(f"{name} must hold exactly {', '.join(want) or 'nothing'}; it holds {', '.join(have) or 'nothing'}",
+         "structure")
+
+
+cdef int _no_child_elements(Node* el, str name, cetree._Document doc) except -1:
+    cdef Node* c = el.children
+    while c is not NULL:
+        if c.type == tree.XML_ELEMENT_NODE:
+            _bad(f"{name} must not have child elements (found {_local(c)})", "structure")
+        if _is_element_like(c):
+            _refuse_node(c, name, doc)
+        c = c.next
+    return 0
+
+
+cdef bytes _leaf_text(Node* el, str name, cetree._Document doc):
+    """The twin's ``_leaf_text``, as UTF-8: no child elements; the text stripped of XML whitespace."""
+    cdef Node* c
+    cdef Node* only = NULL
+    cdef Py_ssize_t n_text = 0, a, b
+    cdef const unsigned char* s
+    cdef bytes joined
+    _no_child_elements(el, name, doc)
+    c = el.children
+    while c is not NULL:
+        if (c.type == tree.XML_TEXT_NODE or c.type == tree.XML_CDATA_SECTION_NODE) and c.content is not NULL:
+            only = c
+            n_text += 1
+        c = c.next
+    if n_text == 0:
+        return b""
+    if n_text == 1:
+        s = only.content
+        b = strlen(<const char*>s)
+    else:
+        parts = []
+        c = el.children
+        while c is not NULL:
+            if (c.type == tree.XML_TEXT_NODE or c.type == tree.XML_CDATA_SECTION_NODE) and c.content is not NULL:
+                parts.append(<bytes>(<const char*>c.content))
+            c = c.next
+        joined = b"".join(parts)
+        s = <const unsigned char*>PyBytes_AS_STRING(joined)
+        b = PyBytes_GET_SIZE(joined)
+    a = 0
+    while a < b and _xml_space(s[a]):
+        a += 1
+    while b > a and _xml_space(s[b - 1]):
+        b -= 1
+    return PyBytes_FromStringAndSize(<const char*>s + a, b - a)
+
+
+cdef bint _leaf_blank(Node* el, str name, cetree._Document doc) except -1:
+    _no_child_elements(el, name, doc)
+    cdef Node* c = el.children
+    while c is not NULL:
+        if c.type == tree.XML_TEXT_NODE or c.type == tree.XML_CDATA_SECTION_NODE:
+            if not _space_only(c.content):
+                return False
+        c = c.next
+    return True
+
+
+cdef Attr* _no_ns_attr(Node* el, const char* name) noexcept nogil:
+    cdef Attr* a = el.properties
+    while a is not NULL:
+        if a.ns is NULL and strcmp(<const char*>a.name, name) == 0:
+            return a
+        a = a.next
+    return NULL
+
+
+cdef bytes _attr_value(Attr* a):
+    cdef Node* c = a.children
+    if c is not NULL and c.next is NULL and c.type == tree.XML_TEXT_NODE:
+        return <bytes>(<const char*>c.content) if c.content is not NULL else b""
+    parts = []
+    while c is not NULL:
+        if c.type == tree.XML_TEXT_NODE and c.content is not NULL:
+            parts.append(<bytes>(<const char*>c.content))
+        c = c.next
+    return b"".join(parts)
+
+
+cdef str _algorithm(Node* el, str name, list allowed, str reason, cetree._Document doc):
+    """The twin's ``_algorithm``: an Algorithm that is one of ``allowed``, on an empty leaf; the URI."""
+    cdef Attr* a = _no_ns_attr(el, b"Algorithm")
+    if a is NULL:
+        _bad(f"{name} has no Algorithm attribute", "structure")
+    cdef bytes value = _attr_value(a)
+    for raw, uri in allowed:
+        if value == raw:
+            break
+    else:
+        _bad(f"{name} Algorithm {value.decode()!r} is not allowed", reason)
+    if not _leaf_blank(el, name, doc):
+        _bad(f"unexpected text inside {name}", "structure")
+    return uri
+
+
+cdef bytes _b64(bytes text, str name):
+    """The twin's ``_b64``: decoded in C when the text is plain canonical base64, else by the twin itself."""
+    cdef const unsigned char* s = <const unsigned char*>PyBytes_AS_STRING(text)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(text), i, m = 0, pad = 0, size
+    cdef unsigned char* clean
+    cdef unsigned char* out
+    cdef unsigned int v
+    cdef bytes result
+    cdef signed char d
+    if n == 0:
+        return b""
+    clean = <unsigned char*>PyMem_Malloc(n)
+    if clean is NULL:
+        raise MemoryError()
+    try:
+        for i in range(n):
+            if not _xml_space(s[i]):
+                clean[m] = s[i]
+                m += 1
+        if m % 4 != 0 or m == 0:
+            return _py_b64(text.decode(), name)
+        if clean[m - 1] == b"=":
+            pad = 2 if clean[m - 2] == b"=" else 1
+        for i in range(m - pad):
+            if _B64_VALUE[clean[i]] < 0:
+                return _py_b64(text.decode(), name)
+        # unused bits of the last quantum must be zero (any decoder then agrees)
+        if pad == 1 and (_B64_VALUE[clean[m - 2]] & 3) != 0:
+            return _py_b64(text.decode(), name)
+        if pad == 2 and (_B64_VALUE[clean[m - 3]] & 15) != 0:
+            return _py_b64(text.decode(), name)
+        size = m // 4 * 3 - pad
+        result = PyBytes_FromStringAndSize(NULL, size)
+        out = <unsigned char*>PyBytes_AS_STRING(result)
+        i = 0
+        while i + 4 <= m - (4 if pad else 0):
+            v = ((<unsigned int>_B64_VALUE[clean[i]] << 18) | (<unsigned int>_B64_VALUE[clean[i + 1]] << 12)
+                 | (<unsigned int>_B64_VALUE[clean[i + 2]] << 6) | <unsigned int>_B64_VALUE[clean[i + 3]])
+            out[0] = (v >> 16) & 255
+            out[1] = (v >> 8) & 255
+            out[2] = v & 255
+            out += 3
+            i += 4
+        if pad:
+            v = (<unsigned int>_B64_VALUE[clean[i]] << 18) | (<unsigned int>_B64_VALUE[clean[i + 1]] << 12)
+            if pad == 1:
+                v |= <unsigned int>_B64_VALUE[clean[i + 2]] << 6
+            out[0] = (v >> 16) & 255
+            if pad == 1:
+                out[1] = (v >> 8) & 255
+        return result
+    finally:
+        PyMem_Free(clean)
+
+
+cdef bint _ncname_ref(bytes uri) noexcept:
+    """``#`` followed by an ASCII NCName (the twin's ``_NCNAME``)."""
+    cdef const unsigned char* s = <const unsigned char*>PyBytes_AS_STRING(uri)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(uri), i
+    cdef unsigned char c
+    if n < 2 or s[0] != b"#":
+        return False
+    c = s[1]
+    if not ((65 <= c <= 90) or (97 <= c <= 122) or c == 95):
+        return False
+    for i in range(2, n):
+        c = s[i]
+        if not ((65 <= c <= 90) or (97 <= c <= 122) or (48 <= c <= 57) or c == 95 or c == 46 or c == 45):
+            return False
+    return True
+
+
+cdef tuple _reference(Node* ref, str name, cetree._Document doc):
+    """The twin's ``_reference``: (target id as UTF-8, digest method URI, digest value)."""
+    cdef PtrArray kids
+    cdef PtrArray transforms
+    cdef Attr* a = _no_ns_attr(ref, b"URI")
+    cdef Node* first
+    cdef bytes uri
+    cdef Py_ssize_t skip = 0
+    if a is NULL:
+        _bad(f"{name} has no URI: only same-document references by id are allowed", "reference")
+    uri = _attr_value(a)
+    if not _ncname_ref(uri):
+        _bad(f"{name} URI {uri.decode()!r} is not allowed: only '#id' same-document references are accepted",
+             "reference")
+    _arr_init(&kids)
+    _arr_init(&transforms)
+    try:
+        _children(ref, name, &kids, doc)
+        if kids.size and _is(<Node*>kids.items[0], DS, b"Transforms"):
+            _children(<Node*>kids.items[0], name + "/Transforms", &transforms, doc)
+            if transforms.size != 1 or not _is(<Node*>transforms.items[0], DS, b"Transform"):
+                _bad(f"{name}/Transforms must hold exactly one Transform (a canonicalization); "
+                     f"it holds {transforms.size} element(s)", "transform")
+            _algorithm(<Node*>transforms.items[0], name + "/Transform", _C14N_ALLOWED, "transform", doc)
+            # drop the Transforms element
+            for skip in range(1, kids.size):
+                kids.items[skip - 1] = kids.items[skip]
+            kids.size -= 1
+        _expect(&kids, E_REFERENCE, name)
+        method = _algorithm(<Node*>kids.items[0], name + "/DigestMethod", _DIGEST_ALLOWED, "algorithm", doc)
+        value = _b64(_leaf_text(<Node*>kids.items[1], name + "/DigestValue", doc), name + "/DigestValue")
+        return uri[1:], method, value
+    finally:
+        _arr_free(&kids)
+        _arr_free(&transforms)
+
+
+cdef inline Node* _only(PtrArray* kids) noexcept nogil:
+    return <Node*>kids.items[0]
+
+
+def inspect_signed(root):
+    """Check a signed ``oadrPayload`` against the profile and return what a verifier needs.
+
+    Same :class:`~fleetven._fast._sig_py.Signed`, or the same exception, as
+    :func:`fleetven._fast._sig_py.inspect_signed`.
+
+    :param root: the ``oadrPayload`` element of a parsed document.
+    :returns: canonical bytes and decoded values; no digest or signature is checked here.
+    :raises SignatureError: the document differs from the profile's structure in any way.
+    """
+    if not isinstance(root, cetree._Element):
+        return _py.inspect_signed(root)
+    cdef cetree._Element proxy = root
+    cdef cetree._Document doc = proxy._doc
+    cdef Node* top = proxy._c_node
+    cdef Node* node
+    cdef Node* nxt
+    cdef Node* signature
+    cdef Node* signed_object
+    cdef Node* signed_info
+    cdef Node* sig_value_el
+    cdef Node* key_info
+    cdef Node* obj
+    cdef Node* props
+    cdef Node* prop
+    cdef Node* replay_el = NULL
+    cdef Node* trio[3]
+    cdef int i
+    cdef Attr* a
+    cdef Attr* so_id_attr = NULL
+    cdef Py_ssize_t n_signatures = 0, n_so_ids = 0
+    cdef PtrArray kids
+    cdef dict ids = {}
+    cdef bytes value
+
+    if top is NULL or not _is_element_like(top):
+        return _py.inspect_signed(root)
+
+    # One walk over the whole subtree in document order: nodes, signatures, ids.
+    node = top
+    while True:
+        if node.type != tree.XML_ELEMENT_NODE:
+            _refuse_node(node, "the document", doc)
+        if _is(node, DS, b"Signature"):
+            n_signatures += 1
+        a = node.properties
+        while a is not NULL:
+            if _is_id_name(a.name):
+                value = _attr_value(a)
+                if value in ids:
+                    _bad(f"id {value.decode()!r} appears more than once in the document "
+                         f"(on {_local(<Node*><size_t>ids[value])} and {_local(node)})", "duplicate-id")
+                ids[value] = <size_t>node
+            a = a.next
+        # next element-like node in document order
+        nxt = node.children if node.type == tree.XML_ELEMENT_NODE else NULL
+        while nxt is not NULL and not _is_element_like(nxt):
+            nxt = nxt.next
+        if nxt is NULL:
+            while node is not top:
+                nxt = node.next
+                while nxt is not NULL and not _is_element_like(nxt):
+                    nxt = nxt.next
+                if nxt is not NULL:
+                    break
+                node = node.parent
+            if nxt is NULL:
+                break
+        node = nxt
+    node = top.prev
+    while node is not NULL:
+        if _is_element_like(node):
+            _refuse_node(node, "the document", doc)
+        node = node.prev
+    node = top.next
+    while node is not NULL:
+        if _is_element_like(node):
+            _refuse_node(node, "the document", doc)
+        node = node.next
+    if n_signatures == 0:
+        _bad("the message is not signed: no ds:Signature", "missing")
+    if n_signatures > 1:
+        _bad(f"the document holds {n_signatures} ds:Signature elements; exactly one is allowed", "structure")
+
+    _arr_init(&kids)
+    try:
+        _children(top, "oadrPayload", &kids, doc)
+        _expect(&kids, E_PAYLOAD, "oadrPayload")
+        signature = <Node*>kids.items[0]
+        signed_object = <Node*>kids.items[1]
+        a = signed_object.properties
+        while a is not NULL:
+            if _is_id_name(a.name):
+                n_so_ids += 1
+                so_id_attr = a
+            a = a.next
+        if n_so_ids != 1 or strcmp(<const char*>so_id_attr.name, b"Id") != 0 or not (
+                so_id_attr.ns is NULL or (so_id_attr.ns.href is not NULL
+                                          and strcmp(<const char*>so_id_attr.ns.href, OADR) == 0)):
+            _bad("oadrSignedObject must carry exactly one id attribute (oadr:Id or Id)", "structure")
+        so_id = _attr_value(so_id_attr)
+
+        _children(signature, "Signature", &kids, doc)
+        _expect(&kids, E_SIGNATURE, "Signature")
+        signed_info = <Node*>kids.items[0]
+        sig_value_el = <Node*>kids.items[1]
+        key_info = <Node*>kids.items[2]
+        obj = <Node*>kids.items[3]
+
+        _children(signed_info, "SignedInfo", &kids, doc)
+        _expect(&kids, E_SIGNED_INFO, "SignedInfo")
+        _algorithm(<Node*>kids.items[0], "CanonicalizationMethod", _C14N_ALLOWED, "algorithm", doc)
+        sig_method = _algorithm(<Node*>kids.items[1], "SignatureMethod", _SIG_ALLOWED, "algorithm", doc)
+        ref2 = <Node*>kids.items[3]
+        refs = (_reference(<Node*>kids.items[2], "Reference[1]", doc), _reference(ref2, "Reference[2]", doc))
+
+        _children(obj, "Object", &kids, doc)
+        _expect(&kids, E_OBJECT, "Object")
+        props = _only(&kids)
+        _children(props, "SignatureProperties", &kids, doc)
+        _expect(&kids, E_PROPS, "SignatureProperties")
+        prop = _only(&kids)
+        _children(prop, "SignatureProperty", &kids, doc)
+        _expect(&kids, E_PROP, "SignatureProperty")
+        _children(_only(&kids), "ReplayProtect", &kids, doc)
+        _expect(&kids, E_REPLAY, "ReplayProtect")
+        timestamp = _leaf_text(<Node*>kids.items[0], "ReplayProtect/timestamp", doc).decode()
+        nonce = _leaf_text(<Node*>kids.items[1], "ReplayProtect/nonce", doc).decode()
+
+        replay_ids = {}
+        trio[0] = obj
+        trio[1] = props
+        trio[2] = prop
+        for i in range(3):
+            node = trio[i]
+            a = node.properties
+            while a is not NULL:
+                if _is_id_name(a.name):
+                    replay_ids[_attr_value(a)] = <size_t>node
+                a = a.next
+        object_ref = replay_ref = None
+        for target, method, digest in refs:
+            if target == so_id and object_ref is None:
+                object_ref = (method, digest)
+            elif target in replay_ids and replay_ref is None:
+                replay_ref = (method, digest)
+                replay_el = <Node*><size_t>replay_ids[target]
+            elif target not in ids:
+                _bad(f"a Reference points at #{target.decode()}, which no element carries", "reference")
+            else:
+                _bad(f"a Reference points at #{target.decode()} ({_local(<Node*><size_t>ids[target])}): references "
+                     "must point at the oadrSignedObject and at the ReplayProtect signature property, once each",
+                     "reference")
+
+        _children(key_info, "KeyInfo", &kids, doc)
+        _expect(&kids, E_KEY_INFO, "KeyInfo")
+        _children(_only(&kids), "X509Data", &kids, doc)
+        _expect(&kids, E_X509_DATA, "X509Data")
+        certificate = _b64(_leaf_text(_only(&kids), "X509Certificate", doc), "X509Certificate")
+        if not certificate:
+            _bad("X509Certificate is empty", "keyinfo")
+        signature_value = _b64(_leaf_text(sig_value_el, "SignatureValue", doc), "SignatureValue")
+        if not signature_value:
+            _bad("SignatureValue is empty", "base64")
+    finally:
+        _arr_free(&kids)
+
+    return _tuple_new(_Signed, (
+        _c14n_node(signed_object, doc), object_ref[0], object_ref[1],
+        _c14n_node(replay_el, doc), replay_ref[0], replay_ref[1],
+        _c14n_node(signed_info, doc), sig_method, signature_value,
+        certificate, timestamp, nonce,
+    ))
