@@ -20,6 +20,10 @@ output (see :func:`_vtn_serve_openleadr`). Contenders:
 * ``fleetven``: one :class:`~fleetven.Fleet` of N VENs, ``on_event`` answering ``optIn``;
 * ``openleadr``: N ``openleadr.OpenADRClient`` objects (0.5.36) in the same process
   and loop, each ``run()`` as a task, ``on_event`` answering ``optIn``.
+* ``fleetven-signed`` (issue 4; only when named in ``--contenders``): the ``fleetven``
+  fleet with every VEN signing every message with one shared ECDSA P-256 identity
+  (loaded once), against a TestVTN that verifies every signature (CA mode, with
+  replay protection); its CPU per poll is judged against the unsigned row.
 
 Phases of a run, and what is measured:
 
@@ -70,9 +74,13 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import format_table, machine_info, write_json
+from bench._common import format_table, machine_info, pin, write_json
 
-CONTENDERS = ("fleetven", "openleadr")
+CONTENDERS = ("fleetven", "openleadr", "fleetven-signed")
+#: Run unless --contenders says otherwise.
+DEFAULT_CONTENDERS = ("fleetven", "openleadr")
+#: Issue 4: a signed poll may cost at most this much more client CPU than an unsigned one.
+TARGET_SIGNED_EXTRA_US = 40.0
 #: ``--vtn`` choices: fleetven's TestVTN (built for load) or OpenLEADR's own VTN (for realism).
 VTNS = ("testvtn", "openleadr")
 VTN_LABELS = {
@@ -92,15 +100,6 @@ TARGET_LAG_MS = 50.0
 
 
 # ------------------------------------------------------------------ helpers
-
-
-def _pin(core: int) -> bool:
-    """Pin this process to ``core`` when the machine has it; return whether it did."""
-    try:
-        os.sched_setaffinity(0, {core})
-    except (AttributeError, OSError, ValueError):
-        return False
-    return os.sched_getaffinity(0) == {core}
 
 
 def _raise_fd_limit() -> None:
@@ -195,14 +194,15 @@ def make_event(ven_id: str, event_id: str = EVENT_ID) -> dict[str, Any]:
 # ------------------------------------------------------------------ the VTN process
 
 
-def vtn_main(conn: Connection, poll_s: float, kind: str = "testvtn") -> None:
-    """Entry of the VTN child process: pin to core 1, serve VTN ``kind`` (``--vtn``) on uvloop, obey ``conn``."""
-    _pin(1)
+def vtn_main(conn: Connection, poll_s: float, kind: str = "testvtn", ca_file: str | None = None) -> None:
+    """Entry of the VTN child process: pin to core 1, serve VTN ``kind`` (``--vtn``) on uvloop, obey ``conn``.
+    With ``ca_file`` the TestVTN verifies every request's XML signature against that CA."""
+    pin(1)
     _raise_fd_limit()
     logging.basicConfig(level=logging.ERROR)
     import uvloop
 
-    uvloop.run(_vtn_serve_openleadr(conn, poll_s) if kind == "openleadr" else _vtn_serve(conn, poll_s))
+    uvloop.run(_vtn_serve_openleadr(conn, poll_s) if kind == "openleadr" else _vtn_serve(conn, poll_s, ca_file))
 
 
 def _obey(conn: Connection, done: asyncio.Future[None], commands: dict[str, Callable[[Any], dict[str, Any]]]) -> None:
@@ -246,12 +246,14 @@ async def _serve_pipe(
     await vtn.stop()
 
 
-async def _vtn_serve(conn: Connection, poll_s: float) -> None:
+async def _vtn_serve(conn: Connection, poll_s: float, ca_file: str | None = None) -> None:
     from fleetven.messages import model as m
+    from fleetven.signing import Verifier
     from fleetven.testing import TestVTN
 
     loop = asyncio.get_running_loop()
-    vtn = TestVTN(poll_freq=timedelta(seconds=poll_s))
+    verifier = Verifier(ca_file=ca_file) if ca_file else None
+    vtn = TestVTN(poll_freq=timedelta(seconds=poll_s), verifier=verifier)
     await vtn.start()
     state: dict[str, Any] = {"t0": None, "scan": 0, "issued": 0, "answers": {}}
 
@@ -392,10 +394,10 @@ async def _vtn_serve_openleadr(conn: Connection, poll_s: float) -> None:
 class VTNProcess:
     """The VTN child process and the client's asynchronous end of its pipe."""
 
-    def __init__(self, poll_s: float, kind: str = "testvtn") -> None:
+    def __init__(self, poll_s: float, kind: str = "testvtn", ca_file: str | None = None) -> None:
         ctx = multiprocessing.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=vtn_main, args=(child, poll_s, kind), daemon=True)
+        self.proc = ctx.Process(target=vtn_main, args=(child, poll_s, kind, ca_file), daemon=True)
         self.proc.start()
         child.close()
         hello = self.conn.recv() if self.conn.poll(60) else None
@@ -499,10 +501,13 @@ class _LagMonitor:
 class _FleetvenContender:
     name = "fleetven"
 
-    def __init__(self, url: str, n: int) -> None:
+    def __init__(self, url: str, n: int, pki: dict[str, str] | None = None) -> None:
         from fleetven import Fleet
 
-        self.fleet = Fleet(url, seed=1, disable_signature=True)
+        if pki:  # every VEN signs with the one shared ECDSA identity (loaded once)
+            self.fleet = Fleet(url, seed=1, cert=pki["cert"], key=pki["key"])
+        else:
+            self.fleet = Fleet(url, seed=1, disable_signature=True)
         self.fleet.add_handler("on_event", lambda ven, event: "optIn")
         for i in range(n):
             self.fleet.add_ven(f"ven-{i:05d}")
@@ -597,12 +602,13 @@ async def run_worker(contender: str, n: int, p: dict[str, Any]) -> dict[str, Any
         loop_errors[f"{context.get('message', '')}: {exc!r}"[:160]] += 1
 
     loop.set_exception_handler(on_loop_error)
-    if contender == "fleetven":
+    pki: dict[str, str] | None = p.get("pki")
+    if contender.startswith("fleetven"):
         import fleetven  # noqa: F401 - imported before the idle RSS is read
     else:
         import openleadr.client  # noqa: F401
 
-    vtn = VTNProcess(p["poll"], p.get("vtn", "testvtn"))
+    vtn = VTNProcess(p["poll"], p.get("vtn", "testvtn"), pki["ca"] if pki else None)
     lag = _LagMonitor()
     row: dict[str, Any] = {"contender": contender, "n": n, "vtn_pinned_core1": vtn.pinned}
     try:
@@ -620,7 +626,9 @@ async def run_worker(contender: str, n: int, p: dict[str, Any]) -> dict[str, Any
         # ---- register
         lag.phase, lag.period = "register", 0.01
         t_build = time.perf_counter()
-        client = _FleetvenContender(vtn.url, n) if contender == "fleetven" else _OpenLEADRContender(vtn.url, n)
+        client = (
+            _FleetvenContender(vtn.url, n, pki) if contender.startswith("fleetven") else _OpenLEADRContender(vtn.url, n)
+        )
         row["construct_s"] = time.perf_counter() - t_build
         t0 = time.perf_counter()
         await client.start()
@@ -716,7 +724,7 @@ async def run_worker(contender: str, n: int, p: dict[str, Any]) -> dict[str, Any
 
 def worker_entry(contender: str, n: int, params_json: str, out_path: str) -> None:
     """``--worker``: run one contender at one size on uvloop pinned to core 0; write its row as JSON."""
-    pinned = _pin(0)
+    pinned = pin(0)
     _raise_fd_limit()
     import uvloop
 
@@ -759,6 +767,12 @@ def _params(quick: bool, contender: str, n: int, vtn: str = "testvtn") -> dict[s
 def _run_one(contender: str, n: int, quick: bool, vtn: str = "testvtn") -> dict[str, Any]:
     params = _params(quick, contender, n, vtn)
     with tempfile.TemporaryDirectory() as tmp:
+        if contender == "fleetven-signed":
+            from fleetven.testing.certs import CertificateAuthority
+
+            ca = CertificateAuthority.create(Path(tmp) / "pki", key_type="ec")
+            creds = ca.issue_client("fleet", key_type="ec", valid_for=timedelta(days=365))
+            params["pki"] = {"ca": str(ca.cert), "cert": str(creds.cert), "key": str(creds.key)}
         out = Path(tmp) / "row.json"
         cmd = [
             sys.executable,
@@ -829,7 +843,7 @@ def results_table(rows: list[dict[str, Any]], sizes: list[int], contenders: list
     header = ["metric"]
     for n in sizes:
         header += [f"{c} N={n:,}" for c in contenders]
-        if len(contenders) == 2:
+        if "fleetven" in contenders and "openleadr" in contenders:
             header.append(f"ratio N={n:,}")
     table_rows = []
     by = {(r["contender"], r["n"]): r for r in rows}
@@ -842,9 +856,9 @@ def results_table(rows: list[dict[str, Any]], sizes: list[int], contenders: list
                 v = get(r) if "error" not in r else None
                 values.append(v)
                 cells.append(_f(v, fmt))
-            if len(contenders) == 2:
-                fv = values[contenders.index("fleetven")] if "fleetven" in contenders else None
-                ol = values[contenders.index("openleadr")] if "openleadr" in contenders else None
+            if "fleetven" in contenders and "openleadr" in contenders:
+                fv = values[contenders.index("fleetven")]
+                ol = values[contenders.index("openleadr")]
                 cells.append(_ratio(fv, ol) if key in RATIO_KEYS else "")
         table_rows.append(cells)
     return format_table(header, table_rows)
@@ -902,6 +916,40 @@ def judge(row: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def judge_signed(row: dict[str, Any], base: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 4's fleet targets for a ``fleetven-signed`` row against the unsigned row of the same size."""
+    cpu, cpu0 = row.get("cpu_per_poll_us"), base.get("cpu_per_poll_us")
+    extra = cpu - cpu0 if cpu is not None and cpu0 is not None else None
+    lag_p99 = (row.get("lag") or {}).get("p99_ms")
+    n = row["n"]
+    return [
+        {
+            "issue": 4,
+            "target": f"signed poll CPU, N = {n:,}",
+            "goal": f"<= unsigned + {TARGET_SIGNED_EXTRA_US:.0f} us",
+            "value": f"{_f(cpu, '.1f')} us = unsigned {_f(cpu0, '.1f')} + {_f(extra, '.1f')} us",
+            "result": "PASS" if extra is not None and extra <= TARGET_SIGNED_EXTRA_US else "MISS",
+        },
+        {
+            "issue": 4,
+            "target": f"signed loop lag p99, N = {n:,}",
+            "goal": f"<= {TARGET_LAG_MS:.0f} ms",
+            "value": _f(lag_p99, ".1f", " ms"),
+            "result": "PASS" if lag_p99 is not None and lag_p99 <= TARGET_LAG_MS else "MISS",
+        },
+        {
+            "issue": 4,
+            "target": f"signed fleet complete, N = {n:,}",
+            "goal": "all registered and answered, 0 VTN errors",
+            "value": f"{row.get('registered')} registered, {row.get('event_answered')} answered, "
+            f"{row.get('vtn_errors')} VTN errors",
+            "result": "PASS"
+            if row.get("registered") == n == row.get("event_answered") and not row.get("vtn_errors")
+            else "MISS",
+        },
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--worker"]:
@@ -912,8 +960,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", help="comma-separated fleet sizes (default 1000,10000; --quick 200)")
     parser.add_argument(
         "--contenders",
-        default=",".join(CONTENDERS),
-        help=f"comma-separated, from {', '.join(CONTENDERS)} (default: both)",
+        default=",".join(DEFAULT_CONTENDERS),
+        help=f"comma-separated, from {', '.join(CONTENDERS)} (default: {','.join(DEFAULT_CONTENDERS)}); "
+        "fleetven-signed: every VEN signs with one shared ECDSA P-256 identity and the VTN verifies "
+        "every signature (issue 4)",
     )
     parser.add_argument(
         "--vtn",
@@ -951,7 +1001,8 @@ def main(argv: list[str] | None = None) -> int:
     poll_s = 2.0 if args.quick else POLL_S
     print(
         f"  VTN: {VTN_LABELS[args.vtn]} on core 1, poll every {poll_s:.0f} s; clients on core 0, uvloop; "
-        f"unsigned; {'quick' if args.quick else 'full'} run"
+        f"{'fleetven-signed signs, others ' if 'fleetven-signed' in contenders else ''}unsigned; "
+        f"{'quick' if args.quick else 'full'} run"
     )
     print()
 
@@ -993,6 +1044,20 @@ def main(argv: list[str] | None = None) -> int:
             format_table(
                 ["target", "goal", "measured", ""],
                 [[v["target"], v["goal"], str(v["value"]), v["result"]] for v in verdicts],
+            )
+        )
+    signed = [r for r in rows if r["contender"] == "fleetven-signed" and "error" not in r]
+    if signed and judged:
+        for srow in signed:
+            base = next((r for r in judged if r["n"] == srow["n"]), None)
+            if base is None:
+                continue
+            verdicts += judge_signed(srow, base)
+        print("Targets (issue 4), signed against unsigned fleetven:")
+        print(
+            format_table(
+                ["target", "goal", "measured", ""],
+                [[v["target"], v["goal"], str(v["value"]), v["result"]] for v in verdicts if v.get("issue") == 4],
             )
         )
     print(f"\n  total run time {total:.0f} s")

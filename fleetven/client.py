@@ -28,6 +28,7 @@ from typing import Any
 
 from .exceptions import ConfigurationError, FleetvenError
 from .fleet import Fleet
+from .signing import fingerprint
 from .ven import Ven
 
 __all__ = ("OpenADRClient",)
@@ -47,7 +48,8 @@ class OpenADRClient:
     :param key: its private key (PEM file).
     :param passphrase: the key's passphrase.
     :param vtn_fingerprint: the VTN certificate's fingerprint, as OpenLEADR prints it.
-    :param show_fingerprint: accepted for compatibility (fleetven prints nothing at start-up).
+    :param show_fingerprint: with ``cert``, print this VEN's certificate fingerprint on standard
+        output when the client is made (the VTN operator needs it), as OpenLEADR does.
     :param ca_file: CA bundle to verify the VTN with.
     :param allow_jitter: accepted for compatibility: fleetven always spreads polls.
     :param ven_id: a venID to use until the VTN assigns one.
@@ -100,6 +102,9 @@ class OpenADRClient:
         )
         #: The one VEN.
         self.ven: Ven = self.fleet.add_ven(ven_name, ven_id=ven_id)
+        if show_fingerprint and cert is not None:
+            print(f"fleetven: the certificate fingerprint of VEN {ven_name!r} is {fingerprint(cert)};"
+                  " give it to the VTN operator.")
 
     # ------------------------------------------------------------ OpenLEADR's attributes
 

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
+import signal
 import ssl
 from collections.abc import Callable, Iterable
 from datetime import timedelta
@@ -27,8 +29,12 @@ from typing import Any
 
 from .exceptions import ConfigurationError
 from .messages.parse import DEFAULT_MAX_SIZE
+from .observe import Observer
 from .reports import make_report_spec
+from .signing import SigningKey, Verifier, load_signing_key
+from .store import SQLiteStore, Store, VenState, open_store
 from .timerwheel import TimerWheel
+from .tls import TLS_MODES, ContextCache, check_certificate
 from .transport import Transport
 from .ven import Handler, Shared, Ven, check_handler
 
@@ -52,9 +58,19 @@ class Fleet:
     :param key: the private key (PEM file) of ``cert``.
     :param passphrase: the key's passphrase.
     :param ca_file: CA bundle to verify the VTN's certificate with (https).
-    :param vtn_fingerprint: the VTN certificate's fingerprint (kept; checked once signing arrives).
-    :param check_hostname: verify that the VTN's certificate names its host.
-    :param disable_signature: do not sign messages (XML signatures are not implemented yet).
+    :param vtn_fingerprint: the fingerprint of the VTN's signing certificate, as OpenLEADR and
+        ``fleetven fingerprint`` print it (``AA:BB:...``, 10 groups). When set, every VTN message
+        must carry a valid XML signature by that certificate; any other is refused (a warning
+        naming the VEN and the reason, no handler sees it, the VTN gets ``oadrResponse`` 463).
+    :param check_hostname: verify that the VTN's TLS certificate names its host.
+    :param disable_signature: send unsigned messages although ``cert`` and ``key`` are given
+        (they still serve for TLS), and verify no VTN signature unless ``vtn_fingerprint`` is set.
+    :param tls_mode: ``"default"`` (TLS 1.2 or 1.3, Python's ciphers plus the two OpenADR
+        suites) or ``"certification"`` (TLS 1.2 only, exactly ``ECDHE-ECDSA-AES128-SHA256`` and
+        ``AES128-SHA256``, as OpenADR certification requires).
+    :param replay_window: how old (in seconds) a signed VTN message's ``ReplayProtect``
+        timestamp may be, on top of ``max_clock_skew``.
+    :param max_clock_skew: how far (in seconds) the VTN's clock may be from ours either way.
     :param poll_interval: time between polls when the VTN names no ``oadrRequestedOadrPollFreq``.
     :param handler_timeout: time a handler may take; past it the answer is ``optOut``.
     :param request_timeout: time one HTTP request may take in all.
@@ -74,7 +90,17 @@ class Fleet:
         to register rather than 5 s, for about 1 KB of RSS per VEN rather than 8 KB. Registration
         retries and re-registrations wait their turn too.
     :param max_message_size: the largest answer accepted, in bytes.
+    :param observer: told what the fleet does (requests and their timing, VEN states, event
+        decisions and statuses, refused signatures): see :class:`fleetven.observe.Observer`.
+        Also settable as :attr:`observer`.
+    :param store: where the fleet keeps its durable state (:mod:`fleetven.store`): a path (a
+        SQLite database, created if missing; what it holds survives a crash and the VENs resume
+        from it at :meth:`start`), ``":memory:"`` or ``None`` (the default: in memory, nothing
+        survives the process), or a :class:`~fleetven.store.Store`.
+    :param max_pending_samples: the most report samples one report request holds while the VTN
+        does not acknowledge them (an outage); past it the oldest are dropped, counted and logged.
     :raises ConfigurationError: a bad URL or a non-positive setting.
+    :raises StoreError: the store's database cannot be opened.
     """
 
     __slots__ = (
@@ -86,6 +112,7 @@ class Fleet:
         "vtn_fingerprint",
         "check_hostname",
         "disable_signature",
+        "tls_mode",
         "request_timeout",
         "max_connections",
         "max_message_size",
@@ -94,10 +121,13 @@ class Fleet:
         "vens",
         "_shared",
         "_https",
-        "_ssl_contexts",
+        "_contexts",
+        "_checked",
         "_running",
         "_done",
         "_stopping",
+        "_store_spec",
+        "_states",
     )
 
     def __init__(
@@ -111,6 +141,9 @@ class Fleet:
         vtn_fingerprint: str | None = None,
         check_hostname: bool = True,
         disable_signature: bool = False,
+        tls_mode: str = "default",
+        replay_window: float | timedelta = 5.0,
+        max_clock_skew: float | timedelta = 1.0,
         poll_interval: float | timedelta = timedelta(seconds=10),
         handler_timeout: float | timedelta = 30.0,
         request_timeout: float | timedelta = 30.0,
@@ -121,6 +154,9 @@ class Fleet:
         timer_resolution: float = 0.1,
         max_message_size: int = DEFAULT_MAX_SIZE,
         max_registering: int | None = None,
+        observer: Observer | None = None,
+        store: Store | str | os.PathLike[str] | None = None,
+        max_pending_samples: int = 10_000,
     ) -> None:
         if (cert is None) != (key is None):
             raise ConfigurationError("Fleet needs both cert and key, or neither")
@@ -138,11 +174,19 @@ class Fleet:
         self.vtn_fingerprint = vtn_fingerprint
         self.check_hostname = check_hostname
         self.disable_signature = disable_signature
+        if tls_mode not in TLS_MODES:
+            raise ConfigurationError(f"Fleet tls_mode must be one of {', '.join(TLS_MODES)}, not {tls_mode!r}",
+                                     setting="tls_mode")
+        self.tls_mode = tls_mode
         self.request_timeout = _seconds(request_timeout, "request_timeout")
         self.max_connections = max_connections
         self.max_message_size = max_message_size
         self.timer_resolution = _seconds(timer_resolution, "timer_resolution")
         self.max_registering = max_registering
+        if not isinstance(max_pending_samples, int) or max_pending_samples < 1:
+            raise ConfigurationError(
+                f"Fleet max_pending_samples must be a positive integer, not {max_pending_samples!r}",
+                setting="max_pending_samples")
         #: The VENs, by name, in the order added.
         self.vens: dict[str, Ven] = {}
         self._shared = Shared(
@@ -152,17 +196,49 @@ class Fleet:
             backoff_base=_seconds(backoff_base, "backoff_base"),
             backoff_cap=_seconds(backoff_cap, "backoff_cap"),
             max_registering=max_registering,
+            verifier=self._verifier(),
+            replay_window=_seconds(replay_window, "replay_window"),
+            clock_skew=_seconds(max_clock_skew, "max_clock_skew") if max_clock_skew else 0.0,
+            store=open_store(store),
+            max_pending_samples=max_pending_samples,
         )
+        self._store_spec = store
+        self._states: dict[str, VenState] = {}
+        self._shared.observer = observer
         # Validates the URL now, before anything runs; the session opens lazily.
         self._shared.transport = self._new_transport()
         self._https = vtn_url.lower().startswith("https:")
-        self._ssl_contexts: dict[tuple[str | None, str | None], ssl.SSLContext] = {}
+        self._contexts = ContextCache()
+        self._checked: set[str] = set()
         self._running = False
         self._done: asyncio.Event | None = None
         self._stopping: asyncio.Task[None] | None = None
-        if cert is not None and not disable_signature:
-            logger.warning("XML signatures are not implemented yet: messages are sent unsigned "
-                           "(pass disable_signature=True to silence this)")
+        if cert is not None:
+            check_certificate(cert, owner="fleet")
+            self._ssl_context(cert, key, passphrase)  # a bad key or CA file fails here, not at the first poll
+            self._signer(cert, key, passphrase)
+
+    def _verifier(self) -> Verifier | None:
+        """The fleet's signature verifier: by fingerprint when one is given, else by CA when the
+        fleet (or, see :meth:`_signer`, any of its VENs) signs and there is a CA file; ``None``
+        when VTN messages are taken unverified."""
+        if self.vtn_fingerprint:
+            return Verifier(fingerprint=self.vtn_fingerprint)
+        if self.ca_file and self.cert is not None and not self.disable_signature:
+            return Verifier(ca_file=self.ca_file)
+        return None
+
+    def _signer(self, cert: str | None, key: str | None, passphrase: str | None) -> SigningKey | None:
+        """The signing key of an identity (loaded once, shared), ``None`` when it sends unsigned.
+
+        The first signing identity of a fleet with a ``ca_file`` and no ``vtn_fingerprint`` turns
+        on CA-mode verification of the VTN's messages (signatures are then in use both ways)."""
+        if cert is None or key is None or self.disable_signature:
+            return None
+        signer = load_signing_key(cert, key, passphrase)
+        if self.ca_file and self._shared.verifier is None:
+            self._shared.verifier = Verifier(ca_file=self.ca_file)
+        return signer
 
     def _new_transport(self) -> Transport:
         return Transport(
@@ -181,9 +257,23 @@ class Fleet:
         return self._running
 
     @property
+    def observer(self) -> Observer | None:
+        """The fleet's :class:`~fleetven.observe.Observer` (``None``: nobody watches)."""
+        return self._shared.observer
+
+    @observer.setter
+    def observer(self, value: Observer | None) -> None:
+        self._shared.observer = value
+
+    @property
     def transport(self) -> Transport | None:
         """The fleet's transport (``None`` after :meth:`stop`, until the next :meth:`start`)."""
         return self._shared.transport
+
+    @property
+    def store(self) -> Store:
+        """The fleet's :class:`~fleetven.store.Store` (closed by :meth:`stop`, opened again by :meth:`start`)."""
+        return self._shared.store
 
     @property
     def wheel(self) -> TimerWheel | None:
@@ -249,9 +339,12 @@ class Fleet:
             raise ConfigurationError(f"the fleet already has a VEN named {name!r}")
         if (cert is None) != (key is None):
             raise ConfigurationError(f"VEN {name!r} needs both cert and key, or neither")
-        if cert is not None and not self.disable_signature:
-            self._shared.warn_once("signing", "XML signatures are not implemented yet: VEN %s (and any other) "
-                                   "sends unsigned messages", name)
+        if cert is not None:
+            if cert not in self._checked:  # VENs sharing a certificate file: checked (and warned about) once
+                check_certificate(cert, owner=name)
+                self._checked.add(cert)
+        else:
+            cert, key, passphrase = self.cert, self.key, self.passphrase
         ven = Ven(
             self._shared,
             name,
@@ -263,9 +356,11 @@ class Fleet:
             group_ids=group_ids,
             party_ids=party_ids,
             ssl_context=self._ssl_context(cert, key, passphrase),
+            signer=self._signer(cert, key, passphrase),
         )
         self.vens[name] = ven
         if self._running:
+            ven.restore(self._states.pop(name, None))
             ven.start()
         return ven
 
@@ -285,6 +380,8 @@ class Fleet:
         del self.vens[name]
         task = ven.task
         ven.stop()
+        if cancel_registration and not ven.registered and not self._shared.store.closed:
+            self._shared.store.forget_ven(name)  # its registration is over: nothing to resume
         if task is not None and task is not asyncio.current_task():
             await asyncio.gather(task, return_exceptions=True)
         return ven
@@ -293,20 +390,8 @@ class Fleet:
         """One context per TLS identity (https only): VENs of one identity share connections."""
         if not self._https:
             return None
-        if cert is None:
-            cert, key, passphrase = self.cert, self.key, self.passphrase
-        ident = (cert, key)
-        ctx = self._ssl_contexts.get(ident)
-        if ctx is None:
-            ctx = ssl.create_default_context(cafile=self.ca_file)
-            ctx.check_hostname = self.check_hostname
-            if cert is not None:
-                try:
-                    ctx.load_cert_chain(cert, key, passphrase)
-                except (OSError, ssl.SSLError) as exc:
-                    raise ConfigurationError(f"cannot load the client certificate {cert!r}: {exc}") from exc
-            self._ssl_contexts[ident] = ctx
-        return ctx
+        return self._contexts.get(cert=cert, key=key, passphrase=passphrase, ca_file=self.ca_file,
+                                  check_hostname=self.check_hostname, mode=self.tls_mode)
 
     # -------------------------------------------------------------- running
 
@@ -317,12 +402,25 @@ class Fleet:
         shared = self._shared
         if shared.transport is None or shared.transport.closed:
             shared.transport = self._new_transport()
+        if shared.store.closed:
+            spec = self._store_spec
+            if isinstance(spec, (str, os.PathLike)) and spec != ":memory:":
+                shared.store = SQLiteStore(spec)
+            else:
+                shared.store.reopen()
+        states = shared.store.load()
         shared.wheel = TimerWheel(resolution=self.timer_resolution)
         self._done = asyncio.Event()
         self._running = True
-        for ven in self.vens.values():
+        resumed = 0
+        for name, ven in self.vens.items():
+            ven.restore(states.pop(name, None))
+            resumed += ven.registered
             ven.start()
+        self._states = states  # VENs added later while running take theirs then
         logger.info("fleet started: %d VENs against %s", len(self.vens), self.vtn_url)
+        if resumed:
+            logger.info("%d VENs resume the registration kept in %r", resumed, shared.store)
 
     async def stop(self) -> None:
         """Stop every VEN, cancel their steps and timers, close the connections. Idempotent.
@@ -339,6 +437,7 @@ class Fleet:
 
     async def _shutdown(self) -> None:
         shared = self._shared
+        await self._deliver_answers()
         for ven in self.vens.values():
             ven.stop()
         tasks = list(shared.tasks)
@@ -352,10 +451,36 @@ class Fleet:
             shared.wheel = None
         if shared.transport is not None:
             await shared.transport.close()
+        try:
+            shared.store.close()
+        except Exception:
+            logger.exception("closing the store failed")
         if self._done is not None:
             self._done.set()
         self._stopping = None
         logger.info("fleet stopped")
+
+    async def _deliver_answers(self) -> None:
+        """Before stopping: one last try (bounded by ``request_timeout``, at most 5 s) to deliver each
+        VEN's ``oadrCreatedEvent`` not yet acknowledged; what still fails stays in the store."""
+        pending = [ven for ven in self.vens.values() if ven._unsent is not None and ven.registered]
+        if not pending or self._shared.transport is None:
+            return
+
+        async def one(ven: Ven) -> None:
+            created = ven._unsent
+            if created is None or ven.task is not None:  # a step in flight sends it itself
+                return
+            try:
+                await ven._send_created_event(created)
+            except Exception as exc:
+                logger.debug("%s: the answer could not be delivered before stopping: %s", ven.name, exc)
+
+        try:
+            async with asyncio.timeout(min(self.request_timeout, 5.0)):
+                await asyncio.gather(*(one(ven) for ven in pending))
+        except TimeoutError:
+            logger.warning("stopping: some answers were not delivered in time; they stay in the store")
 
     async def wait_stopped(self) -> None:
         """Wait until :meth:`stop` is called (returns at once when not running)."""
@@ -372,11 +497,16 @@ class Fleet:
         await self.stop()
 
     def run(self) -> None:
-        """Run the fleet on a new uvloop event loop until :meth:`stop` is called or the process is
-        interrupted (Ctrl-C)."""
+        """Run the fleet on a new uvloop event loop until :meth:`stop` is called, the process is
+        interrupted (Ctrl-C) or it receives ``SIGTERM`` (a clean stop: answers delivered, store closed)."""
         import uvloop
 
         async def main() -> None:
+            loop = asyncio.get_running_loop()
+            try:
+                loop.add_signal_handler(signal.SIGTERM, lambda: loop.create_task(self.stop()))
+            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no signals here
+                pass
             async with self:
                 await self.wait_stopped()
 

@@ -10,7 +10,15 @@ callable the VEN gives it. The engine does no I/O of its own.
 
 Delivery is at-least-once towards the VTN and never duplicates on our side: samples
 stay buffered until the VTN acknowledges them with an ``oadrUpdatedReport`` carrying
-response code 200; after a failed send they go out, in order, with the next one.
+response code 200; after a failed send they go out, in order, with the next one. A
+backlog (after a VTN outage) goes out in order, back to back, in reports of one
+``reportBackDuration``'s worth of samples or 500, whichever is more. Each request holds at most
+``max_pending`` samples; past that the oldest are dropped, counted and logged.
+
+With a :class:`~fleetven.store.Store`, the engine keeps its active requests (and where each
+stands) and every sample not yet acknowledged in it, and :meth:`ReportEngine.restore` resumes
+them after a restart: sampling continues at the next instant of the request's own schedule
+(never sampling an instant twice) and the samples kept are delivered first.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from typing import Any
 
 from .exceptions import ConfigurationError
 from .messages import model as m
+from .store import Sample, Store
 
 __all__ = (
     "REPORT_NAMES",
@@ -66,6 +75,9 @@ SCALES = frozenset({"p", "n", "micro", "m", "c", "d", "k", "M", "G", "T", "none"
 
 #: Response code for a report request naming an unknown report or data point.
 REPORT_NOT_SUPPORTED = 461
+
+#: The namespace of the report ids :func:`make_report_spec` derives (uuid5).
+_ID_SPACE = uuid.UUID("5b0f3c1e-8a47-4d2b-9c61-0f7e2d9a4b13")
 
 # Measurement local name -> (item description fixed by the schema, accepted units; first is the default).
 _ITEMS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -252,9 +264,12 @@ def make_report_spec(
     """Validate OpenLEADR ``add_report`` arguments and build a :class:`ReportSpec`.
 
     Defaults follow OpenLEADR 0.5.36: ``report_duration`` one hour, ``report_dtstart`` now,
-    ``sampling_rate`` 10 s to 1 h (a timedelta means min = max), a random
-    ``report_specifier_id`` unless a report with the same name already exists in ``existing``
-    (then its id is reused), a random ``r_id``. The caller returns
+    ``sampling_rate`` 10 s to 1 h (a timedelta means min = max). Unlike OpenLEADR's random
+    ones, the default ``report_specifier_id`` and ``r_id`` are derived from the arguments
+    (uuid5 of the report name; of the specifier, resource and measurement), so the same
+    ``add_report`` calls give the same ids in every run: after a restart the VTN's report
+    requests still name data points the VEN knows. A report with the same name as one in
+    ``existing`` shares its specifier id. The caller returns
     ``(spec.report_specifier_id, spec.r_id)`` as OpenLEADR's ``add_report`` does.
 
     :param callback: reads the value (sync or coroutine function); see :class:`ReportSpec`.
@@ -313,7 +328,7 @@ def make_report_spec(
     specs = list(existing)
     if report_specifier_id is None:
         report_specifier_id = next((s.report_specifier_id for s in specs if s.report_name == report_name), None)
-        report_specifier_id = report_specifier_id or uuid.uuid4().hex
+        report_specifier_id = report_specifier_id or uuid.uuid5(_ID_SPACE, f"specifier\0{report_name}").hex
     elif not isinstance(report_specifier_id, str) or not report_specifier_id or report_specifier_id == "METADATA":
         raise ConfigurationError(f"report_specifier_id {report_specifier_id!r} is not usable",
                                  field="report_specifier_id")
@@ -322,7 +337,13 @@ def make_report_spec(
             raise ConfigurationError(f"report_specifier_id {report_specifier_id!r} already names a {s.report_name} "
                                      f"report, not {report_name}", field="report_specifier_id")
     if r_id is None:
-        r_id = uuid.uuid4().hex
+        what = "status" if item is None else f"{item.name}\0{item.description}\0{item.unit}"
+        seed = f"rid\0{report_specifier_id}\0{resource_id}\0{what}"
+        r_id = uuid.uuid5(_ID_SPACE, seed).hex
+        n = 0
+        while any(s.r_id == r_id and s.report_specifier_id == report_specifier_id for s in specs):
+            n += 1
+            r_id = uuid.uuid5(_ID_SPACE, f"{seed}\0{n}").hex
     elif not isinstance(r_id, str) or not r_id:
         raise ConfigurationError("r_id must be a non-empty str", field="r_id")
     if any(s.r_id == r_id and s.report_specifier_id == report_specifier_id for s in specs):
@@ -349,6 +370,9 @@ def make_report_spec(
 
 _PENDING, _READY, _SKIPPED = 0, 1, 2
 
+#: Samples one ``oadrUpdateReport`` may carry at least (see :meth:`_Request.batch`).
+_BACKLOG_BATCH = 500
+
 
 class _Sample:
     """One value of one data point at one instant (a slot filled later by async callbacks)."""
@@ -367,7 +391,7 @@ class _Request:
 
     __slots__ = ("request_id", "specifier_id", "report_name", "specs", "gran", "back", "end", "base_w", "base_dt",
                  "k", "j", "timer", "buffer", "inflight", "sending", "again", "finished", "closed", "cursor",
-                 "end_dt")
+                 "end_dt", "dropped", "backlog")
 
     def __init__(self, request_id: str, specifier_id: str, specs: list[ReportSpec]) -> None:
         self.request_id = request_id
@@ -390,6 +414,21 @@ class _Request:
         self.closed = False  # forgotten: drop everything
         self.cursor: datetime | None = None  # history: data before this instant was fetched already
         self.end_dt: datetime | None = None  # history: the end of the report interval
+        self.dropped = 0  # samples dropped at the cap
+        self.backlog = False  # the last send left ready samples behind (more than one report's worth)
+
+    def row(self) -> dict[str, Any]:
+        """Where the request stands, for the store (:meth:`ReportEngine.restore` reads it back)."""
+        return {"specifier_id": self.specifier_id, "r_ids": [s.r_id for s in self.specs], "gran": self.gran,
+                "back": self.back, "end": self.end, "base_dt": self.base_dt, "cursor": self.cursor,
+                "end_dt": self.end_dt, "finished": self.finished}
+
+    def batch(self) -> int:
+        """The most samples one ``oadrUpdateReport`` carries: one ``reportBackDuration``'s worth,
+        or :data:`_BACKLOG_BATCH` when that is more (a backlog after an outage goes out in
+        reports of that size, back to back, rather than in one huge message)."""
+        instants = round(self.back / self.gran) if self.back > 0 and self.gran > 0 else 1
+        return max(max(instants, 1) * len(self.specs), _BACKLOG_BATCH)
 
 
 def _status(value: Any) -> m.ResourceStatus | None:
@@ -428,16 +467,24 @@ class ReportEngine:
         and settable as the attribute ``ven_id``).
     :param name: the VEN's name for logs (default: ``ven_arg``'s ``name`` or the venID).
     :param retry_delay: seconds before resending the last data of a finished request after a failure.
+    :param store: where the requests and the samples not yet acknowledged are kept (none: memory only).
+    :param owner: the key of this VEN in ``store`` (its name).
+    :param max_pending: the most samples one request holds unacknowledged; past it the oldest
+        are dropped (counted in :attr:`dropped`, logged).
+    :param on_pending: called with the number of samples held unacknowledged when it changes.
     :raises ConfigurationError: two specs share a data point, or one specifier names two reports.
     """
 
     __slots__ = ("_specs", "_wheel", "_send", "_ven_arg", "_clock", "_logger", "ven_id", "_name", "_retry",
-                 "_active", "_finishing", "_tasks", "_closed", "rejections")
+                 "_active", "_finishing", "_tasks", "_closed", "rejections", "_store", "_owner", "_max_pending",
+                 "_on_pending", "_held", "dropped")
 
     def __init__(self, specs: Sequence[ReportSpec], *, wheel: Any,
                  send: Callable[[m.Message], Awaitable[m.Message]], ven_arg: object | None = None,
                  clock: Callable[[], datetime], logger: logging.Logger | None = None, ven_id: str | None = None,
-                 name: str | None = None, retry_delay: float = 10.0) -> None:
+                 name: str | None = None, retry_delay: float = 10.0, store: Store | None = None,
+                 owner: str | None = None, max_pending: int = 10_000,
+                 on_pending: Callable[[int], None] | None = None) -> None:
         by_spec: dict[str, dict[str, ReportSpec]] = {}
         for s in specs:
             points = by_spec.setdefault(s.report_specifier_id, {})
@@ -463,6 +510,13 @@ class ReportEngine:
         self._closed = False
         #: The requests refused by the latest :meth:`on_create_report`.
         self.rejections: list[Rejection] = []
+        self._store = store if store is not None and owner is not None else None
+        self._owner = owner or ""
+        self._max_pending = max(int(max_pending), 1)
+        self._on_pending = on_pending
+        self._held = 0  # samples taken and not acknowledged, every request together
+        #: Samples dropped at the ``max_pending`` cap since the engine was made.
+        self.dropped = 0
 
     # ------------------------------------------------------------ public API
 
@@ -555,14 +609,81 @@ class ReportEngine:
                                 pending_reports=self.pending(), ven_id=self.ven_id)
 
     def close(self) -> None:
-        """Cancel every timer and every task in flight; the engine does nothing more."""
+        """Cancel every timer and every task in flight; the engine does nothing more. What the
+        store holds stays there (a stopped fleet resumes from it)."""
         self._closed = True
         for req in [*self._active.values(), *self._finishing.values()]:
-            self._drop(req)
+            self._drop(req, forget=False)
         self._active.clear()
         self._finishing.clear()
         for task in list(self._tasks):
             task.cancel()
+
+    def forget(self) -> None:
+        """Forget every request, in the store too (the VEN lost its registration: the VTN's requests died with it)."""
+        for req in [*self._active.values(), *self._finishing.values()]:
+            self._drop(req)
+        self._active.clear()
+        self._finishing.clear()
+
+    @property
+    def held(self) -> int:
+        """Samples taken and not yet acknowledged by the VTN, every request together."""
+        return self._held
+
+    def restore(self, rows: dict[str, Any], samples: dict[str, list[Sample]], dropped: dict[str, int]) -> None:
+        """Resume the requests a store kept (:meth:`fleetven.store.Store.load`): each continues at
+        the next instant of its own schedule after now; its kept samples are delivered first.
+        A request naming a report this VEN no longer offers is forgotten (logged)."""
+        now_dt, now_w = self._clock(), self._wheel.time()
+        for rid, row in rows.items():
+            points = self._specs.get(row["specifier_id"])
+            specs = [points[r] for r in row["r_ids"] if r in points] if points is not None else []
+            if not specs or len(specs) != len(row["r_ids"]):
+                self._logger.warning("VEN %s: report request %s kept from the last run names report %s, which "
+                                     "this VEN no longer offers: forgotten", self._label(), rid, row["specifier_id"])
+                if self._store is not None:
+                    self._store.drop_request(self._owner, rid)
+                continue
+            req = _Request(rid, row["specifier_id"], specs)
+            req.gran, req.back, req.end = row["gran"], row["back"], row["end"]
+            req.base_dt, req.cursor, req.end_dt = row["base_dt"], row["cursor"], row["end_dt"]
+            req.dropped = dropped.get(rid, 0)
+            req.base_w = now_w + (req.base_dt - now_dt).total_seconds()
+            kept = samples.get(rid, ())
+            for s in kept:
+                sample = _Sample(s.dtstart, s.r_id)
+                sample.value, sample.state = s.value, _READY
+                req.buffer.append(sample)
+            self._held += len(req.buffer)
+            elapsed = (now_dt - req.base_dt).total_seconds()
+            if row["finished"]:
+                self._finish(req)
+                continue
+            if _is_history(specs[0]):
+                self._active[rid] = req
+                self._resume_history(req, now_dt, now_w)
+            else:
+                if elapsed >= 0:  # instants before now were sampled (or missed while down): never again
+                    req.k = int(elapsed // req.gran) + 1 if req.gran > 0 else 1
+                    if req.back > 0:
+                        req.j = max(int(elapsed // req.back) + 1, 1)
+                if (req.gran == 0 and req.k > 0) or (req.end is not None and elapsed >= req.end):
+                    self._finish(req)
+                    continue
+                self._active[rid] = req
+                self._schedule(req)
+            if req.buffer:
+                self._flush(req)
+        self._pending_changed()
+
+    def _resume_history(self, req: _Request, now_dt: datetime, now_w: float) -> None:
+        period = req.back or req.gran
+        cursor = req.cursor or now_dt
+        nxt = max(cursor + timedelta(seconds=period), now_dt) if period else now_dt
+        if req.end_dt is not None:
+            nxt = min(max(nxt, now_dt), max(req.end_dt, now_dt))
+        req.timer = self._wheel.call_at(now_w + (nxt - now_dt).total_seconds(), self._fire_history, req)
 
     async def drain(self) -> None:
         """Wait until every task the engine started (async samples, sends) has ended."""
@@ -622,6 +743,7 @@ class ReportEngine:
         req.base_w = now_w + delay
         req.base_dt = now_dt + timedelta(seconds=delay)
         self._active[rid] = req
+        self._save(req)
         self._schedule(req)
 
     def _start_history(self, req: _Request, rs: m.ReportSpecifier, now_dt: datetime, now_w: float) -> None:
@@ -640,6 +762,7 @@ class ReportEngine:
             req.end_dt = start + length
         req.cursor = start
         self._active[req.request_id] = req
+        self._save(req)
         if period == 0 or (req.end_dt is not None and req.end_dt <= now_dt):
             if req.end_dt is None:
                 req.end_dt = now_dt
@@ -663,6 +786,7 @@ class ReportEngine:
             self._active.pop(req.request_id, None)
             self._finish(req)
             return
+        self._save(req)
         self._flush(req)
         nxt = now_dt + timedelta(seconds=req.back or req.gran)
         if req.end_dt is not None:
@@ -714,6 +838,8 @@ class ReportEngine:
             if x is hole:
                 req.buffer[i:i + 1] = got
                 break
+        for sample in got:
+            self._held_one(req, sample)
 
     def _schedule(self, req: _Request) -> None:
         """Arm the request's timer for its next event (sample, send or end)."""
@@ -760,15 +886,70 @@ class ReportEngine:
             req.timer = None
         req.finished = True
         self._finishing[id(req)] = req
+        self._save(req)
         self._flush(req)
 
-    def _drop(self, req: _Request) -> None:
+    def _drop(self, req: _Request, *, forget: bool = True) -> None:
+        """Stop a request; ``forget``: it is over for good (cancelled, replaced, done), so the
+        store forgets it and its samples; otherwise (the engine closing) the store keeps them."""
+        if req.closed:
+            return
         req.closed = True
         if req.timer is not None:
             req.timer.cancel()
             req.timer = None
+        held = sum(1 for s in req.buffer if s.state == _READY) + len(req.inflight)
         req.buffer.clear()
         self._finishing.pop(id(req), None)
+        if held:
+            self._held -= held
+            self._pending_changed()
+        if forget and self._store is not None:
+            self._store.drop_request(self._owner, req.request_id)
+
+    # ------------------------------------------------------------ the store
+
+    def _save(self, req: _Request) -> None:
+        if self._store is not None:
+            self._store.put_request(self._owner, req.request_id, req.row(), dropped=req.dropped)
+
+    def _pending_changed(self) -> None:
+        if self._on_pending is not None:
+            self._on_pending(self._held)
+
+    def _held_one(self, req: _Request, sample: _Sample) -> None:
+        """A sample became ready: keep it in the store, and keep the request under its cap."""
+        self._held += 1
+        if self._store is not None:
+            self._store.add_sample(self._owner, req.request_id, Sample(sample.r_id, sample.when, sample.value))
+        if len(req.buffer) + len(req.inflight) > self._max_pending:
+            self._drop_oldest(req)
+        self._pending_changed()
+
+    def _drop_oldest(self, req: _Request) -> None:
+        excess = len(req.buffer) + len(req.inflight) - self._max_pending
+        gone: list[_Sample] = []
+        kept: list[_Sample] = []
+        for s in req.buffer:
+            if excess > 0 and s.state == _READY:
+                gone.append(s)
+                excess -= 1
+            else:
+                kept.append(s)
+        if not gone:
+            return
+        req.buffer = kept
+        req.dropped += len(gone)
+        self.dropped += len(gone)
+        self._held -= len(gone)
+        if self._store is not None:
+            self._store.ack_samples(self._owner, req.request_id, [Sample(s.r_id, s.when, s.value) for s in gone])
+            self._save(req)
+        count = req.dropped
+        if count & (count - 1) == 0 or count % 10_000 == 0:  # 1, 2, 4, 8 ... then every 10,000
+            self._logger.warning("VEN %s: report request %s holds %d samples the VTN has not acknowledged (the "
+                                 "cap): dropped the oldest, %d dropped so far", self._label(), req.request_id,
+                                 self._max_pending, count)
 
     # ------------------------------------------------------------ sampling
 
@@ -818,6 +999,7 @@ class ReportEngine:
             return
         sample.value = parsed
         sample.state = _READY
+        self._held_one(req, sample)
 
     def _bad_sample(self, req: _Request, spec: ReportSpec, sample: _Sample, what: str,
                     exc: BaseException | None) -> None:
@@ -840,12 +1022,23 @@ class ReportEngine:
         if req.sending:
             req.again = True
             return
-        ready = [s for s in req.buffer if s.state == _READY]
-        req.buffer = [s for s in req.buffer if s.state == _PENDING]
+        limit = req.batch()
+        ready: list[_Sample] = []
+        rest: list[_Sample] = []
+        for s in req.buffer:
+            if s.state == _READY and len(ready) < limit:
+                ready.append(s)
+            elif s.state != _SKIPPED:
+                rest.append(s)
+        req.buffer = rest
         if not ready:
             if req.finished and not req.buffer:
                 self._finishing.pop(id(req), None)
+                if self._store is not None:
+                    self._store.drop_request(self._owner, req.request_id)
             return
+        # A backlog (after an outage): the next batch goes out as soon as this one is acknowledged.
+        req.backlog = any(s.state == _READY for s in rest)
         req.sending = True
         req.inflight = ready
         self._spawn(self._deliver(req, self._update_report(req, ready)))
@@ -881,10 +1074,16 @@ class ReportEngine:
         req.sending = False
         if not ok and not req.closed:
             req.buffer[:0] = req.inflight
+        elif ok and not req.closed and req.inflight:
+            self._held -= len(req.inflight)
+            if self._store is not None:
+                self._store.ack_samples(self._owner, req.request_id,
+                                        [Sample(s.r_id, s.when, s.value) for s in req.inflight])
+            self._pending_changed()
         req.inflight = []
         if req.closed or self._closed:
             return
-        if req.again or (ok and req.finished):
+        if req.again or (ok and (req.finished or req.backlog)):
             req.again = False
             self._flush(req)
         elif not ok and req.finished:  # nothing else will send it: retry later

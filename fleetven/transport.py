@@ -55,8 +55,9 @@ import asyncio
 import socket
 import ssl as _ssl
 from collections import deque
+from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Final, cast
+from typing import Any, Final, Protocol, cast
 
 from yarl import URL
 
@@ -66,6 +67,8 @@ from .messages.parse import DEFAULT_MAX_SIZE
 
 __all__ = (
     "Transport",
+    "Call",
+    "Callback",
     "SERVICES",
     "SERVICE_OF",
     "EI_REGISTER_PARTY",
@@ -156,10 +159,75 @@ class _Closed(Exception):
 
 _SLOT: Final = object()  # a pool waiter's wake-up: "a connection slot is reserved for you, open one"
 
+#: A loop timer may fire this much before its time (uvloop counts whole milliseconds).
+_EARLY: Final = 0.002
+
 
 def _expire(fut: asyncio.Future[Any]) -> None:
     if not fut.done():
         fut.set_exception(TimeoutError())
+
+
+class _Waiter(Protocol):
+    """What waits on a connection or for a pool slot: an :class:`asyncio.Future` or a :class:`Call`."""
+
+    def done(self) -> bool: ...
+
+    def set_result(self, result: Any, /) -> None: ...
+
+    def set_exception(self, exc: BaseException, /) -> None: ...
+
+
+def _parse_head(head: bytes) -> tuple[int, bytes, bool, int, bool] | None:
+    """``(status, reason, keep_alive, Content-Length or -1, chunked)`` of an answer's head (status
+    line and headers, without the blank line); ``None`` for an interim 1xx answer.
+
+    :raises _Malformed: not an HTTP/1.x answer head we accept.
+    """
+    lines = head.split(b"\r\n")
+    line = lines[0]
+    if (
+        line[:7] != b"HTTP/1."
+        or line[7:8] not in (b"0", b"1")
+        or line[8:9] != b" "
+        or not line[9:12].isdigit()
+        or (len(line) > 12 and line[12:13] != b" ")
+    ):
+        raise _Malformed(f"bad status line {line[:80]!r}")
+    status = int(line[9:12])
+    keep = line[7:8] == b"1"
+    length = -1
+    chunked = False
+    for header in lines[1:]:
+        name, sep, value = header.partition(b":")
+        if not sep or not name or name[0] in (32, 9) or name[-1] in (32, 9):
+            raise _Malformed(f"bad header line {header[:80]!r}")
+        lname = name.lower()
+        if lname == b"content-length":
+            text = value.strip()
+            if not text.isdigit() or (length >= 0 and int(text) != length):
+                raise _Malformed(f"bad Content-Length {value[:40]!r}")
+            length = int(text)
+        elif lname == b"transfer-encoding":
+            if value.strip().lower() != b"chunked":
+                raise _Malformed(f"unsupported Transfer-Encoding {value[:40]!r}")
+            chunked = True
+        elif lname == b"connection":
+            tokens = value.lower()
+            if b"close" in tokens:
+                keep = False
+            elif b"keep-alive" in tokens:
+                keep = True
+    if status < 200:
+        if status == 101 or status < 100:
+            raise _Malformed(f"unexpected status {status}")
+        return None
+    if chunked and length >= 0:
+        raise _Malformed("both Content-Length and Transfer-Encoding")
+    if status in (204, 304):
+        length = 0
+        chunked = False
+    return status, line[13:], keep, length, chunked
 
 
 class _Connection(asyncio.Protocol):
@@ -191,13 +259,16 @@ class _Connection(asyncio.Protocol):
         "idle_since",
         "sent_at",
         "lost_waiter",
+        "deadline",
+        "timer",
+        "timer_at",
     )
 
     def __init__(self, owner: Transport, key: _ssl.SSLContext | None) -> None:
         self.owner = owner
         self.key = key
         self.transport: asyncio.Transport | None = None
-        self.waiter: asyncio.Future[bytes] | None = None
+        self.waiter: _Waiter | None = None
         self.state = _IDLE
         self.buf = b""
         self.status = 0
@@ -214,6 +285,9 @@ class _Connection(asyncio.Protocol):
         self.idle_since = 0.0
         self.sent_at = 0.0
         self.lost_waiter: asyncio.Future[None] | None = None
+        self.deadline = 0.0  # when the request in flight times out
+        self.timer: asyncio.TimerHandle | None = None  # the connection's one deadline timer, if armed
+        self.timer_at = 0.0  # when that timer fires
 
     # ------------------------------------------------------------- asyncio callbacks
 
@@ -247,12 +321,16 @@ class _Connection(asyncio.Protocol):
 
     # ------------------------------------------------------------- request side
 
-    def send(self, data: bytes, waiter: asyncio.Future[bytes], now: float) -> None:
-        """Write one request; ``waiter`` gets the body (status in :attr:`status`) or the failure."""
+    def send(self, data: bytes, waiter: _Waiter, now: float, deadline: float) -> None:
+        """Write one request; ``waiter`` gets the body (status in :attr:`status`) or the failure,
+        a :class:`TimeoutError` when no complete answer came by ``deadline``."""
         self.waiter = waiter
         self.state = _HEAD
         self.keep = True
         self.sent_at = now
+        self.deadline = deadline
+        if self.timer is None or self.timer_at > deadline:
+            self._watch(deadline)
         assert self.transport is not None
         self.transport.write(data)
 
@@ -260,9 +338,35 @@ class _Connection(asyncio.Protocol):
         """Drop the connection at once (after a failure, a timeout or a cancellation)."""
         self.state = _BROKEN
         self.waiter = None
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         if self.transport is not None and not self.lost:
             self.transport.abort()
         self.lost = True
+
+    def _watch(self, when: float) -> None:
+        """(Re-)arm the connection's deadline timer. One timer serves every request the connection
+        carries: it is armed when a request finds none, and when it fires for a request already
+        answered it re-arms itself for the one in flight, if any, instead of one timer per request."""
+        if self.timer is not None:
+            self.timer.cancel()
+        loop = self.owner._loop
+        assert loop is not None
+        self.timer_at = when
+        self.timer = loop.call_at(when, self._on_deadline)
+
+    def _on_deadline(self) -> None:
+        self.timer = None
+        waiter = self.waiter
+        if waiter is None or self.lost:
+            return
+        loop = self.owner._loop
+        assert loop is not None
+        if loop.time() < self.deadline - _EARLY:
+            self._watch(self.deadline)  # the request this timer was armed for is done: watch the next
+        elif not waiter.done():
+            waiter.set_exception(TimeoutError())
 
     # ------------------------------------------------------------- internals
 
@@ -359,52 +463,20 @@ class _Connection(asyncio.Protocol):
                 return
 
     def _head(self, head: bytes) -> None:
-        lines = head.split(b"\r\n")
-        line = lines[0]
-        if (
-            line[:7] != b"HTTP/1."
-            or line[7:8] not in (b"0", b"1")
-            or line[8:9] != b" "
-            or not line[9:12].isdigit()
-            or (len(line) > 12 and line[12:13] != b" ")
-        ):
-            raise _Malformed(f"bad status line {line[:80]!r}")
-        status = int(line[9:12])
-        keep = line[7:8] == b"1"
-        length = -1
-        chunked = False
-        for header in lines[1:]:
-            name, sep, value = header.partition(b":")
-            if not sep or not name or name[0] in (32, 9) or name[-1] in (32, 9):
-                raise _Malformed(f"bad header line {header[:80]!r}")
-            lname = name.lower()
-            if lname == b"content-length":
-                text = value.strip()
-                if not text.isdigit() or (length >= 0 and int(text) != length):
-                    raise _Malformed(f"bad Content-Length {value[:40]!r}")
-                length = int(text)
-            elif lname == b"transfer-encoding":
-                if value.strip().lower() != b"chunked":
-                    raise _Malformed(f"unsupported Transfer-Encoding {value[:40]!r}")
-                chunked = True
-            elif lname == b"connection":
-                tokens = value.lower()
-                if b"close" in tokens:
-                    keep = False
-                elif b"keep-alive" in tokens:
-                    keep = True
-        if status < 200:
-            if status == 101 or status < 100:
-                raise _Malformed(f"unexpected status {status}")
-            return  # an interim 1xx answer: the real one follows
-        if chunked and length >= 0:
-            raise _Malformed("both Content-Length and Transfer-Encoding")
+        owner = self.owner
+        if head == owner._last_head:
+            # A VTN sends the same head again and again (it changes with the Date header, once a second).
+            status, reason, keep, length, chunked = owner._last_parsed
+        else:
+            parsed = _parse_head(head)
+            if parsed is None:
+                return  # an interim 1xx answer: the real one follows
+            owner._last_head = head
+            owner._last_parsed = parsed
+            status, reason, keep, length, chunked = parsed
         self.status = status
-        self.reason = line[13:]
+        self.reason = reason
         self.keep = keep
-        if status in (204, 304):
-            length = 0
-            chunked = False
         if chunked:
             self.state = _CHUNKED
             self.cstate = _C_SIZE
@@ -483,6 +555,130 @@ class _Connection(asyncio.Protocol):
                     return
 
 
+#: ``callback(answer, None)`` or ``callback(None, error)`` of :meth:`Transport.post`.
+Callback = Callable[[bytes | None, BaseException | None], None]
+
+
+class Call:
+    """A request made by :meth:`Transport.post`, in flight: it waits for a pool slot or a
+    connection, and for its answer, as a plain object the pool and the connection's protocol
+    call back (it quacks like the future :meth:`Transport.request` waits on), with no task."""
+
+    __slots__ = ("owner", "service", "data", "key", "ven", "callback", "deadline", "conn", "opener", "retried",
+                 "finished")
+
+    def __init__(
+        self,
+        owner: Transport,
+        service: str,
+        data: bytes,
+        key: _ssl.SSLContext | None,
+        ven: str | None,
+        callback: Callback,
+    ) -> None:
+        self.owner = owner
+        self.service = service
+        self.data = data
+        self.key = key
+        self.ven = ven
+        self.callback = callback
+        self.deadline = 0.0
+        self.conn: _Connection | None = None  # the connection carrying the request
+        self.opener: asyncio.Task[None] | None = None  # the task opening a connection for it, if any
+        self.retried = False
+        self.finished = False  # answered, failed or cancelled: nothing more happens
+
+    def __repr__(self) -> str:
+        state = "finished" if self.finished else ("sent" if self.conn is not None else "waiting")
+        return f"<Call {self.service} ven={self.ven} {state}>"
+
+    def cancel(self) -> None:
+        """Drop the request (its connection too, if it was sent); the callback is not called."""
+        if self.finished:
+            return
+        self.finished = True
+        conn = self.conn
+        if conn is not None:
+            self.conn = None
+            conn.abort()
+            self.owner._discard(conn)
+        elif self.opener is not None:
+            self.opener.cancel()
+        # Waiting in the pool's queue: done() is true now, so the pool skips it.
+
+    # -- the waiter protocol, for the pool and the connection
+
+    def done(self) -> bool:
+        return self.finished
+
+    def set_result(self, result: Any, /) -> None:
+        if self.finished:
+            return
+        if self.conn is not None:
+            self._answered(result)
+        elif result is _SLOT:
+            self.owner._open_for(self)  # a slot was reserved for us
+        else:
+            loop = self.owner._loop
+            assert loop is not None
+            self._send(result, loop.time())  # handed over by a releasing request
+
+    def set_exception(self, exc: BaseException, /) -> None:
+        if self.finished:
+            return
+        conn = self.conn
+        owner = self.owner
+        if conn is not None:
+            self.conn = None
+            if isinstance(exc, _Lost) and exc.stale and not self.retried and not owner._closed:
+                # The VTN closed this pooled connection while it was idle: once more on a new one.
+                self.retried = True
+                owner._forget(conn)
+                owner._open_for(self)
+                return
+            conn.abort()
+            owner._discard(conn)
+        self._deliver(None, owner._error(exc, self.service, self.ven))
+
+    # -- internals
+
+    def _send(self, conn: _Connection, now: float) -> None:
+        self.conn = conn
+        conn.send(self.data, self, now, self.deadline)
+
+    def _answered(self, body: bytes) -> None:
+        conn = self.conn
+        assert conn is not None
+        self.conn = None
+        conn.fresh = False
+        status = conn.status
+        reason = conn.reason
+        owner = self.owner
+        owner._release(conn)  # may hand it at once to a request waiting for a connection
+        if status == 200:
+            self._deliver(body, None)
+        else:
+            self._deliver(None, owner._status_error(status, reason, self.service, self.ven))
+
+    def _fail_open(self, exc: BaseException) -> None:
+        if self.finished:
+            return
+        if isinstance(exc, asyncio.CancelledError):
+            exc = _Closed()  # only closing the transport cancels an opening it did not start
+        self._deliver(None, self.owner._error(exc, self.service, self.ven))
+
+    def _deliver(self, answer: bytes | None, error: BaseException | None) -> None:
+        self.finished = True
+        try:
+            self.callback(answer, error)
+        except Exception as exc:  # a callback must not break the connection or the pool
+            loop = self.owner._loop
+            if loop is not None:
+                loop.call_exception_handler(
+                    {"message": f"fleetven transport callback {self.callback!r} raised", "exception": exc}
+                )
+
+
 class Transport:
     """One per fleet: a bounded pool of HTTP/1.1 keep-alive connections, timeouts, capped answers.
 
@@ -528,6 +724,10 @@ class Transport:
         "_default_ssl",
         "_addresses",
         "_addresses_until",
+        "_queue_timer",
+        "_opening",
+        "_last_head",
+        "_last_parsed",
     )
 
     def __init__(
@@ -584,11 +784,15 @@ class Transport:
         self._idle: dict[_ssl.SSLContext | None, deque[_Connection]] = {}
         self._conns: set[_Connection] = set()
         self._count = 0  # connections open or being opened (the pool's slots in use)
-        self._waiters: deque[tuple[_ssl.SSLContext | None, asyncio.Future[object]]] = deque()
+        self._waiters: deque[tuple[_ssl.SSLContext | None, _Waiter]] = deque()
         self._sweeper: asyncio.TimerHandle | None = None
         self._default_ssl: _ssl.SSLContext | None = None
         self._addresses: list[tuple[int, str]] = []
         self._addresses_until = 0.0
+        self._queue_timer: asyncio.TimerHandle | None = None  # expires callback requests waiting too long
+        self._opening: set[asyncio.Task[None]] = set()  # tasks opening a connection for a callback request
+        self._last_head = b"\x00"  # the last answer head parsed (never a real head) and what it said
+        self._last_parsed: tuple[int, bytes, bool, int, bool] = (0, b"", False, -1, False)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else ("open" if self._loop is not None else "idle")
@@ -659,8 +863,7 @@ class Transport:
             retried = False
             while True:
                 fut: asyncio.Future[bytes] = loop.create_future()
-                conn.send(data, fut, now)
-                timer = loop.call_at(deadline, _expire, fut)
+                conn.send(data, fut, now, deadline)
                 try:
                     answer = await fut
                 except _Lost as exc:
@@ -673,8 +876,6 @@ class Transport:
                     conn = await self._connect(key, deadline)
                     now = loop.time()
                     continue
-                finally:
-                    timer.cancel()
                 break
         except BaseException as exc:
             if conn is not None:
@@ -688,17 +889,124 @@ class Transport:
         status = conn.status
         self._release(conn)
         if status != 200:
-            reason = conn.reason.decode("latin-1")
-            url = self._urls[service]
-            text = f"{status} {reason}" if reason else str(status)
-            raise HTTPStatusError(
-                f"VTN answered HTTP {text} (ven={ven}, service={service}, url={url})",
-                ven=ven,
-                service=service,
-                url=url,
-                status=status,
-            )
+            raise self._status_error(status, conn.reason, service, ven)
         return answer
+
+    def post(
+        self,
+        service: str,
+        body: bytes,
+        callback: Callback,
+        *,
+        ssl: _ssl.SSLContext | None = None,
+        ven: str | None = None,
+    ) -> Call:
+        """:meth:`request` without a coroutine: POST ``body`` and call ``callback(answer, None)``
+        with the answer's body, or ``callback(None, error)``, later, from the event loop.
+
+        The same request, pool, timeout, retry rule and errors as :meth:`request`, for the
+        hot path of a large fleet: on an idle pooled connection the request is written at once and
+        the connection's protocol calls ``callback`` as soon as the answer is complete; no task,
+        future or timer is made for it. ``callback`` is never called before ``post`` returns and
+        must not raise (what it raises goes to the loop's exception handler).
+
+        :param callback: called once, unless the request is cancelled first.
+        :returns: the request in flight; :meth:`Call.cancel` drops it (and its connection).
+        :raises ConfigurationError: ``service`` is not an OpenADR service.
+        :raises TransportError: the transport is closed.
+        """
+        head = self._heads.get(service)
+        if head is None:
+            raise ConfigurationError(f"unknown OpenADR service {service!r}; expected one of {', '.join(SERVICES)}")
+        if self._closed:
+            url = self._urls[service]
+            raise TransportError(
+                f"transport is closed (ven={ven}, service={service}, url={url})", ven=ven, service=service, url=url
+            )
+        loop = self._loop
+        if loop is None:
+            loop = self._start()
+        key = ssl if self._https else None
+        now = loop.time()
+        call = Call(self, service, b"".join((head, b"%d\r\n\r\n" % len(body), body)), key, ven, callback)
+        call.deadline = now + self.timeout
+        stack = self._idle.get(key)
+        while stack:
+            conn = stack.pop()
+            conn.in_idle = False
+            if conn.lost:
+                self._discard(conn)
+                continue
+            call._send(conn, now)
+            return call
+        waiters = self._waiters
+        while waiters and waiters[0][1].done():
+            waiters.popleft()
+        if not waiters and (self._count < self.limit or self._evict()):
+            self._count += 1
+            self._open_for(call)
+            return call
+        waiters.append((key, call))  # served first in, first out by _release and _wake
+        if self._queue_timer is None:
+            self._queue_timer = loop.call_at(call.deadline, self._expire_queued)
+        return call
+
+    def _status_error(self, status: int, reason: bytes, service: str, ven: str | None) -> HTTPStatusError:
+        url = self._urls[service]
+        text = reason.decode("latin-1")
+        text = f"{status} {text}" if text else str(status)
+        return HTTPStatusError(
+            f"VTN answered HTTP {text} (ven={ven}, service={service}, url={url})",
+            ven=ven,
+            service=service,
+            url=url,
+            status=status,
+        )
+
+    def _open_for(self, call: Call) -> None:
+        """Open a connection for ``call`` in a slot already counted, in a task (rare: the pool is warm)."""
+        loop = self._loop
+        assert loop is not None
+        task = call.opener = loop.create_task(self._open_and_send(call))
+        self._opening.add(task)
+        task.add_done_callback(self._opening.discard)
+
+    async def _open_and_send(self, call: Call) -> None:
+        try:
+            conn = await self._connect(call.key, call.deadline)
+        except BaseException as exc:
+            call.opener = None
+            call._fail_open(exc)
+            return
+        call.opener = None
+        if call.finished:  # cancelled once the connection was made: keep it for the next request
+            conn.reusable = True
+            self._release(conn)
+            return
+        loop = self._loop
+        assert loop is not None
+        call._send(conn, loop.time())
+
+    def _expire_queued(self) -> None:
+        """Fail the callback requests that waited for a connection past their deadline: one timer
+        for the whole queue, armed at the earliest deadline, rather than one per waiting request."""
+        self._queue_timer = None
+        loop = self._loop
+        if loop is None or self._closed:
+            return
+        limit = loop.time() + _EARLY
+        expired: list[Call] = []
+        next_due: float | None = None
+        for _, waiter in self._waiters:
+            if isinstance(waiter, Call) and not waiter.finished:
+                if waiter.deadline <= limit:
+                    expired.append(waiter)
+                elif next_due is None or waiter.deadline < next_due:
+                    next_due = waiter.deadline
+        if next_due is not None:
+            self._queue_timer = loop.call_at(next_due, self._expire_queued)
+        for call in expired:
+            call.set_exception(TimeoutError())
 
     def _error(self, exc: BaseException, service: str, ven: str | None) -> BaseException:
         """The public error for an internal failure (other exceptions pass unchanged)."""
@@ -916,6 +1224,9 @@ class Transport:
             if stack is not None:
                 stack.remove(conn)
         self._conns.discard(conn)
+        if conn.timer is not None:
+            conn.timer.cancel()
+            conn.timer = None
         if not conn.lost:
             conn.lost = True
             if conn.transport is not None:
@@ -951,12 +1262,18 @@ class Transport:
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
+        if self._queue_timer is not None:
+            self._queue_timer.cancel()
+            self._queue_timer = None
         waiters, self._waiters = self._waiters, deque()
         for _, fut in waiters:
             if not fut.done():
                 fut.set_exception(_Closed())
         loop = self._loop
-        pending: list[asyncio.Future[None]] = []
+        pending: list[asyncio.Future[Any]] = []
+        for task in list(self._opening):
+            task.cancel()
+            pending.append(task)
         for conn in list(self._conns):
             if loop is not None and not conn.lost:
                 conn.lost_waiter = loop.create_future()

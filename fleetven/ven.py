@@ -25,6 +25,14 @@ No VEN owns a task that sleeps in a loop.
 * **Events**: :func:`fleetven.events.reconcile`, handlers (in parallel, with a
   timeout), one ``oadrCreatedEvent`` per poll cycle, status transitions on
   the wheel.
+* **Durable state** (:mod:`fleetven.store`): the registration, the events with
+  their decisions, the ``oadrCreatedEvent`` not yet acknowledged (the outbox),
+  the opts and the report requests and samples go to the fleet's store. A
+  registration received and a decision about to be sent are committed before
+  the next request; the rest with the fleet's next batch. A VEN that the fleet
+  restores from its store (:meth:`Ven.restore`) does not register again: it
+  finishes an interrupted registration, delivers its outbox, asks for its
+  events (a distribute may have died with the process) and polls.
 """
 
 from __future__ import annotations
@@ -41,16 +49,29 @@ from collections.abc import Callable, Coroutine, Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Final
 
+from lxml import etree
+
 from . import events as ev
-from .exceptions import ConfigurationError, MessageError, ProtocolError, RegistrationRejected, TransportError
-from .messages import build_message, parse_message
+from .exceptions import (
+    ConfigurationError,
+    MessageError,
+    ProtocolError,
+    RegistrationRejected,
+    SignatureError,
+    TransportError,
+)
+from .messages import build_message, build_signed_object, parse_document, parse_message
 from .messages import model as m
 from .reports import ReportEngine, ReportSpec, make_report_spec
-from .transport import EI_EVENT, EI_REGISTER_PARTY, OADR_POLL, SERVICE_OF
+from .signing import ReplayGuard, sign_message, verify_message
+from .store import MemoryStore, Store, VenState
+from .transport import EI_EVENT, EI_REGISTER_PARTY, EI_REPORT, OADR_POLL, SERVICE_OF
 
 if TYPE_CHECKING:
+    from .observe import Observer
+    from .signing import SigningKey, Verifier
     from .timerwheel import Timer, TimerWheel
-    from .transport import Transport
+    from .transport import Call, Transport
 
 __all__ = ("Ven", "Shared", "HANDLER_NAMES", "STATES")
 
@@ -94,6 +115,8 @@ class Shared:
     :param backoff_cap: largest retry delay cap, in seconds.
     :param max_registering: most VENs registering at once; the others wait in
         :attr:`registration_queue`, first in first out, holding no task.
+    :param store: where the VENs keep their durable state (default: a new :class:`~fleetven.store.MemoryStore`).
+    :param max_pending_samples: the most report samples one report request holds unacknowledged.
     """
 
     __slots__ = (
@@ -110,7 +133,14 @@ class Shared:
         "max_registering",
         "registering",
         "registration_queue",
+        "verifier",
+        "observer",
+        "replay_window",
+        "clock_skew",
+        "store",
+        "max_pending_samples",
         "_poll_template",
+        "_poll_object_template",
         "_ids",
         "_warned",
     )
@@ -127,6 +157,11 @@ class Shared:
         backoff_base: float,
         backoff_cap: float,
         max_registering: int = 128,
+        verifier: Verifier | None = None,
+        replay_window: float = 5.0,
+        clock_skew: float = 1.0,
+        store: Store | None = None,
+        max_pending_samples: int = 10_000,
     ) -> None:
         self.transport = None
         self.wheel = None
@@ -143,7 +178,16 @@ class Shared:
         self.registering = 0
         #: VENs waiting for a registration slot, in order (stopped ones are skipped when their turn comes).
         self.registration_queue: deque[Ven] = deque()
+        #: Checks every VTN message's signature when set (one per fleet, shared).
+        self.verifier = verifier
+        #: Told what the fleet does (:class:`fleetven.observe.Observer`), when set.
+        self.observer: Observer | None = None
+        self.replay_window = replay_window
+        self.clock_skew = clock_skew
+        self.store: Store = store if store is not None else MemoryStore()
+        self.max_pending_samples = max_pending_samples
         self._poll_template: tuple[bytes, bytes] | None = None
+        self._poll_object_template: tuple[bytes, bytes] | None = None
         self._ids = itertools.count(1)
         self._warned: set[str] = set()
 
@@ -174,6 +218,21 @@ class Shared:
             template = self._poll_template = (before, after)
         return b"".join((template[0], ven_id.encode(), template[1]))
 
+    def poll_object(self, ven_id: str) -> bytes:
+        """The ``oadrSignedObject`` of ``ven_id``'s ``oadrPoll``: exactly ``build_signed_object(Poll(...))``,
+        from a fleet-wide template like :meth:`poll_body`."""
+        if not ven_id.isprintable() or "&" in ven_id or "<" in ven_id or ">" in ven_id:
+            return build_signed_object(m.Poll(ven_id=ven_id))
+        template = self._poll_object_template
+        if template is None:
+            before, _, after = build_signed_object(m.Poll(ven_id=_VEN_ID_MARK)).partition(_VEN_ID_MARK.encode())
+            template = self._poll_object_template = (before, after)
+        return b"".join((template[0], ven_id.encode(), template[1]))
+
+    def replay_guard(self) -> ReplayGuard:
+        """A new replay guard for one VEN (nonces are never shared between VENs)."""
+        return ReplayGuard(self.replay_window, self.clock_skew)
+
     def registration_over(self, _task: asyncio.Task[None]) -> None:
         """A registration attempt ended (done, failed or cancelled): give its slot to the next VEN waiting."""
         self.registering -= 1
@@ -184,6 +243,16 @@ class Shared:
                 ven._queued = False
                 if ven._live():
                     ven._begin_registration()
+
+    def observe(self, method: Callable[..., None], *args: Any) -> None:
+        """Call an observer method; one that raises is logged (once per method) and the fleet goes on."""
+        try:
+            method(*args)
+        except Exception:
+            name = getattr(method, "__qualname__", repr(method))
+            if name not in self._warned:
+                self._warned.add(name)
+                logger.exception("the fleet's observer failed in %s (logged once; the fleet goes on)", name)
 
     def warn_once(self, key: str, text: str, *args: Any) -> None:
         """Log a warning the first time ``key`` is seen in this fleet."""
@@ -208,7 +277,7 @@ class Ven:
         "ven_id",
         "registration_id",
         "vtn_id",
-        "state",
+        "_state",
         "poll_freq",
         "cert",
         "key",
@@ -227,6 +296,12 @@ class Ven:
         "_idle_reply",
         "_unsent",
         "_queued",
+        "_signer",
+        "_guard",
+        "_watch",
+        "_call",
+        "_complete",
+        "_opts",
     )
 
     def __init__(
@@ -242,12 +317,13 @@ class Ven:
         group_ids: Iterable[str] = (),
         party_ids: Iterable[str] = (),
         ssl_context: ssl.SSLContext | None = None,
+        signer: SigningKey | None = None,
     ) -> None:
         self.name = name
         self.ven_id = ven_id
         self.registration_id: str | None = None
         self.vtn_id: str | None = None
-        self.state = "new"
+        self._state = "new"
         self.poll_freq = shared.poll_interval
         self.cert = cert
         self.key = key
@@ -268,6 +344,12 @@ class Ven:
         self._idle_reply: int | None = None
         self._unsent: m.CreatedEvent | None = None
         self._queued = False  # waiting in the fleet's registration queue
+        self._signer = signer  # signs every message this VEN sends (None: unsigned)
+        self._guard: ReplayGuard | None = None  # this VEN's nonces, made at the first verified message
+        self._watch: tuple[float, float] | None = None  # (due, sent) of an observed fast-path poll in flight
+        self._call: Call | None = None  # the poll in flight on the fast path (no task then)
+        self._complete = False  # the registration's follow-up steps (reports, events) all done
+        self._opts: dict[str, m.CreateOpt] | None = None  # opts created and not cancelled
 
     def __repr__(self) -> str:
         return f"<Ven {self.name!r} ven_id={self.ven_id!r} state={self.state}>"
@@ -275,9 +357,29 @@ class Ven:
     # ------------------------------------------------------------ public API
 
     @property
+    def state(self) -> str:
+        """One of :data:`STATES`: ``new``, ``registering``, ``registered``, ``unregistered``
+        (the VTN dropped the registration; registering again), ``cancelled`` or ``stopped``."""
+        return self._state
+
+    @state.setter
+    def state(self, new: str) -> None:
+        old = self._state
+        if new != old:
+            self._state = new
+            observer = self._shared.observer
+            if observer is not None:
+                self._shared.observe(observer.ven_state, self, old, new)
+
+    @property
     def events(self) -> dict[str, m.Event]:
         """The events this VEN knows, by eventID (a fresh dict of the latest event dicts)."""
         return {event_id: record.event for event_id, record in self._book.items()}
+
+    @property
+    def opts(self) -> dict[str, m.CreateOpt]:
+        """The opts this VEN created and did not cancel, by optID (kept across restarts)."""
+        return dict(self._opts) if self._opts else {}
 
     @property
     def resource_ids(self) -> frozenset[str]:
@@ -391,6 +493,10 @@ class Ven:
         reply = await self.send(msg)
         if not isinstance(reply, m.CreatedOpt) or reply.response.response_code != 200:
             raise self._refused("oadrCreateOpt", reply)
+        if self._opts is None:
+            self._opts = {}
+        self._opts[opt_id] = msg
+        self._shared.store.put_opt(self.name, opt_id, {"message": msg})
         return opt_id
 
     async def cancel_opt(self, opt_id: str) -> None:
@@ -403,6 +509,9 @@ class Ven:
         reply = await self.send(m.CancelOpt(request_id=self._shared.request_id(), opt_id=opt_id, ven_id=ven_id))
         if not isinstance(reply, m.CanceledOpt) or reply.response.response_code != 200:
             raise self._refused("oadrCancelOpt", reply)
+        if self._opts is not None:
+            self._opts.pop(opt_id, None)
+        self._shared.store.drop_opt(self.name, opt_id)
 
     async def cancel_registration(self) -> None:
         """Cancel the registration at the VTN (``oadrCancelPartyRegistration``) and stop polling.
@@ -420,31 +529,215 @@ class Ven:
         reply = await self.send(msg)
         if not isinstance(reply, m.CanceledPartyRegistration) or reply.response.response_code != 200:
             raise self._refused("oadrCancelPartyRegistration", reply)
+        if self._engine is not None:
+            self._engine.forget()
         self._halt("cancelled")
         self.registration_id = None
+        self._save_registration(complete=False)
         logger.info("%s: registration cancelled", self.name)
 
-    async def send(self, msg: m.Message, service: str | None = None) -> m.Message:
+    async def send(self, msg: m.Message, service: str | None = None, *, due: float | None = None) -> m.Message:
         """Send one message to the VTN and return its parsed answer.
 
         :param service: the service to post to; by default the message's (:data:`fleetven.transport.SERVICE_OF`).
+        :param due: when the message was due (``loop.time()``), for the fleet's observer; default: now.
         :raises TransportError: the request failed.
         :raises MessageError: the answer could not be read.
         """
         transport = self._shared.transport
         if transport is None:
             raise TransportError(f"the fleet is not running (ven {self.name})", ven=self.name)
-        body = build_message(msg)
-        data = await transport.request(service or SERVICE_OF[type(msg)], body, ssl=self._ssl, ven=self.name)
-        return parse_message(data, max_size=transport.max_size)
+        observer = self._shared.observer
+        if observer is None:
+            body = build_message(msg) if self._signer is None else sign_message(msg, self._signer)
+            data = await transport.request(service or SERVICE_OF[type(msg)], body, ssl=self._ssl, ven=self.name)
+            return self._decode(data, transport.max_size)
+        clock = asyncio.get_running_loop().time
+        due = clock() if due is None else due
+        error: BaseException | None = None
+        sent = due
+        try:
+            body = build_message(msg) if self._signer is None else sign_message(msg, self._signer)
+            sent = clock()
+            data = await transport.request(service or SERVICE_OF[type(msg)], body, ssl=self._ssl, ven=self.name)
+            return self._decode(data, transport.max_size)
+        except Exception as exc:
+            error = exc
+            raise
+        finally:
+            self._shared.observe(observer.request_done, self, msg.message_type, due, sent, clock(), error)
+
+    def _poll_body(self, ven_id: str) -> bytes:
+        """The ``oadrPoll`` document to send now (signed afresh each time when the VEN signs)."""
+        if self._signer is None:
+            return self._shared.poll_body(ven_id)
+        return sign_message(self._shared.poll_object(ven_id), self._signer)
+
+    def _decode(self, data: bytes, max_size: int) -> m.Message:
+        """Read a VTN message; when the fleet verifies signatures, only a verified one gets through.
+
+        :raises SignatureError: the signature, its certificate or its replay protection failed
+            (logged as a warning naming the VEN and the reason).
+        :raises MessageError: the bytes are not a valid OpenADR message.
+        """
+        verifier = self._shared.verifier
+        if verifier is None:
+            return parse_message(data, max_size=max_size)
+        guard = self._guard
+        if guard is None:
+            guard = self._guard = self._shared.replay_guard()
+        try:
+            return verify_message(data, verifier, guard, max_size=max_size)
+        except SignatureError as exc:
+            logger.warning("%s: refused a VTN message: %s", self.name, exc)
+            observer = self._shared.observer
+            if observer is not None:
+                self._shared.observe(observer.signature_refused, self, exc)
+            raise
+
+    async def _refuse(self, data: bytes, exc: SignatureError) -> None:
+        """Answer a refused VTN message with ``oadrResponse`` 463 on its service, so the VTN learns why."""
+        message_type, request_id = _peek(data)
+        service = _SERVICE_BY_NAME.get(message_type or "", OADR_POLL)
+        response = _ok(request_id, 463, f"signature refused: {getattr(exc, 'reason', exc)}"[:200])
+        try:
+            await self.send(m.ResponseMessage(response=response, ven_id=self.ven_id), service)
+        except (TransportError, MessageError) as err:
+            logger.debug("%s: the 463 answer to a refused message failed: %s", self.name, err)
 
     # -------------------------------------------------------- fleet control
 
     def start(self) -> None:
-        """Start registering (called by the fleet when it starts, or when it adds a VEN while running)."""
+        """Start registering (called by the fleet when it starts, or when it adds a VEN while running).
+
+        A VEN that holds a registration (kept from an earlier run, see :meth:`restore`) does not
+        register again: at a random phase within its poll period it resumes (finishes an
+        interrupted registration, delivers its outbox, asks for its events) and polls."""
         if self.state in ("new", "stopped"):
+            if self.registration_id is not None:
+                self.state = "registered"
+                for record in self._book.values():
+                    self._reschedule(record)
+                self._arm(self._shared.rng.uniform(0.0, self.poll_freq), self._on_resume_timer)
+                return
             self.state = "registering"
             self._arm(0.0, self._on_register_timer)
+
+    def restore(self, state: VenState | None) -> None:
+        """Take back what the fleet's store kept of this VEN (the fleet calls this when it starts,
+        before :meth:`start`, with the wheel running): registration, events and decisions, the
+        unacknowledged ``oadrCreatedEvent``, opts, report requests and their samples."""
+        if state is None:
+            return
+        store = self._shared.store
+        reg = state.registration
+        if reg is not None:
+            if reg.get("ven_id"):
+                self.ven_id = reg["ven_id"]
+                self._identity.ven_id = self.ven_id
+            if reg.get("registration_id"):
+                self.registration_id = reg["registration_id"]
+                self.vtn_id = sys.intern(reg["vtn_id"]) if reg.get("vtn_id") is not None else None
+                self.poll_freq = float(reg.get("poll_freq") or self._shared.poll_interval)
+                self._complete = bool(reg.get("complete"))
+            if reg.get("cancelled"):
+                self.state = "cancelled"
+        for event_id, row in state.events.items():
+            self._book[event_id] = ev.EventRecord(
+                event=row["event"], event_id=event_id, modification_number=row["modification_number"],
+                opt=row["opt"], start_offset=row["start_offset"], status=row["status"])
+        self._unsent = state.outbox
+        self._opts = {opt_id: row["message"] for opt_id, row in state.opts.items()} or None
+        orphans = set(state.samples) - set(state.requests)
+        if self.registration_id is None or self.state == "cancelled":
+            orphans |= set(state.requests)
+        elif state.requests:
+            self._report_engine().restore(state.requests, state.samples, state.dropped)
+        for request_id in orphans:
+            store.drop_request(self.name, request_id)
+
+    def _reschedule(self, record: ev.EventRecord) -> None:
+        """Arm a restored event's status timers again (its last status delivered is kept)."""
+        _cancel_timers(record)
+        if record.status in ("completed", "cancelled"):
+            return
+        if record.event["event_status"] == "cancelled":
+            record.timers.append(self._wheel().call_later(0.0, self._on_status_timer, record, "cancelled"))
+        else:
+            self._schedule_statuses(record)
+
+    # ---------------------------------------------------------- durable state
+
+    def _save_registration(self, *, complete: bool) -> None:
+        self._complete = complete
+        self._shared.store.put_registration(self.name, {
+            "ven_id": self.ven_id, "registration_id": self.registration_id, "vtn_id": self.vtn_id,
+            "poll_freq": self.poll_freq, "complete": complete, "cancelled": self._state == "cancelled",
+            "options": {"profile_name": "2.0b", "transport_name": "simpleHttp", "http_pull_model": True,
+                        "report_only": False, "xml_signature": self._signer is not None},
+        })
+
+    def _save_event(self, record: ev.EventRecord) -> None:
+        self._shared.store.put_event(self.name, record.event_id, {
+            "event": record.event, "modification_number": record.modification_number, "opt": record.opt,
+            "start_offset": record.start_offset, "status": record.status,
+        })
+
+    def _save_changes(self, changes: list[ev.EventChange]) -> None:
+        store = self._shared.store
+        for change in changes:
+            kind = change.kind
+            if kind in ("new", "modified", "cancelled") and change.record is not None:
+                self._save_event(change.record)
+            elif kind == "implied_cancel" and change.event_id is not None:
+                store.drop_event(self.name, change.event_id)
+
+    def _samples_pending(self, count: int) -> None:
+        observer = self._shared.observer
+        if observer is not None:
+            self._shared.observe(observer.samples_pending, self, count)
+
+    def _on_resume_timer(self) -> None:
+        self._timer = None
+        if self._live():
+            self._task = self._shared.spawn(self._resume())
+
+    async def _resume(self) -> None:
+        """The first step of a VEN restored with a registration; then it polls."""
+        ven_id = self.ven_id
+        assert ven_id is not None
+        try:
+            if not self._complete:
+                await self._register_reports(ven_id)
+            if self._unsent is not None:
+                await self._send_created_event(self._unsent)
+            reply = await self.send(m.RequestEvent(request_id=self._shared.request_id(), ven_id=ven_id))
+            if isinstance(reply, m.DistributeEvent):
+                await self._on_distribute(reply)
+            elif isinstance(reply, m.ResponseMessage) and reply.response.response_code in _NOT_REGISTERED:
+                self._lost_registration(reply.response.response_code)
+                return
+            elif isinstance(reply, m.ResponseMessage) and reply.response.response_code != 200:
+                raise self._refused("oadrRequestEvent", reply)
+            if not self._complete:
+                self._save_registration(complete=True)
+        except _RETRYABLE as exc:
+            delay = self._shared.backoff(self._failures)
+            self._failures += 1
+            logger.log(logging.WARNING if self._failures == 1 else logging.DEBUG,
+                       "%s: resuming after a restart failed (%d in a row): %s; again in %.2f s",
+                       self.name, self._failures, exc, delay)
+            self._arm(delay, self._on_resume_timer)
+            return
+        except Exception:
+            delay = self._shared.backoff(self._failures)
+            self._failures += 1
+            logger.exception("%s: resuming after a restart crashed; again in %.2f s", self.name, delay)
+            self._arm(delay, self._on_resume_timer)
+            return
+        self._failures = 0
+        if self._live():
+            self._arm(0.0, self._on_poll_timer)
 
     def stop(self) -> None:
         """Stop every timer and the running step (called by the fleet); the VEN can be started again."""
@@ -456,6 +749,10 @@ class Ven:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._call is not None:
+            self._call.cancel()
+            self._call = None
+            self._watch = None
         task = self._task
         self._task = None
         if task is not None and task is not asyncio.current_task() and not task.done():
@@ -492,7 +789,7 @@ class Ven:
         self._timer = wheel.call_later(max(delay, 0.0), callback)
 
     def _live(self) -> bool:
-        return self.state not in ("stopped", "cancelled", "new")
+        return self._state not in ("stopped", "cancelled", "new")
 
     def _on_register_timer(self) -> None:
         self._timer = None
@@ -512,9 +809,79 @@ class Ven:
         task.add_done_callback(shared.registration_over)
 
     def _on_poll_timer(self) -> None:
+        timer = self._timer
         self._timer = None
-        if self._live():
-            self._task = self._shared.spawn(self._poll())
+        if not self._live():
+            return
+        shared = self._shared
+        transport = shared.transport
+        ven_id = self.ven_id
+        if (
+            transport is None
+            or ven_id is None
+            or self._unsent is not None
+            or self._signer is not None
+            or shared.verifier is not None
+        ):
+            # The poll was due at the timer's deadline: what an observer measures latency from.
+            self._task = shared.spawn(self._poll(due=timer.when if timer is not None else None))
+            return
+        # The fast path, for the common unsigned poll: no task, no coroutine. The request goes out
+        # on an idle pooled connection at once and _on_poll_answer, called back by the
+        # connection's protocol, completes the cycle.
+        if shared.observer is not None:
+            sent = asyncio.get_running_loop().time()
+            self._watch = (min(timer.when, sent) if timer is not None else sent, sent)
+        try:
+            self._call = transport.post(OADR_POLL, self._poll_body(ven_id), self._on_poll_answer,
+                                        ssl=self._ssl, ven=self.name)
+        except _RETRYABLE as exc:
+            self._poll_failed(exc)
+        except Exception as exc:
+            self._poll_crashed(exc)
+
+    def _on_poll_answer(self, data: bytes | None, error: BaseException | None) -> None:
+        """The fast path's poll answer: an idle ``200`` ends the cycle here, any other message
+        continues in a task (:meth:`_poll`), exactly as if the coroutine had read it."""
+        self._call = None
+        watch = self._watch
+        if watch is not None:
+            self._watch = None
+            observer = self._shared.observer
+            if observer is not None:
+                self._shared.observe(observer.request_done, self, "oadrPoll", watch[0], watch[1],
+                                     asyncio.get_running_loop().time(), error)
+        transport = self._shared.transport
+        if transport is None or not self._live():
+            return
+        if error is not None:
+            if isinstance(error, _RETRYABLE):
+                self._poll_failed(error)
+            else:
+                self._poll_crashed(error)
+            return
+        assert data is not None
+        try:
+            digest = hash(data)
+            if digest == self._idle_reply:  # see _poll
+                again: bool | None = False
+                self._refused_polls = 0
+            else:
+                reply = self._decode(data, transport.max_size)
+                self._idle_reply = None
+                if not isinstance(reply, m.ResponseMessage):
+                    self._task = self._shared.spawn(self._poll(reply))
+                    return
+                if reply.response.response_code == 200:
+                    self._idle_reply = digest
+                again = self._on_poll_response(reply)
+        except _RETRYABLE as exc:
+            self._poll_failed(exc)
+            return
+        except Exception as exc:
+            self._poll_crashed(exc)
+            return
+        self._poll_done(again)
 
     def _retry_registration(self, delay: float) -> None:
         if not self._live():
@@ -564,7 +931,7 @@ class Ven:
             profile_name="2.0b",
             transport_name="simpleHttp",
             report_only=False,
-            xml_signature=False,
+            xml_signature=self._signer is not None,
             http_pull_model=True,
         )
         reply = await self.send(create)
@@ -591,6 +958,8 @@ class Ven:
         freq = reply.requested_oadr_poll_freq
         self.poll_freq = freq.total_seconds() if freq is not None and freq > timedelta(0) else shared.poll_interval
         self._identity.ven_id = ven_id
+        self._save_registration(complete=False)
+        shared.store.flush()  # durability first: never registered twice for want of a commit
         if self.state == "unregistered":
             self.state = "registering"
         logger.debug("%s: registered as %s (registration %s, VTN %s, poll every %.3g s)",
@@ -605,9 +974,11 @@ class Ven:
                 f"{self.name}: oadrRequestEvent answered with {events_reply.response.response_code}",
                 ven=self.name, response_code=events_reply.response.response_code,
             )
+        self._save_registration(complete=True)
 
     async def _register_reports(self, ven_id: str) -> None:
-        if self._engine is not None:
+        if self._engine is not None:  # a new registration: the VTN's earlier requests died with the old one
+            self._engine.forget()
             self._engine.close()
             self._engine = None
         request_id = self._shared.request_id()
@@ -637,63 +1008,96 @@ class Ven:
 
     # ------------------------------------------------------------------ poll
 
-    async def _poll(self) -> None:
+    async def _poll(self, reply: m.Message | None = None, *, due: float | None = None) -> None:
+        """One poll cycle; with ``reply``, the rest of a cycle whose answer the fast path read.
+        ``due``: when the poll was due (for the fleet's observer)."""
         ven_id = self.ven_id
         assert ven_id is not None
         try:
             transport = self._shared.transport
             if transport is None:
                 return
-            if self._unsent is not None:
-                await self._send_created_event(self._unsent)
-            data = await transport.request(OADR_POLL, self._shared.poll_body(ven_id), ssl=self._ssl, ven=self.name)
-            digest = hash(data)
-            if digest == self._idle_reply:
-                # The same bytes as the last "nothing for you" answer (keyed 64-bit SipHash, compared
-                # rather than the ~700 bytes kept per VEN): parsing them would give the same 200.
-                # Unsigned messages only: once signatures are verified, identical bytes are a replay.
-                again: bool | None = False
-                self._refused_polls = 0
+            if reply is not None:  # the fast path read the answer: only the dispatch is left
+                again: bool | None = await self._dispatch(reply)
             else:
-                reply = parse_message(data, max_size=transport.max_size)
-                self._idle_reply = None
-                if isinstance(reply, m.ResponseMessage) and reply.response.response_code == 200:
-                    self._idle_reply = digest
-                again = await self._dispatch(reply)
+                if self._unsent is not None:
+                    await self._send_created_event(self._unsent)
+                observer = self._shared.observer
+                if observer is None:
+                    data = await transport.request(OADR_POLL, self._poll_body(ven_id), ssl=self._ssl, ven=self.name)
+                else:
+                    data = await self._observed_poll(observer, transport, ven_id, due)
+                digest = hash(data) if self._shared.verifier is None else None
+                if digest is not None and digest == self._idle_reply:
+                    # The same bytes as the last "nothing for you" answer (keyed 64-bit SipHash, compared
+                    # rather than the ~700 bytes kept per VEN): parsing them would give the same 200.
+                    # Unsigned messages only: once signatures are verified, identical bytes are a replay.
+                    again = False
+                    self._refused_polls = 0
+                else:
+                    reply = self._decode(data, transport.max_size)
+                    self._idle_reply = None
+                    if isinstance(reply, m.ResponseMessage) and reply.response.response_code == 200:
+                        self._idle_reply = digest
+                    again = await self._dispatch(reply)
+        except SignatureError as exc:
+            await self._refuse(data, exc)
+            delay = self._shared.backoff(self._failures)
+            self._failures += 1
+            self._arm(delay, self._on_poll_timer)
+            return
         except _RETRYABLE as exc:
-            delay = self._shared.backoff(self._failures)
-            self._failures += 1
-            # The first failure of a run is a warning; the retries that follow are debug noise.
-            logger.log(logging.WARNING if self._failures == 1 else logging.DEBUG,
-                       "%s: poll failed (%d in a row): %s; polling again in %.2f s",
-                       self.name, self._failures, exc, delay)
-            self._arm(delay, self._on_poll_timer)
+            self._poll_failed(exc)
             return
-        except Exception:
-            delay = self._shared.backoff(self._failures)
-            self._failures += 1
-            logger.exception("%s: poll cycle crashed; polling again in %.2f s", self.name, delay)
-            self._arm(delay, self._on_poll_timer)
+        except Exception as exc:
+            self._poll_crashed(exc)
             return
+        self._poll_done(again)
+
+    async def _observed_poll(self, observer: Observer, transport: Transport, ven_id: str, due: float | None) -> bytes:
+        """The poll request, reported to ``observer`` with its timing (``due``: the timer's deadline)."""
+        clock = asyncio.get_running_loop().time
+        sent = clock()
+        error: BaseException | None = None
+        try:
+            return await transport.request(OADR_POLL, self._poll_body(ven_id), ssl=self._ssl, ven=self.name)
+        except Exception as exc:
+            error = exc
+            raise
+        finally:
+            self._shared.observe(observer.request_done, self, "oadrPoll", sent if due is None else min(due, sent),
+                                 sent, clock(), error)
+
+    def _poll_done(self, again: bool | None) -> None:
+        """A poll cycle ended well: arm the next one (at once when ``again``)."""
         if self._failures:
             logger.info("%s: polling again after %d failures", self.name, self._failures)
             self._failures = 0
         if again is not None and self._live():
             self._arm(0.0 if again else self.poll_freq, self._on_poll_timer)
 
+    def _poll_failed(self, exc: BaseException) -> None:
+        """A poll cycle failed (transport, message or protocol error): poll again after a backoff."""
+        delay = self._shared.backoff(self._failures)
+        self._failures += 1
+        # The first failure of a run is a warning; the retries that follow are debug noise.
+        logger.log(logging.WARNING if self._failures == 1 else logging.DEBUG,
+                   "%s: poll failed (%d in a row): %s; polling again in %.2f s",
+                   self.name, self._failures, exc, delay)
+        self._arm(delay, self._on_poll_timer)
+
+    def _poll_crashed(self, exc: BaseException) -> None:
+        """A poll cycle raised something unexpected: log it with its traceback, back off."""
+        delay = self._shared.backoff(self._failures)
+        self._failures += 1
+        logger.error("%s: poll cycle crashed; polling again in %.2f s", self.name, delay, exc_info=exc)
+        self._arm(delay, self._on_poll_timer)
+
     async def _dispatch(self, reply: m.Message) -> bool | None:
         """Handle one poll reply: True to poll again at once, False to wait a period,
         None when the VEN already armed its next step."""
         if isinstance(reply, m.ResponseMessage):
-            code = reply.response.response_code
-            if code == 200:
-                self._refused_polls = 0
-                return False
-            if code in _NOT_REGISTERED:
-                self._lost_registration(code)
-                return None
-            logger.warning("%s: oadrPoll answered with %d (%s)", self.name, code, reply.response.response_description)
-            return False
+            return self._on_poll_response(reply)
         self._refused_polls = 0
         if isinstance(reply, m.DistributeEvent):
             await self._on_distribute(reply)
@@ -721,6 +1125,18 @@ class Ven:
             logger.warning("%s: ignored an unexpected %s in answer to oadrPoll", self.name, reply.message_type)
         return True
 
+    def _on_poll_response(self, reply: m.ResponseMessage) -> bool | None:
+        """The ``oadrResponse`` answer to a poll (the idle ``200`` is the common one)."""
+        code = reply.response.response_code
+        if code == 200:
+            self._refused_polls = 0
+            return False
+        if code in _NOT_REGISTERED:
+            self._lost_registration(code)
+            return None
+        logger.warning("%s: oadrPoll answered with %d (%s)", self.name, code, reply.response.response_description)
+        return False
+
     def _lost_registration(self, code: int) -> None:
         """The VTN does not know this VEN any more: register afresh (at once the first time, then backing off)."""
         delay = 0.0 if self._refused_polls == 0 else self._shared.backoff(self._refused_polls - 1)
@@ -729,6 +1145,7 @@ class Ven:
                        self.name, code, delay)
         self.registration_id = None
         self.state = "unregistered"
+        self._save_registration(complete=False)
         self._retry_registration(delay)
 
     async def _on_cancel_party_registration(self, msg: m.CancelPartyRegistration) -> None:
@@ -747,9 +1164,11 @@ class Ven:
         logger.warning("%s: the VTN cancelled the registration; registering again later", self.name)
         self.registration_id = None
         if self._engine is not None:
+            self._engine.forget()
             self._engine.close()
             self._engine = None
         self.state = "unregistered"
+        self._save_registration(complete=False)
         self._retry_registration(self._shared.backoff(0))
 
     def _report_engine(self) -> ReportEngine:
@@ -757,9 +1176,11 @@ class Ven:
         engine = self._engine
         if engine is None:
             specs = self._shared.specs + self._specs if self._specs else self._shared.specs
+            shared = self._shared
             engine = self._engine = ReportEngine(
                 specs, wheel=self._wheel(), send=self.send, ven_arg=self, clock=_utcnow, logger=logger,
-                ven_id=self.ven_id, name=self.name,
+                ven_id=self.ven_id, name=self.name, store=shared.store, owner=self.name,
+                max_pending=shared.max_pending_samples, on_pending=self._samples_pending,
             )
         return engine
 
@@ -777,16 +1198,25 @@ class Ven:
         decisions = await self._decide([c for c in changes if c.needs_handler])
         for change in changes:
             self._track(change)
+        self._save_changes(changes)
         created = ev.created_event(changes, decisions, ven_id=ven_id, request_id=msg.request_id)
         if created is not None:
             await self._send_created_event(created)
+        elif decisions:  # durability first: the handler is never asked again about these events
+            self._shared.store.flush()
 
     async def _send_created_event(self, created: m.CreatedEvent) -> None:
         """Send the cycle's ``oadrCreatedEvent``; when that fails it is kept and sent again before the
-        next poll (the decisions are made once, the answer must still reach the VTN)."""
+        next poll (the decisions are made once, the answer must still reach the VTN). It is
+        committed to the store (with the decisions) before it is sent, and stays there until the
+        VTN answered: a restarted VEN sends it again rather than asking its handler again."""
+        store = self._shared.store
         self._unsent = created
+        store.put_outbox(self.name, created)
+        store.flush()
         reply = await self.send(created)
         self._unsent = None
+        store.put_outbox(self.name, None)
         if isinstance(reply, m.ResponseMessage) and reply.response.response_code != 200:
             logger.warning("%s: oadrCreatedEvent answered with %d", self.name, reply.response.response_code)
 
@@ -816,9 +1246,12 @@ class Ven:
         else:
             results = await asyncio.gather(*(self._decide_one(c) for c in changes))
         decisions: dict[str, str] = {}
+        observer = self._shared.observer
         for change, opt in zip(changes, results):
             if change.event_id is not None:
                 decisions[change.event_id] = opt
+                if observer is not None:
+                    self._shared.observe(observer.event_answer, self, change.event_id, opt)
             if change.record is not None:
                 change.record.opt = opt
         return decisions
@@ -900,6 +1333,11 @@ class Ven:
         if not self._live() or record.status == status:
             return
         record.status = status
+        if self._book.get(record.event_id) is record:
+            self._save_event(record)
+        observer = self._shared.observer
+        if observer is not None:
+            self._shared.observe(observer.event_status, self, record.event_id, status)
         fn = self.handler("on_event_status")
         if fn is not None:
             self._shared.spawn(self._call_status(fn, record, status))
@@ -929,6 +1367,33 @@ class Ven:
         code = response.response_code if response is not None else 469
         return ProtocolError(f"{self.name}: {what} answered with {reply.message_type} {code}",
                              ven=self.name, message_type=reply.message_type, response_code=code)
+
+
+_SERVICE_BY_NAME: Final = {
+    "oadrDistributeEvent": EI_EVENT,
+    "oadrCreateReport": EI_REPORT,
+    "oadrRegisterReport": EI_REPORT,
+    "oadrCancelReport": EI_REPORT,
+    "oadrUpdateReport": EI_REPORT,
+    "oadrRequestReregistration": EI_REGISTER_PARTY,
+    "oadrCancelPartyRegistration": EI_REGISTER_PARTY,
+}
+
+
+def _peek(data: bytes) -> tuple[str | None, str | None]:
+    """The message name and requestID of a refused (unverified) document, as far as they can be read."""
+    try:
+        root = parse_document(data)
+    except MessageError:
+        return None, None
+    for signed in root:
+        if isinstance(signed.tag, str) and signed.tag.endswith("}oadrSignedObject"):
+            for message in signed:
+                if isinstance(message.tag, str):
+                    for element in message.iter("{*}requestID"):
+                        return etree.QName(message).localname, (element.text or "").strip() or None
+                    return etree.QName(message).localname, None
+    return None, None
 
 
 def check_handler(name: str, handler: Handler) -> None:

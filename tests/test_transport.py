@@ -34,6 +34,40 @@ from fleetven.transport import SERVICE_OF, SERVICES, Transport
 DEADLINE = 10.0
 QUERY = build_message(m.QueryRegistration(request_id="q-1"))
 
+
+async def _request_through_post(
+    self: Transport, service: str, body: bytes, *, ssl: ssl.SSLContext | None = None, ven: str | None = None
+) -> bytes:
+    """:meth:`Transport.request` made of :meth:`Transport.post`: the same contract, through callbacks."""
+    done: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+    calls: list[tuple[bytes | None, BaseException | None]] = []
+
+    def callback(answer: bytes | None, error: BaseException | None) -> None:
+        calls.append((answer, error))
+        assert len(calls) == 1, "a post callback is called once"
+        if not done.done():
+            if error is not None:
+                done.set_exception(error)
+            else:
+                assert answer is not None
+                done.set_result(answer)
+
+    call = self.post(service, body, callback, ssl=ssl, ven=ven)
+    assert not calls, "a post callback is never called before post returns"
+    try:
+        return await done
+    except asyncio.CancelledError:
+        call.cancel()
+        raise
+
+
+@pytest.fixture(autouse=True, params=["request", "post"])
+def api(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs over the coroutine API and, with ``request`` rebuilt on it, the callback API."""
+    if request.param == "post":
+        monkeypatch.setattr(Transport, "request", _request_through_post)
+    return str(request.param)
+
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
 
@@ -665,3 +699,88 @@ def test_request_head_names_host_port_and_path() -> None:
         b"Content-Type: application/xml\r\nUser-Agent: ua\r\nContent-Length: "
     )
     assert b"Host: vtn.example\r\n" in Transport("https://vtn.example:443/x")._heads["EiEvent"]
+
+
+# ------------------------------------------------------------------ the callback API (Transport.post) itself
+
+
+async def test_post_on_an_idle_connection_makes_no_task() -> None:
+    async with serve(ok) as (url, peers), Transport(url, timeout=DEADLINE) as transport:
+        assert await transport.request("OadrPoll", b"<poll/>") == b"<answer/>"  # warm the pool
+        got: asyncio.Future[tuple[bytes | None, BaseException | None]] = asyncio.get_running_loop().create_future()
+        before = asyncio.all_tasks()
+        call = transport.post("OadrPoll", b"<poll/>", lambda a, e: got.set_result((a, e)))
+        assert asyncio.all_tasks() == before and call.conn is not None
+        assert await got == (b"<answer/>", None)
+        assert call.done() and transport.connections == 1
+    assert peers.connections == 1
+
+
+async def test_cancelled_post_waiting_for_a_connection_is_never_called_back() -> None:
+    async def hang_first(server: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        await server.read_request(reader)
+        if n == 1:
+            await reader.read()
+            return
+        while True:
+            writer.write(answer(b"<ok/>"))
+            await server.read_request(reader)
+
+    async with raw(hang_first) as server, Transport(server.url, timeout=DEADLINE, limit=1) as transport:
+        calls: list[str] = []
+        first = transport.post("OadrPoll", b"<p/>", lambda a, e: calls.append("first"))
+        while server.requests < 1:
+            await asyncio.sleep(0)
+        queued = transport.post("OadrPoll", b"<p/>", lambda a, e: calls.append("queued"))
+        after: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
+        transport.post("OadrPoll", b"<p/>", lambda a, e: after.set_result(a))
+        queued.cancel()
+        first.cancel()  # drops connection 1: its slot goes to the first live waiter
+        assert await after == b"<ok/>"
+        assert calls == [] and server.connections == 2
+
+
+async def test_post_waiting_past_its_deadline_times_out() -> None:
+    async def never(server: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        await server.read_request(reader)
+        await reader.read()
+
+    async with raw(never) as server, Transport(server.url, timeout=0.2, limit=1) as transport:
+        loop = asyncio.get_running_loop()
+        results: list[asyncio.Future[BaseException | None]] = [loop.create_future() for _ in range(2)]
+        for i, fut in enumerate(results):
+            transport.post("OadrPoll", b"<p/>", lambda a, e, f=fut: f.set_result(e), ven=f"v{i}")
+        errors = [await fut for fut in results]
+        for i, error in enumerate(errors):
+            assert isinstance(error, TransportTimeout) and error.fields["ven"] == f"v{i}"
+        assert transport.connections == 0
+
+
+async def test_a_raising_callback_goes_to_the_loop_and_the_pool_goes_on() -> None:
+    loop = asyncio.get_running_loop()
+    seen: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _loop, context: seen.append(context))
+    try:
+        async with serve(ok) as (url, peers), Transport(url, timeout=DEADLINE) as transport:
+            fired = asyncio.Event()
+
+            def boom(answer: bytes | None, error: BaseException | None) -> None:
+                fired.set()
+                raise RuntimeError("callback bug")
+
+            transport.post("OadrPoll", b"<poll/>", boom)
+            await fired.wait()
+            assert await transport.request("OadrPoll", b"<poll/>") == b"<answer/>"
+        assert peers.connections == 1
+        assert len(seen) == 1 and isinstance(seen[0]["exception"], RuntimeError)
+    finally:
+        loop.set_exception_handler(None)
+
+
+async def test_post_refuses_an_unknown_service_and_a_closed_transport(vtn: TestVTN) -> None:
+    transport = Transport(vtn.url, timeout=DEADLINE)
+    with pytest.raises(ConfigurationError):
+        transport.post("Nope", b"<p/>", lambda a, e: None)
+    await transport.close()
+    with pytest.raises(TransportError, match="closed"):
+        transport.post("OadrPoll", b"<p/>", lambda a, e: None)

@@ -7,6 +7,7 @@ import itertools
 import logging
 from collections.abc import Callable
 from datetime import timedelta
+from ssl import SSLContext
 from types import TracebackType
 from typing import Any
 
@@ -17,6 +18,7 @@ from ..exceptions import MessageError, MessageTooLarge
 from ..messages import build_message, parse_message
 from ..messages import model as m
 from ..messages.parse import DEFAULT_MAX_SIZE
+from ..signing import ReplayGuard, Verifier, load_signing_key, sign_message, verify_message
 from ._records import Faults, Receipt, VenRecord
 
 __all__ = ("TestVTN", "SERVICES")
@@ -33,7 +35,7 @@ _REGISTRATION = frozenset((m.CreatePartyRegistration, m.CancelPartyRegistration)
 
 
 class TestVTN:
-    """An in-process OpenADR 2.0b VTN (simple HTTP, pull model, unsigned).
+    """An in-process OpenADR 2.0b VTN (simple HTTP, pull model; signatures and TLS optional).
 
     :param vtn_id: the vtnID it announces.
     :param poll_freq: the ``oadrRequestedOadrPollFreq`` it asks VENs for.
@@ -49,6 +51,14 @@ class TestVTN:
     :param record_polls: also keep ``oadrPoll`` messages in :attr:`received`
         (off by default: a long benchmark would fill memory; see :attr:`polls`).
     :param access_log: turn aiohttp's access log on.
+    :param cert: the VTN's certificate (PEM file or bytes); with ``key``, every answer is signed.
+    :param key: the private key of ``cert``.
+    :param passphrase: the key's passphrase.
+    :param verifier: when given, every request must carry a valid XML signature that this
+        :class:`~fleetven.signing.Verifier` accepts, with a fresh ``ReplayProtect`` (a nonce
+        seen twice is refused); others are answered ``oadrResponse`` 463 and kept in :attr:`errors`.
+    :param ssl: a server :class:`ssl.SSLContext` to serve HTTPS (set ``verify_mode`` on it to
+        require client certificates).
 
     Recorded (lists of tuples, oldest first): :attr:`received` (every
     :class:`Receipt`), :attr:`registrations` ``(ven_id, oadrCreatePartyRegistration)``,
@@ -74,6 +84,11 @@ class TestVTN:
         on_register_report: Callable[[str, m.RegisterReport], list[m.ReportRequest]] | None = None,
         record_polls: bool = False,
         access_log: bool = False,
+        cert: str | bytes | None = None,
+        key: str | bytes | None = None,
+        passphrase: str | bytes | None = None,
+        verifier: Verifier | None = None,
+        ssl: SSLContext | None = None,
     ) -> None:
         self.vtn_id = vtn_id
         self.poll_freq = poll_freq
@@ -85,6 +100,11 @@ class TestVTN:
         self.on_register_report = on_register_report
         self.record_polls = record_polls
         self._access_log = access_log
+        self._signer = load_signing_key(cert, key, passphrase) if cert is not None and key is not None else None
+        self.verifier = verifier
+        # One guard for every VEN: nonces are random, so one seen twice from anybody is a replay.
+        self._guard = ReplayGuard()
+        self._ssl = ssl
         #: Faults for every request; see :attr:`ven_faults` for one VEN's.
         self.faults = Faults()
         #: Faults for one VEN's requests, by venID; they take precedence over :attr:`faults`.
@@ -130,14 +150,15 @@ class TestVTN:
     @property
     def url(self) -> str:
         """The ``vtn_url`` to give VENs: ``http://host:port/path`` (valid after :meth:`start`)."""
-        return f"http://{self.host}:{self.port}{self.path}"
+        scheme = "https" if self._ssl is not None else "http"
+        return f"{scheme}://{self.host}:{self.port}{self.path}"
 
     async def start(self) -> None:
         """Start listening; with ``port=0`` a free port is chosen and stored in :attr:`port`."""
         self._loop = asyncio.get_running_loop()
         kwargs: dict[str, Any] = {} if self._access_log else {"access_log": None}
         self._server = Server(self._handle, **kwargs)
-        self._listener = await self._loop.create_server(self._server, self.host, self.port)
+        self._listener = await self._loop.create_server(self._server, self.host, self.port, ssl=self._ssl)
         self.port = self._listener.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
@@ -320,7 +341,7 @@ class TestVTN:
             return web.Response(status=404 if request.method == "POST" else 405)
         ven_id: str | None = None
         try:
-            msg = parse_message(await self._read(request), max_size=self.max_size)
+            msg = self._decode(await self._read(request))
         except MessageError as exc:
             logger.warning("refused a request to %s: %s", request.path, exc)
             self.errors.append((None, exc))
@@ -334,6 +355,11 @@ class TestVTN:
         if faults.active():
             return await self._faulty(faults, msg, ven_id, request)
         return self._reply(self._answer(msg, ven_id))
+
+    def _decode(self, data: bytes) -> m.Message:
+        if self.verifier is None:
+            return parse_message(data, max_size=self.max_size)
+        return verify_message(data, self.verifier, self._guard, max_size=self.max_size)
 
     def _answer(self, msg: m.Message, ven_id: str | None) -> m.Message:
         if self.record_polls or type(msg) is not m.Poll:
@@ -375,9 +401,10 @@ class TestVTN:
             request.transport.abort()
         raise asyncio.CancelledError  # aiohttp drops a cancelled handler's connection quietly
 
-    @staticmethod
-    def _reply(answer: m.Message) -> web.Response:
-        return web.Response(body=build_message(answer), content_type=_XML)
+    def _reply(self, answer: m.Message) -> web.Response:
+        signer = self._signer
+        body = build_message(answer) if signer is None else sign_message(answer, signer)
+        return web.Response(body=body, content_type=_XML)
 
     def _registered(self, ven_id: str) -> bool:
         rec = self.vens.get(ven_id)
