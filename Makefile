@@ -13,8 +13,9 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := test
 .DELETE_ON_ERROR:
 
-# Debian packages the tests need (xmlsec1: the interop peer for signatures).
-DEB_PACKAGES ?= xmlsec1
+# Debian packages the tests need (xmlsec1: the interop peer for signatures; chromium: renders the
+# load test report in a headless browser).
+DEB_PACKAGES ?= xmlsec1 chromium
 # Debian packages the build needs: a C compiler, Python headers, venv support.
 DEB_BUILD_PACKAGES ?= gcc python3-dev python3-venv
 

@@ -1,0 +1,473 @@
+"""The load tester's :class:`~fleetven.observe.Observer`: every request's latency into HdrHistograms.
+
+Latency is measured from the time a request was *due* (the timer wheel's deadline for a poll or
+a report, the start of the reaction for an answer), not from the time it went out: when the VTN
+is slow, the requests that queue behind it count their wait (no coordinated omission, as wrk2
+measures). For a poll whose latency exceeds the VEN's poll period, the polls that period would
+have sent meanwhile are added as well (:meth:`hdrh.histogram.HdrHistogram.record_corrected_value`),
+since a VEN that waits for its answer does not send them.
+
+Requests are recorded per message type into a *window* histogram; every history interval the
+driver calls :meth:`Recorder.snapshot`, which turns the windows into one history row per message
+type (rates and percentiles of that interval), merges them into the cumulative histograms of
+the current phase (``"ramp"`` or ``"steady"``) and starts fresh windows. The per-request work is
+a dictionary look-up, a histogram record and a few additions.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from hdrh.histogram import HdrHistogram  # type: ignore[import-untyped]
+
+from ..observe import Observer
+
+if TYPE_CHECKING:
+    from ..ven import Ven
+
+__all__ = ("Recorder", "Tally", "HistoryRow", "RampPoint", "PERCENTILES", "AGGREGATED", "new_histogram")
+
+#: The percentiles reported, as Locust reports them.
+PERCENTILES: tuple[float, ...] = (50, 66, 75, 80, 90, 95, 98, 99, 99.9, 99.99, 100)
+#: The name of the all-message-types row.
+AGGREGATED = "Aggregated"
+#: Histogram range, in microseconds: 1 µs to one hour, three significant figures.
+LOWEST_US = 1
+HIGHEST_US = 3_600_000_000
+SIGNIFICANT_FIGURES = 3
+#: Messages a VEN sends while registering.
+REGISTRATION_TYPES = frozenset(
+    ("oadrQueryRegistration", "oadrCreatePartyRegistration", "oadrRegisterReport", "oadrRequestEvent")
+)
+#: The phases of a load test.
+PHASES = ("ramp", "steady")
+
+
+def new_histogram() -> HdrHistogram:
+    """An empty latency histogram (microseconds)."""
+    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_FIGURES)
+
+
+def histogram_figures(
+    hist: HdrHistogram, percentiles: Iterable[float] = PERCENTILES
+) -> tuple[dict[float, int], float, int, int]:
+    """``({percentile: value}, mean, min, max)`` of a histogram, in its unit (microseconds here).
+
+    hdrh's own ``get_percentile_to_value_dict``, ``get_value_at_percentile`` and
+    ``get_mean_value`` walk every bucket in Python, tens of milliseconds each: too slow to run
+    every second on the loop the fleet runs on. This copies the counts up to the highest value
+    recorded in one slice and walks only the buckets that hold something. Values are the
+    highest equivalent value of their bucket, as hdrh reports percentiles.
+
+    :raises ValueError: the histogram is empty.
+    """
+    total = hist.get_total_count()
+    if not total:
+        raise ValueError("an empty histogram has no percentiles")
+    last = hist._counts_index_for(hist.max_value)
+    counts = hist.counts[: last + 1]
+    # hdrh's index -> value mapping, inlined (see HdrHistogram.get_value_from_index)
+    shift = hist.sub_bucket_half_count_magnitude
+    half = hist.sub_bucket_half_count
+    unit = hist.unit_magnitude
+    wanted = sorted((max(int(p / 100.0 * total + 0.5), 1), p) for p in percentiles)
+    out: dict[float, int] = {}
+    seen = 0
+    weighted = 0
+    lowest: int | None = None
+    at = 0
+    for index, count in enumerate(counts):
+        if not count:
+            continue
+        bucket = (index >> shift) - 1
+        sub = (index & (half - 1)) + half
+        if bucket < 0:
+            sub -= half
+            bucket = 0
+        value = sub << (bucket + unit)
+        size = 1 << (bucket + unit)
+        if lowest is None:
+            lowest = value
+        weighted += count * (value + (size >> 1))
+        seen += count
+        while at < len(wanted) and seen >= wanted[at][0]:
+            out[wanted[at][1]] = value + size - 1
+            at += 1
+    top = hist.get_max_value()
+    for _, p in wanted[at:]:
+        out[p] = top
+    return out, weighted / total, lowest or 0, top
+
+
+def _describe(error: BaseException) -> str:
+    """One line naming an error: its class and (shortened) text, with per-VEN details dropped so
+    that the same failure of many VENs counts as one kind."""
+    text = " ".join(str(error).split())
+    status = getattr(error, "status", None)
+    kind = type(error).__name__
+    if isinstance(status, int):
+        return f"{kind}: HTTP {status}"
+    # "loadtest-00042: ..." → "...": the VEN's name is in most messages and would split the tally.
+    if text.startswith("loadtest-"):
+        text = text.split(" ", 1)[1] if " " in text else ""
+    return f"{kind}: {text[:120]}" if text else kind
+
+
+@dataclass(slots=True)
+class Tally:
+    """Counts and a latency histogram of requests (one message type, one phase or window).
+
+    :ivar requests: requests finished.
+    :ivar failures: requests that failed.
+    :ivar late: requests handed to the transport more than the late threshold after they were due.
+    :ivar histogram: latencies from due time to done, in microseconds.
+    """
+
+    requests: int = 0
+    failures: int = 0
+    late: int = 0
+    histogram: HdrHistogram = field(default_factory=new_histogram)
+
+    def add(self, other: Tally) -> None:
+        """Merge ``other`` into this tally."""
+        self.requests += other.requests
+        self.failures += other.failures
+        self.late += other.late
+        if other.histogram.get_total_count():
+            self.histogram.add(other.histogram)
+
+    def percentiles_ms(self) -> dict[str, float]:
+        """Each of :data:`PERCENTILES` in milliseconds (keys ``"50"``, ``"99.9"``...); empty when no request."""
+        return self.figures_ms()[0]
+
+    def figures_ms(self) -> tuple[dict[str, float], float | None, float | None, float | None]:
+        """``(percentiles, mean, min, max)`` in milliseconds; ``({}, None, None, None)`` when no request."""
+        if not self.histogram.get_total_count():
+            return {}, None, None, None
+        values, mean, low, high = histogram_figures(self.histogram)
+        return {_pct_key(p): values[p] / 1000.0 for p in PERCENTILES}, mean / 1000.0, low / 1000.0, high / 1000.0
+
+    def stats(self, seconds: float) -> dict[str, Any]:
+        """A JSON-ready summary: counts, rates over ``seconds``, latencies in milliseconds."""
+        count = self.histogram.get_total_count()
+        percentiles, mean, low, high = self.figures_ms()
+        return {
+            "requests": self.requests,
+            "failures": self.failures,
+            "late": self.late,
+            "error_rate": self.failures / self.requests if self.requests else 0.0,
+            "requests_per_s": self.requests / seconds if seconds > 0 else 0.0,
+            "failures_per_s": self.failures / seconds if seconds > 0 else 0.0,
+            "samples": count,
+            "mean_ms": mean,
+            "min_ms": low,
+            "max_ms": high,
+            "percentiles_ms": percentiles,
+        }
+
+
+def _pct_key(p: float) -> str:
+    return f"{p:g}"
+
+
+@dataclass(slots=True, frozen=True)
+class HistoryRow:
+    """One message type (or :data:`AGGREGATED`) over one history interval.
+
+    :ivar t: seconds since the test began, at the end of the interval.
+    :ivar timestamp: the wall-clock time (Unix seconds) at the end of the interval.
+    :ivar seconds: the interval's length.
+    :ivar phase: ``"ramp"`` or ``"steady"``.
+    :ivar vens: VENs in the fleet (Locust's "User Count").
+    :ivar registered: VENs registered.
+    :ivar name: the message type, or :data:`AGGREGATED`.
+    :ivar percentiles_ms: the interval's latency percentiles (empty when no request ended).
+    :ivar total_requests: requests of this type since the start; ``total_failures`` and the
+        ``total_*_ms`` latency figures likewise (Locust's "Total" columns).
+    """
+
+    t: float
+    timestamp: float
+    seconds: float
+    phase: str
+    vens: int
+    registered: int
+    name: str
+    requests: int
+    failures: int
+    late: int
+    percentiles_ms: dict[str, float]
+    mean_ms: float | None
+    total_requests: int
+    total_failures: int
+    total_median_ms: float | None
+    total_mean_ms: float | None
+    total_min_ms: float | None
+    total_max_ms: float | None
+
+
+@dataclass(slots=True, frozen=True)
+class RampPoint:
+    """The fleet at the end of one history interval: VENs added, by state, and the load tester's health.
+
+    :ivar registering: VENs registering for the first time or again, not after a failure.
+    :ivar backing_off: VENs whose last registration attempt failed, waiting to try again.
+    :ivar lag_max_ms: the largest event loop lag seen in the interval.
+    :ivar cpu_percent: the process's CPU time in the interval, as a percentage of one core.
+    """
+
+    t: float
+    vens: int
+    registered: int
+    registering: int
+    backing_off: int
+    lag_max_ms: float
+    cpu_percent: float
+
+
+class Recorder(Observer):
+    """Records what a fleet under load does; see the module documentation.
+
+    :param late_after: a request handed to the transport more than this many seconds after it
+        was due counts as *late* (the load tester, not the VTN, was behind).
+    :param correct_polls: add the polls a stalled VEN did not send (see the module documentation).
+    """
+
+    __slots__ = (
+        "late_after",
+        "correct_polls",
+        "phase",
+        "closed",
+        "windows",
+        "totals",
+        "history",
+        "ramp",
+        "errors",
+        "states",
+        "event_answers",
+        "event_statuses",
+        "signatures_refused",
+        "registered_at",
+        "_samples",
+        "_pending",
+        "_ever",
+        "cumulative",
+        "_started",
+        "_last",
+        "_clock",
+    )
+
+    def __init__(self, *, late_after: float = 0.11, correct_polls: bool = True) -> None:
+        self.late_after = late_after
+        self.correct_polls = correct_polls
+        #: The phase requests are attributed to; the driver sets it (after a :meth:`snapshot`).
+        self.phase = "ramp"
+        #: When true, calls are ignored (the test is over; requests cut short by the stop are not results).
+        self.closed = False
+        #: The current interval's tally per message type.
+        self.windows: dict[str, Tally] = {}
+        #: Cumulative tallies per (message type, phase), merged from the windows.
+        self.totals: dict[tuple[str, str], Tally] = {}
+        #: One row per message type and interval, then one :data:`AGGREGATED` row, oldest first.
+        self.history: list[HistoryRow] = []
+        #: The fleet at the end of every interval.
+        self.ramp: list[RampPoint] = []
+        #: (message type, error description) -> count.
+        self.errors: Counter[tuple[str, str]] = Counter()
+        #: VENs per state (:data:`fleetven.ven.STATES`).
+        self.states: Counter[str] = Counter()
+        #: ``optIn`` / ``optOut`` -> count.
+        self.event_answers: Counter[str] = Counter()
+        #: event status -> count.
+        self.event_statuses: Counter[str] = Counter()
+        self.signatures_refused = 0
+        self._samples: dict[str, int] = {}
+        #: Seconds since the start when each VEN registered the first time, in order.
+        self.registered_at: list[float] = []
+        self._pending: set[str] = set()
+        self._ever: set[str] = set()
+        #: Cumulative tallies per message type (and :data:`AGGREGATED`), all phases, up to the last interval.
+        self.cumulative: dict[str, Tally] = {}
+        self._clock: Callable[[], float] = time.monotonic
+        self._started: float | None = None
+        self._last: float | None = None
+
+    # ----------------------------------------------------------- the hook
+
+    def start(self, clock: Callable[[], float]) -> float:
+        """Mark the start of the test.
+
+        :param clock: the clock of the loop the fleet runs on (``loop.time``).
+        :returns: the start time on that clock (history times count from it).
+        """
+        self._clock = clock
+        self._started = self._last = now = clock()
+        return now
+
+    def request_done(
+        self, ven: Ven, message_type: str, due: float, sent: float, done: float, error: BaseException | None
+    ) -> None:
+        """Record one request (see :meth:`fleetven.observe.Observer.request_done`)."""
+        if self.closed:
+            return
+        tally = self.windows.get(message_type)
+        if tally is None:
+            tally = self.windows[message_type] = Tally()
+        latency = int((done - due) * 1_000_000.0)
+        if latency < LOWEST_US:
+            latency = LOWEST_US
+        elif latency > HIGHEST_US:
+            latency = HIGHEST_US
+        if self.correct_polls and message_type == "oadrPoll":
+            period = int(getattr(ven, "poll_freq", 0.0) * 1_000_000.0)
+            if 0 < period < latency:
+                tally.histogram.record_corrected_value(latency, period)
+            else:
+                tally.histogram.record_value(latency)
+        else:
+            tally.histogram.record_value(latency)
+        tally.requests += 1
+        if sent - due > self.late_after:
+            tally.late += 1
+        if error is not None:
+            tally.failures += 1
+            self.errors[(message_type, _describe(error))] += 1
+            if message_type in REGISTRATION_TYPES and ven.state != "registered":
+                self._pending.add(ven.name)  # the attempt failed: the VEN backs off, then registers again
+
+    def ven_state(self, ven: Ven, old: str, new: str) -> None:
+        """Count VENs per state; note first registrations for the ramp."""
+        if self.closed or old == new:
+            return
+        states = self.states
+        if states[old] > 0:
+            states[old] -= 1
+        states[new] += 1
+        if new != "registering":
+            self._pending.discard(ven.name)
+        if new == "registered" and self._started is not None and ven.name not in self._ever:
+            self._ever.add(ven.name)
+            self.registered_at.append(self._clock() - self._started)
+
+    def event_answer(self, ven: Ven, event_id: str, opt: str) -> None:
+        """Count event answers."""
+        self.event_answers[opt] += 1
+
+    def event_status(self, ven: Ven, event_id: str, status: str) -> None:
+        """Count event status changes."""
+        self.event_statuses[status] += 1
+
+    def signature_refused(self, ven: Ven, error: BaseException) -> None:
+        """Count VTN messages refused for their signature."""
+        self.signatures_refused += 1
+        if not self.closed:
+            self.errors[("signature", _describe(error))] += 1
+
+    def samples_pending(self, ven: Ven, count: int) -> None:
+        """Keep the latest count of a VEN's unacknowledged report samples."""
+        self._samples[ven.name] = count
+
+    # ----------------------------------------------------------- intervals
+
+    @property
+    def samples_pending_by_ven(self) -> dict[str, int]:
+        """The latest count of unacknowledged report samples, per VEN name."""
+        return self._samples
+
+    def snapshot(self, now: float, *, vens: int, timestamp: float | None = None, lag_max_ms: float = 0.0,
+                 cpu_percent: float = 0.0) -> list[HistoryRow]:
+        """Close the current interval: history rows, merge into the phase totals, fresh windows.
+
+        :param now: the loop's clock.
+        :param vens: VENs in the fleet now.
+        :param timestamp: wall-clock time (default: now).
+        :param lag_max_ms: the largest loop lag of the interval (for the ramp record).
+        :param cpu_percent: the process CPU of the interval, percent of one core.
+        :returns: the rows added (the message types, then the aggregate).
+        """
+        assert self._started is not None and self._last is not None, "start() first"
+        seconds = max(now - self._last, 1e-9)
+        t = now - self._started
+        wall = time.time() if timestamp is None else timestamp
+        registered = self.states["registered"]
+        rows: list[HistoryRow] = []
+        merged = Tally()
+        windows, self.windows = self.windows, {}
+        for name in sorted(windows):
+            window = windows[name]
+            total = self.totals.get((name, self.phase))
+            if total is None:
+                total = self.totals[(name, self.phase)] = Tally()
+            total.add(window)
+            merged.add(window)
+            rows.append(self._row(name, window, t, wall, seconds, vens, registered))
+        rows.append(self._row(AGGREGATED, merged, t, wall, seconds, vens, registered))
+        self.history.extend(rows)
+        self.ramp.append(
+            RampPoint(
+                t=t,
+                vens=vens,
+                registered=registered,
+                registering=max(self.states["registering"] - len(self._pending), 0),
+                backing_off=len(self._pending),
+                lag_max_ms=lag_max_ms,
+                cpu_percent=cpu_percent,
+            )
+        )
+        self._last = now
+        return rows
+
+    def _row(self, name: str, window: Tally, t: float, wall: float, seconds: float, vens: int,
+             registered: int) -> HistoryRow:
+        total = self.cumulative.get(name)
+        if total is None:
+            total = self.cumulative[name] = Tally()
+        total.add(window)
+        percentiles, mean, _, _ = window.figures_ms()
+        total_median: float | None = None
+        total_mean: float | None = None
+        total_min: float | None = None
+        total_max: float | None = None
+        if total.histogram.get_total_count():
+            medians, mean_us, min_us, max_us = histogram_figures(total.histogram, (50,))
+            total_median, total_mean = medians[50] / 1000.0, mean_us / 1000.0
+            total_min, total_max = min_us / 1000.0, max_us / 1000.0
+        return HistoryRow(
+            t=t,
+            timestamp=wall,
+            seconds=seconds,
+            phase=self.phase,
+            vens=vens,
+            registered=registered,
+            name=name,
+            requests=window.requests,
+            failures=window.failures,
+            late=window.late,
+            percentiles_ms=percentiles,
+            mean_ms=mean,
+            total_requests=total.requests,
+            total_failures=total.failures,
+            total_median_ms=total_median,
+            total_mean_ms=total_mean,
+            total_min_ms=total_min,
+            total_max_ms=total_max,
+        )
+
+    # ----------------------------------------------------------- results
+
+    def message_types(self) -> list[str]:
+        """Every message type recorded, sorted."""
+        return sorted({name for name, _ in self.totals})
+
+    def tally(self, name: str | None = None, phases: Iterable[str] = PHASES) -> Tally:
+        """The merged tally of one message type (``None``: all) over ``phases``."""
+        out = Tally()
+        wanted = set(phases)
+        for (kind, phase), tally in self.totals.items():
+            if phase in wanted and (name is None or kind == name):
+                out.add(tally)
+        return out

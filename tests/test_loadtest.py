@@ -1,0 +1,245 @@
+"""``fleetven loadtest``: the recorder (latency from due time, late requests, phases, history),
+the result files in Locust's columns, report.html rendered by headless Chromium, and the command
+end to end against OpenLEADR's VTN and against ``fleetven vtn`` (one that stalls)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fleetven.cli import main
+from fleetven.exceptions import ConfigurationError, HTTPStatusError
+from fleetven.loadtest import LoadTest, LoadTestConfig, Recorder, parse_duration, parse_report_option
+from fleetven.loadtest.recorder import histogram_figures, new_histogram
+from fleetven.loadtest.results import HISTORY_COLUMNS, STATS_COLUMNS
+from fleetven.testing.openleadr import OpenLEADRVTN
+
+CHROMIUM = "/usr/bin/chromium"
+LOCUST_STATS = [
+    "Type", "Name", "Request Count", "Failure Count", "Median Response Time", "Average Response Time",
+    "Min Response Time", "Max Response Time", "Average Content Size", "Requests/s", "Failures/s",
+    "50%", "66%", "75%", "80%", "90%", "95%", "98%", "99%", "99.9%", "99.99%", "100%",
+]
+LOCUST_HISTORY = [
+    "Timestamp", "User Count", "Type", "Name", "Requests/s", "Failures/s",
+    "50%", "66%", "75%", "80%", "90%", "95%", "98%", "99%", "99.9%", "99.99%", "100%",
+    "Total Request Count", "Total Failure Count", "Total Median Response Time", "Total Average Response Time",
+    "Total Min Response Time", "Total Max Response Time", "Total Average Content Size",
+]
+
+
+class FakeVen:
+    def __init__(self, name: str = "loadtest-00001", poll_freq: float = 10.0) -> None:
+        self.name = name
+        self.poll_freq = poll_freq
+        self.state = "registered"
+
+
+# ------------------------------------------------------------------ units
+
+
+def test_durations_and_report_options() -> None:
+    assert parse_duration("250ms") == 0.25
+    assert parse_duration("5m") == 300 and parse_duration("PT10S") == 10 and parse_duration("1.5") == 1.5
+    with pytest.raises(ConfigurationError, match="--ramp"):
+        parse_duration("soon", name="--ramp")
+    option = parse_report_option("telemetry_usage:5s")
+    assert (option.name, option.interval) == ("TELEMETRY_USAGE", 5.0)
+    with pytest.raises(ConfigurationError, match="HISTORY_USAGE"):
+        parse_report_option("HISTORY_USAGE:5s")
+    with pytest.raises(ConfigurationError, match="--max-error-rate"):
+        LoadTestConfig(vtn_url="http://x", max_error_rate=5.0)
+
+
+def test_histogram_figures_agree_with_hdrh() -> None:
+    hist = new_histogram()
+    for value in (*range(1, 2000, 7), 150_000, 3_000_000):
+        hist.record_value(value)
+    values, mean, low, high = histogram_figures(hist, (50, 90, 99, 100))
+    for p in (50, 90, 99, 100):
+        assert values[p] == hist.get_value_at_percentile(p)
+    assert mean == pytest.approx(hist.get_mean_value())
+    assert (low, high) == (hist.get_min_value(), hist.get_max_value())
+
+
+def test_recorder_measures_from_due_time_and_counts_late_requests() -> None:
+    clock = [100.0]
+    rec = Recorder(late_after=0.11)
+    rec.start(lambda: clock[0])
+    ven = FakeVen()
+    # due at 100.0, sent at once, answered 50 ms later
+    rec.request_done(ven, "oadrPoll", 100.0, 100.0, 100.05, None)
+    # due at 100.0, sent 300 ms late (the load tester was behind), answered 10 ms after sending
+    rec.request_done(ven, "oadrPoll", 100.0, 100.3, 100.31, None)
+    rec.request_done(ven, "oadrUpdateReport", 100.0, 100.0, 100.002, HTTPStatusError("VTN answered HTTP 503",
+                                                                                       status=503))
+    clock[0] = 101.0
+    rows = rec.snapshot(101.0, vens=1)
+    assert [r.name for r in rows] == ["oadrPoll", "oadrUpdateReport", "Aggregated"]
+    poll = rows[0]
+    assert poll.requests == 2 and poll.late == 1 and poll.failures == 0
+    # the late request's latency counts from its due time: 310 ms, not 10 ms
+    assert poll.percentiles_ms["100"] == pytest.approx(310, rel=0.01)
+    assert poll.percentiles_ms["50"] == pytest.approx(50, rel=0.01)
+    assert rows[2].requests == 3 and rows[2].failures == 1 and rows[2].total_requests == 3
+    assert rec.errors == {("oadrUpdateReport", "HTTPStatusError: HTTP 503"): 1}
+    # the next phase starts empty; totals keep both
+    rec.phase = "steady"
+    rec.request_done(ven, "oadrPoll", 101.0, 101.0, 101.001, None)
+    rec.snapshot(102.0, vens=1)
+    assert rec.tally("oadrPoll", ("ramp",)).requests == 2
+    assert rec.tally("oadrPoll", ("steady",)).requests == 1
+    assert rec.tally().requests == 4
+
+
+def test_recorder_adds_the_polls_a_stalled_ven_could_not_send() -> None:
+    rec = Recorder()
+    rec.start(lambda: 0.0)
+    rec.request_done(FakeVen(poll_freq=1.0), "oadrPoll", 0.0, 0.0, 3.5, None)  # a 3.5 s stall, 1 s poll period
+    rec.snapshot(4.0, vens=1)
+    tally = rec.tally("oadrPoll")
+    assert tally.requests == 1
+    assert tally.histogram.get_total_count() == 4  # 3.5 s, and the polls due at 1, 2, 3 s: 2.5, 1.5, 0.5 s
+
+
+def test_recorder_follows_ven_states() -> None:
+    clock = [0.0]
+    rec = Recorder()
+    rec.start(lambda: clock[0])
+    ven = FakeVen()
+    ven.state = "registering"
+    rec.ven_state(ven, "new", "registering")
+    rec.request_done(ven, "oadrQueryRegistration", 0.0, 0.0, 0.1, ConnectionError("refused"))
+    rec.snapshot(1.0, vens=1)
+    assert rec.ramp[-1].backing_off == 1 and rec.ramp[-1].registering == 0
+    clock[0] = 2.5
+    rec.ven_state(ven, "registering", "registered")
+    rec.snapshot(3.0, vens=1)
+    assert rec.ramp[-1].registered == 1 and rec.ramp[-1].backing_off == 0
+    assert rec.registered_at == [2.5]
+
+
+# ------------------------------------------------------------------ end to end
+
+
+def _check_outputs(out: Path, *, vens: int) -> dict[str, Any]:
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["vens"]["target"] == vens
+    assert summary["vens"]["registered_once"] == vens
+    assert "oadrPoll" in summary["by_type"] and summary["by_type"]["oadrPoll"]["all"]["requests"] > 0
+    with (out / "stats.csv").open() as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0][: len(LOCUST_STATS)] == LOCUST_STATS and rows[0] == STATS_COLUMNS
+    names = [r[1] for r in rows[1:]]
+    assert "oadrPoll" in names and "oadrCreatePartyRegistration" in names and names[-1] == "Aggregated"
+    agg = dict(zip(rows[0], rows[-1]))
+    assert int(agg["Request Count"]) == summary["aggregated"]["all"]["requests"]
+    assert float(agg["99%"]) >= float(agg["50%"]) > 0
+    with (out / "stats_history.csv").open() as fh:
+        history = list(csv.reader(fh))
+    assert history[0][: len(LOCUST_HISTORY)] == LOCUST_HISTORY and history[0] == HISTORY_COLUMNS
+    assert len(history) > 4
+    last_agg = [dict(zip(history[0], r)) for r in history[1:] if r[3] == "Aggregated"][-1]
+    assert int(last_agg["Total Request Count"]) == summary["aggregated"]["all"]["requests"]
+    assert int(last_agg["User Count"]) == vens
+    html = (out / "report.html").read_text()
+    assert "<script" not in html and "http://" not in html.replace(summary["settings"]["vtn_url"], "") \
+        .replace("http://www.w3.org/2000/svg", "")
+    return summary
+
+
+async def test_loadtest_against_openleadr(tmp_path: Path) -> None:
+    async with OpenLEADRVTN(poll_freq=__import__("datetime").timedelta(seconds=1),
+                            report_sampling=__import__("datetime").timedelta(seconds=1)) as vtn:
+        config = LoadTestConfig(vtn_url=vtn.url, vens=20, ramp=1.0, duration=3.0, seed=4,
+                                reports=(parse_report_option("TELEMETRY_USAGE:1s"),), max_error_rate=0.05)
+        result = await LoadTest(config, progress=None).run()
+    assert len(vtn.registrations) == 20
+    result.write(tmp_path)
+    summary = _check_outputs(tmp_path, vens=20)
+    assert summary["passed"], summary["threshold_failures"]
+    assert summary["vtn_poll_freq_s"] == {"1": 20}
+    assert "oadrUpdateReport" in summary["by_type"]  # OpenLEADR's VTN requests every TELEMETRY_USAGE report
+    text = result.render_summary(tmp_path)
+    assert "PASSED" in text and "oadrPoll" in text
+
+
+@pytest.fixture
+def stalling_vtn(tmp_path: Path) -> Iterator[str]:
+    """``fleetven vtn`` as a process, polled every second, stalling 2.5 s from t = 2 s."""
+    script = tmp_path / "stall.toml"
+    script.write_text("[vtn]\npoll_freq = '1s'\n\n[[faults]]\nat = '2s'\nduration = '2.5s'\nstall = true\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fleetven", "vtn", "--port", "0", "--script", str(script), "--stats-interval", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://"), proc.stderr.read() if proc.stderr and proc.poll() is not None else url
+        yield url
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=20)  # also closes the pipes
+
+
+def test_loadtest_command_shows_a_stall(stalling_vtn: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    status = main([
+        "loadtest", "--vtn-url", stalling_vtn, "--vens", "30", "--duration", "6s", "--max-p99", "500ms",
+        "--out", str(out), "--quiet", "--seed", "5",
+    ])
+    text = capsys.readouterr().out
+    assert status == 1, text  # the stall breaks the 500 ms p99 threshold
+    assert "FAILED: p99 latency" in text
+    summary = _check_outputs(out, vens=30)
+    p99 = summary["by_type"]["oadrPoll"]["all"]["percentiles_ms"]["99"]
+    assert p99 >= 2500 - 600, f"the 2.5 s stall does not show in the poll p99 ({p99} ms)"
+    assert summary["aggregated"]["all"]["max_ms"] >= 2500 - 300
+    _render(out / "report.html", tmp_path)
+
+
+def test_loadtest_command_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["loadtest", "--vtn-url", "ftp://nowhere", "--vens", "1"]) == 2
+    assert "fleetven loadtest:" in capsys.readouterr().err
+    assert main(["loadtest", "--vtn-url", "http://127.0.0.1:1/x", "--ramp", "soon"]) == 2
+    assert main(["loadtest", "--vtn-url", "http://127.0.0.1:1/x", "--report", "NOPE:1s"]) == 2
+
+
+# ------------------------------------------------------------------ the report in a browser
+
+
+def _render(report: Path, tmp_path: Path) -> None:
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing; the CI installs Debian's chromium (make test)")
+        pytest.skip(f"{CHROMIUM} is not installed (Debian package chromium)")
+    profile = tmp_path / "chromium-profile"
+    args = [
+        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+    ]
+    dom = subprocess.run([*args, "--dump-dom", report.as_uri()], capture_output=True, text=True, timeout=90)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    page = dom.stdout
+    charts = re.findall(r"<svg[^>]*class=\"chart\"", page)
+    assert len(charts) >= 4, f"{len(charts)} charts rendered"
+    assert page.count("<polyline") >= 4
+    for title in ("Latency from due time, all messages", "Requests and failures per second",
+                  "Registration ramp: VENs", "Load tester: loop lag"):
+        assert title in page
+    png = tmp_path / "report.png"
+    shot = subprocess.run([*args, "--window-size=1000,1600", f"--screenshot={png}", report.as_uri()],
+                          capture_output=True, text=True, timeout=90)
+    assert shot.returncode == 0 and png.stat().st_size > 10_000, shot.stderr[-2000:]
+    shutil.rmtree(profile, ignore_errors=True)
