@@ -143,17 +143,25 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
-def _configure_logging(fmt: str, level: str) -> logging.Handler:
+def _configure_logging(fmt: str, level: str) -> Callable[[], None]:
+    """Log to standard error in ``fmt`` at ``level``; returns what undoes it (``main`` may run in-process)."""
     handler = _StderrHandler()
     if fmt == "json":
         handler.setFormatter(_JSONLines())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
+    before = root.level
     root.addHandler(handler)
     root.setLevel(level)
     logging.captureWarnings(True)
-    return handler
+
+    def undo() -> None:
+        root.removeHandler(handler)
+        root.setLevel(before)
+        logging.captureWarnings(False)
+
+    return undo
 
 
 async def _serve(fleet: Fleet, args: argparse.Namespace, live: bool) -> int:
@@ -229,7 +237,7 @@ def _run_run(args: argparse.Namespace) -> int:
     except ConfigurationError as exc:
         print(f"fleetven run: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    handler = _configure_logging(args.log_format or config.log_format, args.log_level or config.log_level)
+    undo_logging = _configure_logging(args.log_format or config.log_format, args.log_level or config.log_level)
     try:
         try:
             fleet = build_fleet(config)
@@ -245,7 +253,7 @@ def _run_run(args: argparse.Namespace) -> int:
 
         return uvloop.run(_serve(fleet, args, live))
     finally:
-        logging.getLogger().removeHandler(handler)
+        undo_logging()
 
 
 def add_run(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

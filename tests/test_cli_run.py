@@ -285,8 +285,12 @@ def test_configuration_mistakes_exit_2_before_anything_runs(tmp_path: Path, caps
 def test_check_only_builds_the_fleet(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "vens.csv").write_text("ven_name\nsite-1\nsite-2\n")
     path = _fleet_file(tmp_path, "http://127.0.0.1:1/OpenADR2/Simple/2.0b")
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
     assert main(["run", "--check", str(path)]) == 0
     assert "OK: 2 VENs" in capsys.readouterr().out
+    # main ran in this process: the logging it set up is undone (level, handlers)
+    assert (root.level, root.handlers) == (level, handlers)
 
 
 # ------------------------------------------------------------------------------------- end to end

@@ -55,8 +55,9 @@ PrivateKey: TypeAlias = "rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey"
 
 _CURVES: dict[int, ec.EllipticCurve] = {256: ec.SECP256R1(), 384: ec.SECP384R1(), 521: ec.SECP521R1()}
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
-# Backdated a little, so that a peer whose clock is slightly behind still accepts a fresh certificate.
-_BACKDATE = datetime.timedelta(minutes=5)
+# Backdated an hour, so that a peer whose clock is behind (or a test that read its clock earlier) still
+# accepts a fresh certificate.
+_BACKDATE = datetime.timedelta(hours=1)
 
 
 def generate_key(key_type: KeyType = "rsa", key_size: int | None = None) -> PrivateKey:
@@ -219,7 +220,7 @@ class CertificateAuthority:
         :param key_size: see :func:`generate_key`.
         :param passphrase: encrypt the written key with it.
         :param valid_for: validity from ``not_valid_before``.
-        :param not_valid_before: start of validity (default: a few minutes ago).
+        :param not_valid_before: start of validity (default: an hour ago).
         :param private_key: certify this key instead of a new one (no size check: a test may want
             a weak key); ``key_type`` and ``key_size`` must then be left out.
         """
@@ -251,7 +252,7 @@ class CertificateAuthority:
         :param passphrase: encrypt the written key with it.
         :param valid_for: validity from ``not_valid_before`` (90 days: fleetven warns about
             certificates that expire within 30); a short one makes a certificate about to expire.
-        :param not_valid_before: start of validity (default: a few minutes ago); with a
+        :param not_valid_before: start of validity (default: an hour ago); with a
             ``valid_for`` that ends in the past, an expired certificate.
         :param private_key: certify this key instead of a new one (no size check: a test may want
             a weak key); ``key_type`` and ``key_size`` must then be left out.
