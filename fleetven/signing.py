@@ -79,6 +79,11 @@ _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512,
 }
 
+# Made once: signing is on every message's path.
+_SHA256 = hashes.SHA256()
+_ECDSA_SHA256 = ec.ECDSA(_SHA256)
+_PKCS1V15 = padding.PKCS1v15()
+
 _DIGESTS: dict[str, Any] = {"sha256": hashlib.sha256, "sha384": hashlib.sha384, "sha512": hashlib.sha512}
 
 CertSource = Union[bytes, str, "os.PathLike[str]", x509.Certificate]
@@ -206,9 +211,9 @@ class SigningKey:
         """
         key = self._key
         if self._ec_size:
-            r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
+            r, s = decode_dss_signature(key.sign(data, _ECDSA_SHA256))
             return r.to_bytes(self._ec_size, "big") + s.to_bytes(self._ec_size, "big")
-        sig: bytes = key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+        sig: bytes = key.sign(data, _PKCS1V15, _SHA256)
         return sig
 
     def __repr__(self) -> str:

@@ -820,13 +820,11 @@ class Ven:
             transport is None
             or ven_id is None
             or self._unsent is not None
-            or self._signer is not None
-            or shared.verifier is not None
         ):
             # The poll was due at the timer's deadline: what an observer measures latency from.
             self._task = shared.spawn(self._poll(due=timer.when if timer is not None else None))
             return
-        # The fast path, for the common unsigned poll: no task, no coroutine. The request goes out
+        # The fast path, for the common poll (signed or not): no task, no coroutine. The request goes out
         # on an idle pooled connection at once and _on_poll_answer, called back by the
         # connection's protocol, completes the cycle.
         if shared.observer is not None:
@@ -862,8 +860,8 @@ class Ven:
             return
         assert data is not None
         try:
-            digest = hash(data)
-            if digest == self._idle_reply:  # see _poll
+            digest = hash(data) if self._shared.verifier is None else None
+            if digest is not None and digest == self._idle_reply:  # see _poll
                 again: bool | None = False
                 self._refused_polls = 0
             else:
@@ -875,6 +873,9 @@ class Ven:
                 if reply.response.response_code == 200:
                     self._idle_reply = digest
                 again = self._on_poll_response(reply)
+        except SignatureError as exc:
+            self._task = self._shared.spawn(self._refused_poll(data, exc))
+            return
         except _RETRYABLE as exc:
             self._poll_failed(exc)
             return
@@ -1041,10 +1042,7 @@ class Ven:
                         self._idle_reply = digest
                     again = await self._dispatch(reply)
         except SignatureError as exc:
-            await self._refuse(data, exc)
-            delay = self._shared.backoff(self._failures)
-            self._failures += 1
-            self._arm(delay, self._on_poll_timer)
+            await self._refused_poll(data, exc)
             return
         except _RETRYABLE as exc:
             self._poll_failed(exc)
@@ -1067,6 +1065,13 @@ class Ven:
         finally:
             self._shared.observe(observer.request_done, self, "oadrPoll", sent if due is None else min(due, sent),
                                  sent, clock(), error)
+
+    async def _refused_poll(self, data: bytes, exc: SignatureError) -> None:
+        """A poll answer failed its signature check: tell the VTN (463), then poll again after a backoff."""
+        await self._refuse(data, exc)
+        delay = self._shared.backoff(self._failures)
+        self._failures += 1
+        self._arm(delay, self._on_poll_timer)
 
     def _poll_done(self, again: bool | None) -> None:
         """A poll cycle ended well: arm the next one (at once when ``again``)."""
