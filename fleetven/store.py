@@ -96,10 +96,14 @@ def encode(value: Any) -> bytes:
     :raises StoreError: a value of another type, or a naive datetime.
     """
     try:
-        return orjson.dumps(value, default=_default, option=_OPTIONS)
+        data = orjson.dumps(value, default=_default, option=_OPTIONS)
     except TypeError as exc:
         why = exc.__cause__ if isinstance(exc.__cause__, TypeError) else exc
         raise StoreError(f"a value cannot be stored: {why}") from exc
+    # orjson hands back a bytes object that keeps its whole output buffer (about 4 KB however
+    # short the value): a store that holds one registration per VEN would hold 4 KB per VEN.
+    # A copy of just the bytes (a few hundred) is what is kept; the buffer is freed at once.
+    return bytes(memoryview(data))
 
 
 def _revive(obj: Any) -> Any:

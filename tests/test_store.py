@@ -349,3 +349,14 @@ def test_reopen_after_close(store: Store) -> None:
     assert store.load()["a"].events == {"e": {"n": 1}}
     store.put_event("a", "e", {"n": 2})
     assert store.load()["a"].events == {"e": {"n": 2}}
+
+
+def test_encoded_rows_hold_no_spare_buffer() -> None:
+    # orjson 3.13 hands back bytes that keep its whole ~4 KB output buffer; the in-memory store keeps
+    # one encoded registration per VEN, so that buffer once cost 4 KB of RSS per idle VEN.
+    import sys
+
+    from fleetven.store import encode
+
+    row = encode({"ven_id": "ven-00001", "registration_id": "reg-00001", "vtn_id": "VTN", "poll_freq": 10.0})
+    assert sys.getsizeof(row) < len(row) + 64
