@@ -263,6 +263,9 @@ async def _vtn_serve(conn: Connection, poll_s: float, ca_file: str | None = None
             "registrations": len(vtn.registrations),
             "polls": vtn.polls,
             "errors": len(vtn.errors),
+            "error_samples": dict(
+                Counter(f"{type(e).__name__}: {getattr(e, 'reason', '')}" for _, e in vtn.errors).most_common(5)
+            ),
             "faulted": len(vtn.faulted),
             "received": len(vtn.received),
         }
