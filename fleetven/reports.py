@@ -922,7 +922,9 @@ class ReportEngine:
         self._held += 1
         if self._store is not None:
             self._store.add_sample(self._owner, req.request_id, Sample(sample.r_id, sample.when, sample.value))
-        if len(req.buffer) + len(req.inflight) > self._max_pending:
+        # While a batch is on its way the oldest samples are in it: the cap is applied when it comes
+        # back (acknowledged, or put back in front of the buffer), so that it drops the oldest.
+        if not req.inflight and len(req.buffer) > self._max_pending:
             self._drop_oldest(req)
         self._pending_changed()
 
@@ -1083,6 +1085,9 @@ class ReportEngine:
         req.inflight = []
         if req.closed or self._closed:
             return
+        if len(req.buffer) > self._max_pending:
+            self._drop_oldest(req)
+            self._pending_changed()
         if req.again or (ok and (req.finished or req.backlog)):
             req.again = False
             self._flush(req)

@@ -503,3 +503,23 @@ async def test_history_full_mode_collects_each_report_back_duration(oadr_schema:
     assert asked == [(0, 60, timedelta(seconds=10)), (60, 120, timedelta(seconds=10))]
     assert [rig.points(u) for u in rig.updates()] == [[(0, "v1", 1.0), (59, "v1", 2.0)],
                                                       [(60, "v1", 1.0), (119, "v1", 2.0)]]
+
+
+async def test_samples_past_the_cap_drop_the_oldest_counted_and_logged(oadr_schema: etree.XMLSchema,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    pending: list[int] = []
+    rig = Rig([usage(Counter(), "p1")], oadr_schema, max_pending=3, on_pending=pending.append)
+    rig.engine.on_create_report(create(request("rr", "usage", ["p1"], gran=10, back=10)))
+    rig.replies = [TransportError("down", ven="ven-a")] * 5  # the VTN is down for five sends
+    with caplog.at_level(logging.WARNING, logger="test.reports"):
+        await rig.advance(55)
+    # samples 1..5 were taken; the cap keeps the newest three, the two oldest are dropped and counted
+    assert rig.engine.dropped >= 2
+    assert any("the cap" in r.getMessage() and "dropped" in r.getMessage() for r in caplog.records)
+    await rig.advance(65)  # the VTN is back: what is kept goes out, oldest first, and nothing dropped twice
+    last = [p[2] for p in rig.points(rig.updates()[-1])]
+    assert last == sorted(last) and last[-1] == 6.0 and len(last) <= 3 + 1
+    assert 1.0 not in last and 2.0 not in last
+    # the observer's count never passed the cap (plus the one sample taken while a batch was away), and fell
+    # once the VTN acknowledged what was kept
+    assert pending and max(pending) <= 3 + 1 and pending[-1] < max(pending)
