@@ -295,3 +295,33 @@ def _allowed_losses(run: _Run) -> set[float]:
 
 if __name__ == "__main__":
     _child(*sys.argv[1:5])
+
+
+async def test_opts_and_registration_survive_a_new_fleet_on_the_same_store(tmp_path: Path) -> None:
+    """A fleet stopped and a new one started on the same SQLite file: the registration is resumed
+    (no second registration at the VTN) and the opts created and not cancelled are still there."""
+    from datetime import datetime, timedelta, timezone
+
+    from fleetven import Fleet
+    from fleetven.testing import TestVTN
+
+    path = tmp_path / "fleet.db"
+    async with TestVTN(poll_freq=timedelta(seconds=1)) as vtn:
+        first = Fleet(vtn.url, store=path, seed=1, backoff_base=0.01, backoff_cap=0.05)
+        ven = first.add_ven("site-opt")
+        async with first:
+            await vtn.wait_for(lambda: ven.registered, timeout=15)
+            start = datetime.now(timezone.utc) + timedelta(hours=1)
+            kept = await ven.create_opt("optOut", "economic", vavailability=[(start, timedelta(hours=2))])
+            gone = await ven.create_opt("optIn", "economic", vavailability=[(start, timedelta(hours=1))])
+            await ven.cancel_opt(gone)
+        ven_id, registration_id = ven.ven_id, ven.registration_id
+
+        second = Fleet(vtn.url, store=path, seed=2, backoff_base=0.01, backoff_cap=0.05)
+        again = second.add_ven("site-opt")
+        async with second:
+            polls = vtn.polls
+            await vtn.wait_for(lambda: vtn.polls > polls + 1, timeout=15)
+            assert (again.ven_id, again.registration_id) == (ven_id, registration_id)
+            assert set(again.opts) == {kept}
+        assert len(vtn.registrations) == 1
