@@ -48,7 +48,6 @@ __all__ = (
     "load_config",
     "build_fleet",
     "parse_duration_setting",
-    "fleet_accepts_store",
     "LOG_FORMATS",
     "LOG_LEVELS",
 )
@@ -102,8 +101,8 @@ class FleetConfig:
     :ivar path: the file it was read from.
     :ivar options: the ``[fleet]`` keyword options for :class:`~fleetven.fleet.Fleet`, converted
         (durations in seconds).
-    :ivar store: the ``[store] path`` (absolute), ``":memory:"`` for ``"memory"``, ``None`` when
-        the file has no ``[store]``.
+    :ivar store: the ``[store] path`` (absolute), ``":memory:"`` for ``"memory"``; without a
+        ``[store]`` section, ``<the file's name>.db`` beside the file.
     """
 
     path: str
@@ -413,11 +412,6 @@ def _import_callable(spec: object) -> Callable[..., Any]:
     return result
 
 
-def fleet_accepts_store() -> bool:
-    """Whether this version's :class:`~fleetven.fleet.Fleet` takes a ``store`` (durable state)."""
-    return "store" in inspect.signature(Fleet).parameters
-
-
 # ------------------------------------------------------------------------------------ the checker
 
 #: [fleet] options: name -> kind ("duration", "duration0" (may be zero), "int", "int+" (positive)).
@@ -472,6 +466,7 @@ class _Checker:
 
     def __init__(self, path: Path, display: str, text: str, environ: Mapping[str, str]) -> None:
         self.base = path.parent
+        self.default_store = path.with_suffix(".db")
         self.display = display
         self.environ = environ
         self.problems = _Problems(display, _Positions(text))
@@ -637,13 +632,10 @@ class _Checker:
         out["disable_signature"] = self.boolean(tls, ("tls", "disable_signature"), False)
 
     def store(self, doc: Mapping[str, Any], out: dict[str, Any]) -> None:
-        if "store" not in doc:
+        if "store" not in doc:  # durable by default: a SQLite file beside the configuration
+            out["store"] = str(self.default_store.resolve())
             return
         store = self.table(doc, "store", ("path",))
-        if not fleet_accepts_store():
-            self.bad(("store",), "durable state is not supported by this version of fleetven "
-                     "(its Fleet takes no store); remove the [store] section")
-            return
         path = self.string(store, ("store", "path"))
         if "path" not in store:
             self.bad(("store",), "path is missing (a database file, or \"memory\")")

@@ -11,12 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from fleetven import config as config_module
 from fleetven.config import (
     FleetConfig,
     _Positions,
     build_fleet,
-    fleet_accepts_store,
     load_config,
     parse_duration_setting,
 )
@@ -443,19 +441,17 @@ def test_a_missing_file(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------------- [store]
 
 
-def test_store_section_follows_what_the_fleet_supports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_store_path_memory_and_default(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD_HEAD + '[store]\npath = "state/fleet.db"\n' + GOOD_VENS)
-    if not fleet_accepts_store():
-        error = only(path)
-        assert where(error) == ("fleet.toml", 3, "store")
-        assert "not supported by this version" in str(error)
-    monkeypatch.setattr(config_module, "fleet_accepts_store", lambda: True)
     error = only(path)
     assert where(error) == ("fleet.toml", 4, "store.path") and "does not exist" in str(error)
     (tmp_path / "state").mkdir()
     assert load_config(path).store == str((tmp_path / "state" / "fleet.db").resolve())
     memory = write(tmp_path, GOOD_HEAD + '[store]\npath = "memory"\n' + GOOD_VENS, name="memory.toml")
     assert load_config(memory).store == ":memory:"
+    # without a [store] section the state is durable all the same: a SQLite file beside the configuration
+    plain = write(tmp_path, GOOD_HEAD + GOOD_VENS, name="plain.toml")
+    assert load_config(plain).store == str((tmp_path / "plain.db").resolve())
 
 
 # -------------------------------------------------------------------------------- durations, positions
