@@ -232,9 +232,12 @@ async def test_sigkill_at_random_moments_loses_nothing(tmp_path: Path) -> None:
         allowed = _allowed_losses(run)
         while loop.time() < deadline and (not settled() or not lost_now() <= allowed):
             await asyncio.sleep(0.2)  # polling with a deadline
-        # ---- SIGTERM: a clean stop
+        # ---- SIGTERM: a clean stop, once the last child is up (its handler is installed before START)
         assert run.proc is not None
         final_pid = run.proc.pid
+        ready_by = loop.time() + DEADLINE
+        while loop.time() < ready_by and ["START", str(final_pid)] not in run.lines():
+            await asyncio.sleep(0.05)  # polling with a deadline
         run.proc.send_signal(signal.SIGTERM)
         try:
             code = await asyncio.wait_for(run.proc.wait(), DEADLINE)
