@@ -62,6 +62,7 @@ from .exceptions import (
 )
 from .messages import build_message, build_signed_object, parse_document, parse_message
 from .messages import model as m
+from .messages.build import PAYLOAD_CLOSE, PAYLOAD_OPEN
 from .reports import ReportEngine, ReportSpec, make_report_spec
 from .signing import ReplayGuard, sign_message, verify_message
 from .store import MemoryStore, Store, VenState
@@ -139,8 +140,7 @@ class Shared:
         "clock_skew",
         "store",
         "max_pending_samples",
-        "_poll_template",
-        "_poll_object_template",
+        "_poll_templates",
         "_ids",
         "_warned",
     )
@@ -186,8 +186,7 @@ class Shared:
         self.clock_skew = clock_skew
         self.store: Store = store if store is not None else MemoryStore()
         self.max_pending_samples = max_pending_samples
-        self._poll_template: tuple[bytes, bytes] | None = None
-        self._poll_object_template: tuple[bytes, bytes] | None = None
+        self._poll_templates: tuple[bytes, bytes, bytes, bytes] | None = None
         self._ids = itertools.count(1)
         self._warned: set[str] = set()
 
@@ -210,24 +209,24 @@ class Shared:
     def poll_body(self, ven_id: str) -> bytes:
         """The ``oadrPoll`` document of ``ven_id``: exactly ``build_message(Poll(ven_id=ven_id))``, made
         from one fleet-wide template around the venID when it needs no escaping (the usual case)."""
-        if not ven_id.isprintable() or "&" in ven_id or "<" in ven_id or ">" in ven_id:
+        if not _plain(ven_id):
             return build_message(m.Poll(ven_id=ven_id))
-        template = self._poll_template
-        if template is None:
-            before, _, after = build_message(m.Poll(ven_id=_VEN_ID_MARK)).partition(_VEN_ID_MARK.encode())
-            template = self._poll_template = (before, after)
-        return b"".join((template[0], ven_id.encode(), template[1]))
+        template = self._poll_templates or self._make_poll_templates()
+        return b"".join((template[2], ven_id.encode(), template[3]))
 
     def poll_object(self, ven_id: str) -> bytes:
         """The ``oadrSignedObject`` of ``ven_id``'s ``oadrPoll``: exactly ``build_signed_object(Poll(...))``,
-        from a fleet-wide template like :meth:`poll_body`."""
-        if not ven_id.isprintable() or "&" in ven_id or "<" in ven_id or ">" in ven_id:
+        from the same template as :meth:`poll_body` (what a signing VEN signs)."""
+        if not _plain(ven_id):
             return build_signed_object(m.Poll(ven_id=ven_id))
-        template = self._poll_object_template
-        if template is None:
-            before, _, after = build_signed_object(m.Poll(ven_id=_VEN_ID_MARK)).partition(_VEN_ID_MARK.encode())
-            template = self._poll_object_template = (before, after)
+        template = self._poll_templates or self._make_poll_templates()
         return b"".join((template[0], ven_id.encode(), template[1]))
+
+    def _make_poll_templates(self) -> tuple[bytes, bytes, bytes, bytes]:
+        # build_message(msg) is PAYLOAD_OPEN + build_signed_object(msg) + PAYLOAD_CLOSE
+        before, _, after = build_signed_object(m.Poll(ven_id=_VEN_ID_MARK)).partition(_VEN_ID_MARK.encode())
+        template = self._poll_templates = (before, after, PAYLOAD_OPEN + before, after + PAYLOAD_CLOSE)
+        return template
 
     def replay_guard(self) -> ReplayGuard:
         """A new replay guard for one VEN (nonces are never shared between VENs)."""
@@ -1399,6 +1398,11 @@ def _peek(data: bytes) -> tuple[str | None, str | None]:
                         return etree.QName(message).localname, (element.text or "").strip() or None
                     return etree.QName(message).localname, None
     return None, None
+
+
+def _plain(ven_id: str) -> bool:
+    """Whether a venID goes into XML text as it is (no escaping): the poll templates apply."""
+    return ven_id.isprintable() and "&" not in ven_id and "<" not in ven_id and ">" not in ven_id
 
 
 def check_handler(name: str, handler: Handler) -> None:

@@ -213,11 +213,12 @@ async def test_fleet_registers_again_after_stop_with_a_full_queue(vtn: TestVTN) 
     "ven_id", ["ven-00001", "é ü 中", "a&b", "x<y>z", "tab\there", "cr\r", "\u00a0nbsp", "z" * 300]
 )
 def test_poll_body_is_the_built_poll(ven_id: str) -> None:
-    from fleetven.messages import build_message
+    from fleetven.messages import build_message, build_signed_object
 
     shared = Shared(rng=random.Random(1), poll_interval=10, handler_timeout=1, backoff_base=1.0, backoff_cap=2.0)
     assert shared.poll_body(ven_id) == build_message(m.Poll(ven_id=ven_id))
     assert shared.poll_body(ven_id) == build_message(m.Poll(ven_id=ven_id))  # template made, then reused
+    assert shared.poll_object(ven_id) == build_signed_object(m.Poll(ven_id=ven_id))  # what a signing VEN signs
 
 
 async def test_registration_rejected_then_accepted(vtn: TestVTN) -> None:
