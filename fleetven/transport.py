@@ -812,6 +812,23 @@ class Transport:
         self._loop = loop = asyncio.get_running_loop()
         return loop
 
+    def _prepare(
+        self, service: str, body: bytes, ssl: _ssl.SSLContext | None, ven: str | None
+    ) -> tuple[asyncio.AbstractEventLoop, _ssl.SSLContext | None, bytes]:
+        """The loop, the pool key and the request bytes of a request (both :meth:`request` and :meth:`post`)."""
+        head = self._heads.get(service)
+        if head is None:
+            raise ConfigurationError(f"unknown OpenADR service {service!r}; expected one of {', '.join(SERVICES)}")
+        if self._closed:
+            url = self._urls[service]
+            raise TransportError(
+                f"transport is closed (ven={ven}, service={service}, url={url})", ven=ven, service=service, url=url
+            )
+        loop = self._loop
+        if loop is None:
+            loop = self._start()
+        return loop, ssl if self._https else None, b"".join((head, b"%d\r\n\r\n" % len(body), body))
+
     async def request(
         self, service: str, body: bytes, *, ssl: _ssl.SSLContext | None = None, ven: str | None = None
     ) -> bytes:
@@ -832,19 +849,7 @@ class Transport:
 
         Every error carries the fields ``ven``, ``service`` and ``url``.
         """
-        head = self._heads.get(service)
-        if head is None:
-            raise ConfigurationError(f"unknown OpenADR service {service!r}; expected one of {', '.join(SERVICES)}")
-        if self._closed:
-            url = self._urls[service]
-            raise TransportError(
-                f"transport is closed (ven={ven}, service={service}, url={url})", ven=ven, service=service, url=url
-            )
-        loop = self._loop
-        if loop is None:
-            loop = self._start()
-        key = ssl if self._https else None
-        data = b"".join((head, b"%d\r\n\r\n" % len(body), body))
+        loop, key, data = self._prepare(service, body, ssl, ven)
         now = loop.time()
         deadline = now + self.timeout
         conn: _Connection | None = None
@@ -915,20 +920,9 @@ class Transport:
         :raises ConfigurationError: ``service`` is not an OpenADR service.
         :raises TransportError: the transport is closed.
         """
-        head = self._heads.get(service)
-        if head is None:
-            raise ConfigurationError(f"unknown OpenADR service {service!r}; expected one of {', '.join(SERVICES)}")
-        if self._closed:
-            url = self._urls[service]
-            raise TransportError(
-                f"transport is closed (ven={ven}, service={service}, url={url})", ven=ven, service=service, url=url
-            )
-        loop = self._loop
-        if loop is None:
-            loop = self._start()
-        key = ssl if self._https else None
+        loop, key, data = self._prepare(service, body, ssl, ven)
         now = loop.time()
-        call = Call(self, service, b"".join((head, b"%d\r\n\r\n" % len(body), body)), key, ven, callback)
+        call = Call(self, service, data, key, ven, callback)
         call.deadline = now + self.timeout
         stack = self._idle.get(key)
         while stack:

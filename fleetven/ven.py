@@ -859,19 +859,14 @@ class Ven:
             return
         assert data is not None
         try:
-            digest = hash(data) if self._shared.verifier is None else None
-            if digest is not None and digest == self._idle_reply:  # see _poll
+            reply = self._read_answer(data, transport.max_size)
+            if reply is None:
                 again: bool | None = False
-                self._refused_polls = 0
-            else:
-                reply = self._decode(data, transport.max_size)
-                self._idle_reply = None
-                if not isinstance(reply, m.ResponseMessage):
-                    self._task = self._shared.spawn(self._poll(reply))
-                    return
-                if reply.response.response_code == 200:
-                    self._idle_reply = digest
+            elif isinstance(reply, m.ResponseMessage):
                 again = self._on_poll_response(reply)
+            else:
+                self._task = self._shared.spawn(self._poll(reply))
+                return
         except SignatureError as exc:
             self._task = self._shared.spawn(self._refused_poll(data, exc))
             return
@@ -1027,19 +1022,8 @@ class Ven:
                     data = await transport.request(OADR_POLL, self._poll_body(ven_id), ssl=self._ssl, ven=self.name)
                 else:
                     data = await self._observed_poll(observer, transport, ven_id, due)
-                digest = hash(data) if self._shared.verifier is None else None
-                if digest is not None and digest == self._idle_reply:
-                    # The same bytes as the last "nothing for you" answer (keyed 64-bit SipHash, compared
-                    # rather than the ~700 bytes kept per VEN): parsing them would give the same 200.
-                    # Unsigned messages only: once signatures are verified, identical bytes are a replay.
-                    again = False
-                    self._refused_polls = 0
-                else:
-                    reply = self._decode(data, transport.max_size)
-                    self._idle_reply = None
-                    if isinstance(reply, m.ResponseMessage) and reply.response.response_code == 200:
-                        self._idle_reply = digest
-                    again = await self._dispatch(reply)
+                reply = self._read_answer(data, transport.max_size)
+                again = False if reply is None else await self._dispatch(reply)
         except SignatureError as exc:
             await self._refused_poll(data, exc)
             return
@@ -1050,6 +1034,21 @@ class Ven:
             self._poll_crashed(exc)
             return
         self._poll_done(again)
+
+    def _read_answer(self, data: bytes, max_size: int) -> m.Message | None:
+        """A poll answer as a message, or ``None`` when its bytes are those of the last "nothing for
+        you" answer (keyed 64-bit SipHash, compared rather than the ~700 bytes kept per VEN): parsing
+        them would give the same 200. Unsigned messages only: once signatures are verified, identical
+        bytes are a replay."""
+        digest = hash(data) if self._shared.verifier is None else None
+        if digest is not None and digest == self._idle_reply:
+            self._refused_polls = 0
+            return None
+        reply = self._decode(data, max_size)
+        self._idle_reply = None
+        if isinstance(reply, m.ResponseMessage) and reply.response.response_code == 200:
+            self._idle_reply = digest
+        return reply
 
     async def _observed_poll(self, observer: Observer, transport: Transport, ven_id: str, due: float | None) -> bytes:
         """The poll request, reported to ``observer`` with its timing (``due``: the timer's deadline)."""
