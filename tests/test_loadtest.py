@@ -20,7 +20,8 @@ import pytest
 from fleetven.cli import main
 from fleetven.exceptions import ConfigurationError, HTTPStatusError
 from fleetven.loadtest import LoadTest, LoadTestConfig, Recorder, parse_duration, parse_report_option
-from fleetven.loadtest.recorder import histogram_figures, new_histogram
+from fleetven.loadtest.monitor import Monitor
+from fleetven.loadtest.recorder import HIGHEST_US, PERCENTILES, histogram_figures, new_histogram, record_latency
 from fleetven.loadtest.results import HISTORY_COLUMNS, STATS_COLUMNS
 from fleetven.testing.openleadr import OpenLEADRVTN
 
@@ -70,6 +71,108 @@ def test_histogram_figures_agree_with_hdrh() -> None:
         assert values[p] == hist.get_value_at_percentile(p)
     assert mean == pytest.approx(hist.get_mean_value())
     assert (low, high) == (hist.get_min_value(), hist.get_max_value())
+
+
+def _old_walk(hist: Any, percentiles: tuple[float, ...]) -> tuple[dict[float, int], float, int, int]:
+    """The bucket-by-bucket walk ``histogram_figures`` replaced: the reference it must agree with."""
+    total = hist.get_total_count()
+    counts = list(hist.counts[: hist._counts_index_for(hist.max_value) + 1])
+    shift, half, unit = hist.sub_bucket_half_count_magnitude, hist.sub_bucket_half_count, hist.unit_magnitude
+    wanted = sorted((max(int(p / 100.0 * total + 0.5), 1), p) for p in percentiles)
+    out: dict[float, int] = {}
+    seen = weighted = at = 0
+    lowest = None
+    for index, count in enumerate(counts):
+        if not count:
+            continue
+        bucket, sub = (index >> shift) - 1, (index & (half - 1)) + half
+        if bucket < 0:
+            sub, bucket = sub - half, 0
+        value, size = sub << (bucket + unit), 1 << (bucket + unit)
+        lowest = value if lowest is None else lowest
+        weighted += count * (value + (size >> 1))
+        seen += count
+        while at < len(wanted) and seen >= wanted[at][0]:
+            out[wanted[at][1]] = value + size - 1
+            at += 1
+    for _, p in wanted[at:]:
+        out[p] = hist.get_max_value()
+    return out, weighted / total, lowest or 0, hist.get_max_value()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_histogram_figures_agree_with_a_bucket_walk(seed: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    hist = new_histogram()
+    scale = (10, 1_000, 100_000, 10_000_000, 1_000_000_000, 50)[seed]
+    for _ in range(rng.choice((1, 3, 500, 5000))):
+        hist.record_value(min(int(rng.expovariate(1 / scale)) + 1, HIGHEST_US), rng.choice((1, 1, 4)))
+    for percentiles in (PERCENTILES, (50,), (99.99, 0.5, 100)):
+        assert histogram_figures(hist, percentiles) == _old_walk(hist, percentiles)
+
+
+def test_record_latency_matches_hdrh_record_value() -> None:
+    import random
+
+    rng = random.Random(7)
+    values = [1, 2, 1023, 1024, 2047, 2048, 2049, 4095, 4096, 65_535, 65_536, HIGHEST_US - 1, HIGHEST_US]
+    values += [rng.randint(1, HIGHEST_US) for _ in range(3000)]
+    values += [int(rng.expovariate(1 / 20_000)) + 1 for _ in range(3000)]
+    ours, theirs = new_histogram(), new_histogram()
+    for value in values:
+        record_latency(ours, value)
+        theirs.record_value(value)
+    assert list(ours.counts) == list(theirs.counts)
+    assert (ours.total_count, ours.min_value, ours.max_value) == (theirs.total_count, theirs.min_value,
+                                                                   theirs.max_value)
+
+
+def test_reused_windows_give_the_rows_of_fresh_ones() -> None:
+    """Window tallies are emptied and reused from one interval to the next: the history must be
+    what fresh tallies give (here, a recorder whose spare tallies are thrown away every time)."""
+    import random
+
+    rng = random.Random(3)
+    reused, fresh = Recorder(late_after=0.02), Recorder(late_after=0.02)
+    for rec in (reused, fresh):
+        rec.start(lambda: 0.0)
+    ven = FakeVen()
+    for second in range(1, 6):
+        batch = [(rng.choice(("oadrPoll", "oadrPoll", "oadrUpdateReport")), rng.expovariate(1 / (0.01 * second)))
+                 for _ in range(200 if second != 3 else 0)]
+        for rec in (reused, fresh):
+            for kind, latency in batch:
+                rec.request_done(ven, kind, second - 1.0, second - 1.0, second - 1.0 + latency, None)
+            rec.snapshot(float(second), vens=1, timestamp=float(second))
+        fresh._spare.clear()
+    assert reused.history == fresh.history
+    assert [r.name for r in reused.history if r.t == 3.0] == ["Aggregated"]  # an idle type has no row
+
+
+def test_monitor_probes_on_the_grid() -> None:
+    """The lag probe is due on the multiples of its interval (the timer wheel's tick instants), one
+    sample per instant at most, whatever the loop's lag."""
+    import asyncio
+
+    async def run() -> tuple[Monitor, float]:
+        loop = asyncio.get_running_loop()
+        monitor = Monitor(interval=0.01)
+        began = loop.time()
+        monitor.start()
+        for _ in range(5):
+            handle = monitor._handle
+            assert handle is not None
+            assert handle.when() == monitor._tick * 0.01 and handle.when() > began
+            await asyncio.sleep(0.02)
+        await monitor.stop()
+        assert monitor._handle is None
+        return monitor, loop.time() - began
+
+    monitor, elapsed = asyncio.run(run())
+    assert 1 <= monitor.lag.get_total_count() <= elapsed / 0.01 + 1
+    assert monitor.steady_cpu() is None  # the steady phase never began
 
 
 def test_recorder_measures_from_due_time_and_counts_late_requests() -> None:
@@ -170,6 +273,8 @@ async def test_loadtest_against_openleadr(tmp_path: Path) -> None:
     assert summary["passed"], summary["threshold_failures"]
     assert summary["vtn_poll_freq_s"] == {"1": 20}
     assert "oadrUpdateReport" in summary["by_type"]  # OpenLEADR's VTN requests every TELEMETRY_USAGE report
+    steady_cpu = summary["load_tester"]["steady_cpu"]  # the steady phase's CPU, counted from the end of the ramp
+    assert steady_cpu["cpu_s"] > 0 and 2.5 < steady_cpu["seconds"] < summary["elapsed_s"] - 0.5
     text = result.render_summary(tmp_path)
     assert "PASSED" in text and "oadrPoll" in text
 
@@ -206,6 +311,7 @@ def test_loadtest_command_shows_a_stall(stalling_vtn: str, tmp_path: Path, capsy
     p99 = summary["by_type"]["oadrPoll"]["all"]["percentiles_ms"]["99"]
     assert p99 >= 2500 - 600, f"the 2.5 s stall does not show in the poll p99 ({p99} ms)"
     assert summary["aggregated"]["all"]["max_ms"] >= 2500 - 300
+    assert summary["load_tester"]["steady_cpu"]["seconds"] > 5  # no ramp: all of the test is steady
     _render(out / "report.html", tmp_path)
 
 

@@ -259,6 +259,8 @@ class LoadTest:
         started_wall = time.time()
         t0 = recorder.start(loop.time)
         monitor.start()
+        if recorder.phase == "steady":
+            monitor.mark_steady()
         await fleet.start()
         ramp_end = t0 + cfg.ramp
         end = ramp_end + cfg.duration
@@ -275,6 +277,7 @@ class LoadTest:
                 if recorder.phase == "ramp" and now >= ramp_end:
                     self._row(now, added)  # the ramp's last (short) interval ends with the phase
                     recorder.phase = "steady"
+                    monitor.mark_steady()
                     next_row = now + cfg.history_interval
                 elif now >= next_row:
                     self._row(now, added)
