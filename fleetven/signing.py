@@ -22,11 +22,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import math
 import os
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from datetime import timezone
 from typing import TYPE_CHECKING, Any, Union
 
@@ -34,7 +34,6 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
 from .exceptions import ConfigurationError, ReplayError, SignatureError
 from .messages.build import build_signed_object
@@ -43,12 +42,19 @@ from .messages.parse import DEFAULT_MAX_SIZE, parse_document
 from .messages.timefmt import parse_datetime
 
 if TYPE_CHECKING:
-    from ._fast._sig_py import Signed, c14n, inspect_signed, seal
+    from ._fast._sig_py import Signed, c14n, ecdsa_der, ecdsa_raw, inspect_signed, seal, timestamp
 else:
     try:
         from ._fast import Signed, c14n, inspect_signed, seal
     except ImportError:  # the selector does not export them yet
         from ._fast._sig_py import Signed, c14n, inspect_signed, seal
+    from ._fast import SIG_COMPILED as _SIG_COMPILED
+
+    # the twin the selector chose for seal() (fleetven._fast exports only the three above)
+    if _SIG_COMPILED:
+        from ._fast._sig_c import ecdsa_der, ecdsa_raw, timestamp
+    else:
+        from ._fast._sig_py import ecdsa_der, ecdsa_raw, timestamp
 
 from ._fast._sig_py import DIGEST_METHODS, SIGNATURE_METHODS
 
@@ -85,6 +91,10 @@ _ECDSA_SHA256 = ec.ECDSA(_SHA256)
 _PKCS1V15 = padding.PKCS1v15()
 
 _DIGESTS: dict[str, Any] = {"sha256": hashlib.sha256, "sha384": hashlib.sha384, "sha512": hashlib.sha512}
+# Verification: by DigestMethod URI, the hashlib constructor; by hash name, the algorithm objects (made once).
+_DIGEST_BY_URI: dict[str, Any] = {uri: _DIGESTS[name] for uri, name in DIGEST_METHODS.items()}
+_HASH_OBJECTS: dict[str, hashes.HashAlgorithm] = {name: cls() for name, cls in _HASHES.items()}
+_ECDSA_BY_HASH: dict[str, ec.ECDSA] = {name: ec.ECDSA(h) for name, h in _HASH_OBJECTS.items()}
 
 CertSource = Union[bytes, str, "os.PathLike[str]", x509.Certificate]
 
@@ -209,11 +219,10 @@ class SigningKey:
         :returns: the RSA PKCS#1 v1.5 signature, or for ECDSA ``r || s`` with each
             half zero-padded to the curve's size (not DER).
         """
-        key = self._key
         if self._ec_size:
-            r, s = decode_dss_signature(key.sign(data, _ECDSA_SHA256))
-            return r.to_bytes(self._ec_size, "big") + s.to_bytes(self._ec_size, "big")
-        sig: bytes = key.sign(data, _PKCS1V15, _SHA256)
+            raw: bytes = ecdsa_raw(self._key.sign(data, _ECDSA_SHA256), self._ec_size)
+            return raw
+        sig: bytes = self._key.sign(data, _PKCS1V15, _SHA256)
         return sig
 
     def __repr__(self) -> str:
@@ -316,40 +325,63 @@ def load_signing_key(cert: bytes | str | os.PathLike[str], key: bytes | str | os
     return _KEYS.put(k, SigningKey(certificate, private_key))
 
 
-def sign_message(msg_or_signed_object: Message | bytes, key: SigningKey, *, now: float | None = None) -> bytes:
+def sign_message(msg_or_signed_object: Message | bytes, key: SigningKey, *,
+                 now: float | None = None) -> bytes:
     """Sign a message: the whole ``oadrPayload`` document with its ``ds:Signature``.
 
-    :param msg_or_signed_object: a model message, or the bytes of
-        :func:`~fleetven.messages.build.build_signed_object`.
+    :param msg_or_signed_object: a model message, the bytes of
+        :func:`~fleetven.messages.build.build_signed_object` (for a message sent again and
+        again, build them once).
     :param key: from :func:`load_signing_key`.
     :param now: the signing time (POSIX seconds) for the ``ReplayProtect`` timestamp; default: the clock.
     :returns: UTF-8 bytes, ready to send.
     :raises BuildError: the message cannot be built.
     """
-    signed_object = (msg_or_signed_object if isinstance(msg_or_signed_object, (bytes, bytearray))
-                     else build_signed_object(msg_or_signed_object))
-    return seal(bytes(signed_object), key, _timestamp(time.time() if now is None else now), os.urandom(16).hex())
+    kind = type(msg_or_signed_object)
+    if kind is bytes:
+        signed_object: Any = msg_or_signed_object
+    elif isinstance(msg_or_signed_object, (bytes, bytearray)):
+        signed_object = bytes(msg_or_signed_object)
+    else:
+        signed_object = build_signed_object(msg_or_signed_object)  # type: ignore[arg-type]
+    return seal(signed_object, key, _timestamp(time.time() if now is None else now), _nonce())
 
 
-_stamp: tuple[int, str] = (-1, "")  # (second, its text): one tuple, so threads never see half of it
+def _new_nonces() -> Iterator[str]:
+    """A batch of fresh nonces: 128 random bits each, as 32 hex digits, from one read of ``os.urandom``."""
+    pool = os.urandom(_NONCE_BATCH * 16).hex()
+    return iter([pool[i:i + 32] for i in range(0, len(pool), 32)])
 
 
-def _timestamp(now: float) -> str:
-    """``now`` (POSIX seconds) as an xCal UTC date-time with microseconds, ``2026-11-26T08:50:20.936910Z``.
+_NONCE_BATCH = 256
+_nonces: Iterator[str] = iter(())
 
-    The part up to the seconds is formatted once per second: this runs for every signed message.
+
+def _nonce() -> str:
+    """A fresh ``ReplayProtect`` nonce (``os.urandom(16).hex()``, read from the system 256 at a time).
+
+    Taking the next item of a list iterator is atomic, so threads never get the same one; a
+    forked child drops what its parent had read (below).
     """
-    global _stamp
-    fraction, whole = math.modf(now)  # rounded as datetime.fromtimestamp rounds
-    second, micros = int(whole), round(fraction * 1e6)
-    if micros >= 1_000_000:
-        second, micros = second + 1, micros - 1_000_000
-    elif micros < 0:
-        second, micros = second - 1, micros + 1_000_000
-    stamp = _stamp
-    if stamp[0] != second:
-        stamp = _stamp = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
-    return f"{stamp[1]}.{micros:06d}Z"
+    global _nonces
+    try:
+        return next(_nonces)
+    except StopIteration:
+        _nonces = fresh = _new_nonces()
+        return next(fresh)
+
+
+def _forget_nonces() -> None:
+    global _nonces
+    _nonces = iter(())
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_nonces)
+
+
+#: ``now`` (POSIX seconds) as the ``ReplayProtect`` timestamp text (:func:`fleetven._fast._sig_py.timestamp`).
+_timestamp = timestamp
 
 
 # --------------------------------------------------------------------------- replay protection
@@ -572,18 +604,17 @@ class Verifier:
         if not info.not_before <= now <= info.not_after:
             raise SignatureError(f"the signer's certificate ({info.subject}) is outside its validity period",
                                  reason="certificate-expired" if now > info.not_after else "certificate-not-yet-valid")
-        for name, data, method, digest in (
-            ("oadrSignedObject", s.signed_object_c14n, s.object_digest_method, s.object_digest),
-            ("ReplayProtect", s.replay_c14n, s.replay_digest_method, s.replay_digest),
-        ):
-            if not hmac.compare_digest(_DIGESTS[DIGEST_METHODS[method]](data).digest(), digest):
-                raise SignatureError(f"the digest of the {name} does not match: the signed content was changed",
-                                     reason="digest")
+        if not hmac.compare_digest(_DIGEST_BY_URI[s.object_digest_method](s.signed_object_c14n).digest(),
+                                   s.object_digest):
+            raise SignatureError("the digest of the oadrSignedObject does not match: the signed content was changed",
+                                 reason="digest")
+        if not hmac.compare_digest(_DIGEST_BY_URI[s.replay_digest_method](s.replay_c14n).digest(), s.replay_digest):
+            raise SignatureError("the digest of the ReplayProtect does not match: the signed content was changed",
+                                 reason="digest")
         kind, hash_name = SIGNATURE_METHODS[s.signature_method]
         if kind != info.kind:
             raise SignatureError(f"SignatureMethod {s.signature_method} does not fit the certificate's "
                                  f"{info.kind.upper()} key", reason="algorithm")
-        algorithm = _HASHES[hash_name]()
         value = s.signature_value
         try:
             if kind == "ec":
@@ -591,10 +622,9 @@ class Verifier:
                 if len(value) != 2 * n:
                     raise SignatureError(f"the ECDSA SignatureValue has {len(value)} bytes; {2 * n} expected for "
                                          "this curve (r || s)", reason="signature-length")
-                der = encode_dss_signature(int.from_bytes(value[:n], "big"), int.from_bytes(value[n:], "big"))
-                info.public_key.verify(der, s.signed_info_c14n, ec.ECDSA(algorithm))
+                info.public_key.verify(ecdsa_der(value), s.signed_info_c14n, _ECDSA_BY_HASH[hash_name])
             else:
-                info.public_key.verify(value, s.signed_info_c14n, padding.PKCS1v15(), algorithm)
+                info.public_key.verify(value, s.signed_info_c14n, _PKCS1V15, _HASH_OBJECTS[hash_name])
         except InvalidSignature:
             raise SignatureError("the signature does not verify with the signer's certificate",
                                  reason="signature") from None

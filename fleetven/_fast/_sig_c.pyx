@@ -5,9 +5,9 @@ cimport lxml.includes.etreepublic as cetree
 from lxml.includes cimport tree
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Malloc, PyMem_Realloc, PyMem_Free
-from libc.string cimport strcmp, strlen, memcpy
+from libc.string cimport strcmp, strlen, memcpy, memset
 
-from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeASCII, PyUnicode_DecodeUTF8
 
 import base64
 import hashlib
@@ -76,6 +76,19 @@ cdef inline int _putc(Buf* b, char c) except -1:
 
 # --------------------------------------------------------------------------- escaping
 
+# Bytes that stop the copying of a run: the NUL terminator and what C14N escapes (1 in text, 2 in attributes).
+cdef unsigned char _SPECIAL[256]
+_SPECIAL[:] = [0] * 256
+_SPECIAL[0] = 3
+_SPECIAL[38] = 3  # &
+_SPECIAL[60] = 3  # <
+_SPECIAL[13] = 3  # CR
+_SPECIAL[62] = 1  # > (text only)
+_SPECIAL[34] = 2  # " (attributes only)
+_SPECIAL[9] = 2  # tab
+_SPECIAL[10] = 2  # LF
+
+
 cdef int _put_text(Buf* b, const unsigned char* s) except -1:
     """Text content, C14N-escaped: & < > and carriage return."""
     cdef Py_ssize_t i = 0, start = 0
@@ -83,25 +96,23 @@ cdef int _put_text(Buf* b, const unsigned char* s) except -1:
     if s is NULL:
         return 0
     while True:
+        while not (_SPECIAL[s[i]] & 1):
+            i += 1
+        if i > start:
+            _put(b, <const char*>s + start, i - start)
         c = s[i]
         if c == 0:
-            break
-        if c == 38 or c == 60 or c == 62 or c == 13:
-            if i > start:
-                _put(b, <const char*>s + start, i - start)
-            if c == 38:
-                _put(b, b"&amp;", 5)
-            elif c == 60:
-                _put(b, b"&lt;", 4)
-            elif c == 62:
-                _put(b, b"&gt;", 4)
-            else:
-                _put(b, b"&#xD;", 5)
-            start = i + 1
+            return 0
+        if c == 38:
+            _put(b, b"&amp;", 5)
+        elif c == 60:
+            _put(b, b"&lt;", 4)
+        elif c == 62:
+            _put(b, b"&gt;", 4)
+        else:
+            _put(b, b"&#xD;", 5)
         i += 1
-    if i > start:
-        _put(b, <const char*>s + start, i - start)
-    return 0
+        start = i
 
 
 cdef int _put_attr_text(Buf* b, const unsigned char* s) except -1:
@@ -111,29 +122,27 @@ cdef int _put_attr_text(Buf* b, const unsigned char* s) except -1:
     if s is NULL:
         return 0
     while True:
+        while not (_SPECIAL[s[i]] & 2):
+            i += 1
+        if i > start:
+            _put(b, <const char*>s + start, i - start)
         c = s[i]
         if c == 0:
-            break
-        if c == 38 or c == 60 or c == 34 or c == 9 or c == 10 or c == 13:
-            if i > start:
-                _put(b, <const char*>s + start, i - start)
-            if c == 38:
-                _put(b, b"&amp;", 5)
-            elif c == 60:
-                _put(b, b"&lt;", 4)
-            elif c == 34:
-                _put(b, b"&quot;", 6)
-            elif c == 9:
-                _put(b, b"&#x9;", 5)
-            elif c == 10:
-                _put(b, b"&#xA;", 5)
-            else:
-                _put(b, b"&#xD;", 5)
-            start = i + 1
+            return 0
+        if c == 38:
+            _put(b, b"&amp;", 5)
+        elif c == 60:
+            _put(b, b"&lt;", 4)
+        elif c == 34:
+            _put(b, b"&quot;", 6)
+        elif c == 9:
+            _put(b, b"&#x9;", 5)
+        elif c == 10:
+            _put(b, b"&#xA;", 5)
+        else:
+            _put(b, b"&#xD;", 5)
         i += 1
-    if i > start:
-        _put(b, <const char*>s + start, i - start)
-    return 0
+        start = i
 
 
 # --------------------------------------------------------------------------- namespaces and attributes
@@ -264,6 +273,19 @@ cdef inline bint _is_element_like(Node* n) noexcept nogil:
             or n.type == tree.XML_ENTITY_REF_NODE or n.type == tree.XML_PI_NODE)
 
 
+cdef inline Node* _next_outside(Node* node, Node* top) noexcept nogil:
+    """The next element-like node after ``node``'s subtree in document order, within ``top``; NULL at the end."""
+    cdef Node* nxt
+    while node is not top:
+        nxt = node.next
+        while nxt is not NULL and not _is_element_like(nxt):
+            nxt = nxt.next
+        if nxt is not NULL:
+            return nxt
+        node = node.parent
+    return NULL
+
+
 cdef int _refuse_node(Node* c, str where, cetree._Document doc) except -1:
     """The twin's ``_refuse_node``: raise for a comment, a processing instruction or another non-element node."""
     if c.type == tree.XML_COMMENT_NODE:
@@ -359,7 +381,8 @@ cdef int _refuse_unsafe_ns(Node* n, bint apex) except -1:
     return 0
 
 
-cdef int _start_tag(Buf* b, Node* n, bint apex, PtrArray* arr) except -1:
+cdef int _start_tag(Buf* b, Node* n, bint apex, PtrArray* arr, Py_ssize_t* qname) except -1:
+    """Write the start tag of ``n``; ``qname`` gets the offset and length of its name in ``b``."""
     cdef Node* up
     cdef Ns* ns
     cdef Ns* outer
@@ -374,7 +397,9 @@ cdef int _start_tag(Buf* b, Node* n, bint apex, PtrArray* arr) except -1:
                                  "signed content", reason="xml-attribute")
         a = a.next
     _putc(b, b"<")
+    qname[0] = b.size
     _put_qname(b, n.ns.prefix if n.ns is not NULL else NULL, n.name)
+    qname[1] = b.size - qname[0]
     arr.size = 0
     if apex:
         # every namespace in scope: the nearest declaration of each prefix, no empty default
@@ -437,53 +462,206 @@ cdef int _start_tag(Buf* b, Node* n, bint apex, PtrArray* arr) except -1:
     return 0
 
 
-cdef inline int _end_tag(Buf* b, Node* n) except -1:
-    _put(b, b"</", 2)
-    _put_qname(b, n.ns.prefix if n.ns is not NULL else NULL, n.name)
-    _putc(b, b">")
+cdef inline int _plain_start_tag(Buf* b, Node* n, Py_ssize_t* qname) except -1:
+    """``<qname>`` of an element with no namespace declaration and no attribute."""
+    cdef const char* prefix = <const char*>n.ns.prefix if n.ns is not NULL else NULL
+    cdef Py_ssize_t lp = strlen(prefix) + 1 if prefix is not NULL else 0
+    cdef Py_ssize_t ln = strlen(<const char*>n.name)
+    cdef char* out
+    if b.size + lp + ln + 2 > b.cap:
+        _buf_grow(b, lp + ln + 2)
+    out = b.data + b.size
+    out[0] = b"<"
+    out += 1
+    if lp:
+        memcpy(out, prefix, lp - 1)
+        out[lp - 1] = b":"
+        out += lp
+    memcpy(out, n.name, ln)
+    out[ln] = b">"
+    qname[0] = b.size + 1
+    qname[1] = lp + ln
+    b.size += lp + ln + 2
     return 0
 
 
-cdef int _c14n_into(Buf* b, Node* apex, cetree._Document doc) except -1:
-    """Append the canonical form of element ``apex`` and its subtree to ``b`` (no recursion)."""
+cdef inline int _end_tag(Buf* b, Py_ssize_t* qname) except -1:
+    """``</qname>``, the name copied from where the start tag wrote it."""
+    cdef Py_ssize_t n = qname[1]
+    if b.size + n + 3 > b.cap:
+        _buf_grow(b, n + 3)
+    b.data[b.size] = b"<"
+    b.data[b.size + 1] = b"/"
+    memcpy(b.data + b.size + 2, b.data + qname[0], n)
+    b.data[b.size + 2 + n] = b">"
+    b.size += n + 3
+    return 0
+
+
+cdef inline int _walk_hook(Node* node, dict ids, list added, Py_ssize_t* n_signatures) except -1:
+    """What ``inspect_signed``'s walk does at an element: count signatures, record ids (a duplicate is refused)."""
+    if node.name[0] == b"S" and _is(node, DS, b"Signature"):
+        n_signatures[0] += 1
+    if node.properties is not NULL:
+        _walk_ids(node, ids, added)
+    return 0
+
+
+cdef int _walk_ids(Node* node, dict ids, list added) except -1:
+    cdef Attr* a
+    cdef bytes value
+    a = node.properties
+    while a is not NULL:
+        if _is_id_name(a.name):
+            value = _attr_value(a)
+            if value in ids:
+                _bad(f"id {value.decode()!r} appears more than once in the document "
+                     f"(on {_local(<Node*><size_t>ids[value])} and {_local(node)})", "duplicate-id")
+            ids[value] = <size_t>node
+            if added is not None:
+                added.append(value)
+        a = a.next
+    return 0
+
+
+DEF MAX_DEPTH = 256
+
+
+cdef int _c14n_into(Buf* b, Node* apex, cetree._Document doc, dict ids, list added,
+                    Py_ssize_t* n_signatures) except -1:
+    """Append the canonical form of element ``apex`` and its subtree to ``b`` (no recursion).
+
+    With ``ids`` (not None) this is also ``inspect_signed``'s walk over the subtree, fused with
+    the rendering: each element goes through :func:`_walk_hook` and a node the walk refuses is
+    refused as the walk refuses it. A reason the canonicalization itself refuses the subtree is
+    then not raised: the return value 1 says the rendering was abandoned (the walk's work so far
+    is listed in ``added``). Returns 0 when the canonical form is complete.
+    """
     cdef Node* node = apex
     cdef Node* cur
     cdef PtrArray arr
-    _refuse_ancestor_xml_attrs(apex)
+    cdef Py_ssize_t depth = 0
+    cdef Py_ssize_t qnames[2 * MAX_DEPTH]
+    cdef Py_ssize_t deep[2]
+    cdef bint walk = ids is not None
+    if walk:
+        _walk_hook(apex, ids, added, n_signatures)
+        try:
+            _refuse_ancestor_xml_attrs(apex)
+        except SignatureError:
+            return 1
+    else:
+        _refuse_ancestor_xml_attrs(apex)
     _arr_init(&arr)
     try:
-        _start_tag(b, apex, True, &arr)
+        if walk:
+            try:
+                _start_tag(b, apex, True, &arr, &qnames[0])
+            except SignatureError:
+                return 1
+        else:
+            _start_tag(b, apex, True, &arr, &qnames[0])
         cur = apex.children
         while True:
             if cur is NULL:
-                _end_tag(b, node)
+                if depth < MAX_DEPTH:
+                    _end_tag(b, &qnames[2 * depth])
+                else:  # deeper than the stack of names: write it again
+                    _put(b, b"</", 2)
+                    _put_qname(b, node.ns.prefix if node.ns is not NULL else NULL, node.name)
+                    _putc(b, b">")
                 if node is apex:
                     return 0
+                depth -= 1
                 cur = node.next
                 node = node.parent
                 continue
             if cur.type == tree.XML_ELEMENT_NODE:
-                _start_tag(b, cur, False, &arr)
+                depth += 1
+                if cur.nsDef is NULL and cur.properties is NULL and depth < MAX_DEPTH:
+                    # the usual element: nothing to declare, check or sort
+                    if walk and cur.name[0] == b"S" and _is(cur, DS, b"Signature"):
+                        n_signatures[0] += 1
+                    _plain_start_tag(b, cur, &qnames[2 * depth])
+                    node = cur
+                    cur = cur.children
+                    continue
+                if walk:
+                    _walk_hook(cur, ids, added, n_signatures)
+                    try:
+                        _start_tag(b, cur, False, &arr, &qnames[2 * depth] if depth < MAX_DEPTH else &deep[0])
+                    except SignatureError:
+                        return 1
+                else:
+                    _start_tag(b, cur, False, &arr, &qnames[2 * depth] if depth < MAX_DEPTH else &deep[0])
                 node = cur
                 cur = cur.children
                 continue
             if cur.type == tree.XML_TEXT_NODE or cur.type == tree.XML_CDATA_SECTION_NODE:
                 _put_text(b, cur.content)
             elif _is_element_like(cur):
-                _refuse_node(cur, _local(node), doc)
+                _refuse_node(cur, "the document" if walk else _local(node), doc)
             cur = cur.next
     finally:
         _arr_free(&arr)
 
 
+# One output buffer, reused: no allocation and no regrowth per call once it is big enough. It is taken out
+# while in use (the GIL is held throughout; a re-entrant call, from a finalizer say, gets a buffer of its own).
+cdef char* _scratch_data = NULL
+cdef Py_ssize_t _scratch_cap = 0
+cdef bint _scratch_busy = False
+DEF SCRATCH_KEEP = 1 << 20  # a larger buffer is given back to the allocator after use
+
+
+cdef bint _take(Buf* b) except -1:
+    """Point ``b`` at the scratch buffer (True) or at a new one when the scratch is in use (False)."""
+    global _scratch_data, _scratch_busy
+    if _scratch_busy:
+        _buf_init(b, 8192)
+        return False
+    if _scratch_data is NULL:
+        _buf_init(b, 8192)
+    else:
+        b.data = _scratch_data
+        b.cap = _scratch_cap
+        b.size = 0
+        _scratch_data = NULL
+    _scratch_busy = True
+    return True
+
+
+cdef void _give_back(Buf* b, bint scratch) noexcept:
+    global _scratch_data, _scratch_cap, _scratch_busy
+    if scratch:
+        _scratch_busy = False
+        if b.cap <= SCRATCH_KEEP:
+            _scratch_data = b.data
+            _scratch_cap = b.cap
+            return
+    PyMem_Free(b.data)
+
+
 cdef bytes _c14n_node(Node* n, cetree._Document doc):
     cdef Buf b
-    _buf_init(&b, 2048)
+    cdef bint scratch = _take(&b)
     try:
-        _c14n_into(&b, n, doc)
+        _c14n_into(&b, n, doc, None, None, NULL)
         return PyBytes_FromStringAndSize(b.data, b.size)
     finally:
-        PyMem_Free(b.data)
+        _give_back(&b, scratch)
+
+
+cdef object _c14n_walked(Node* n, cetree._Document doc, dict ids, list added, Py_ssize_t* n_signatures):
+    """The canonical form of ``n`` with ``inspect_signed``'s walk of its subtree, or None when abandoned."""
+    cdef Buf b
+    cdef bint scratch = _take(&b)
+    try:
+        if _c14n_into(&b, n, doc, ids, added, n_signatures):
+            return None
+        return PyBytes_FromStringAndSize(b.data, b.size)
+    finally:
+        _give_back(&b, scratch)
 
 
 def c14n(element):
@@ -638,14 +816,17 @@ def seal(signed_object, key, timestamp, nonce):
     cdef char[44] so_b64
     cdef char[44] replay_b64
 
-    if type(signed_object) is not bytes or type(timestamp) is not str or type(nonce) is not str:
+    if type(signed_object) is bytes:
+        so = signed_object
+    else:
+        return _py.seal(signed_object, key, timestamp, nonce)
+    if type(timestamp) is not str or type(nonce) is not str:
         return _py.seal(signed_object, key, timestamp, nonce)
     try:
         ts = PyUnicode_AsUTF8AndSize(timestamp, &ts_n)
         nc = PyUnicode_AsUTF8AndSize(nonce, &nonce_n)
     except UnicodeEncodeError:
         return _py.seal(signed_object, key, timestamp, nonce)
-    so = signed_object
     ts_e = _esc_len(ts, ts_n, False)
     nonce_e = _esc_len(nc, nonce_n, False)
 
@@ -720,6 +901,182 @@ def seal(signed_object, key, timestamp, nonce):
     out = _cat(out, so)
     _cat(out, DOC_F)
     return doc
+
+
+# --------------------------------------------------------------------------- ReplayProtect timestamp
+
+cdef extern from "<time.h>" nogil:
+    ctypedef long time_t
+    cdef struct tm:
+        pass
+    tm* gmtime_r(const time_t* timer, tm* result)
+    size_t strftime(char* s, size_t maxsize, const char* fmt, const tm* t)
+
+cdef extern from "<math.h>" nogil:
+    double nearbyint(double x)
+
+cdef long long _stamp_second = -1
+cdef char[32] _stamp_text  # "YYYY-MM-DDThh:mm:ss", 19 characters for the years the fast path takes
+DEF LAST_SECOND = 253402300799  # 9999-12-31T23:59:59Z
+
+
+def timestamp(now):
+    """``now`` (POSIX seconds) as an xCal UTC date-time with microseconds: the same text, or the same
+    exception, as :func:`fleetven._fast._sig_py.timestamp`."""
+    global _stamp_second
+    cdef double x, fraction
+    cdef long long second, micros
+    cdef time_t t
+    cdef tm parts
+    cdef char[32] out
+    cdef int i
+    if type(now) is not float:
+        return _py.timestamp(now)
+    x = now
+    if not (0.0 <= x < <double>LAST_SECOND):  # NaN too
+        return _py.timestamp(now)
+    second = <long long>x  # towards zero; x - second is exact
+    micros = <long long>nearbyint((x - <double>second) * 1e6)  # half to even, as Python's round()
+    if micros >= 1000000:
+        second += 1
+        micros -= 1000000
+    elif micros < 0:
+        second -= 1
+        micros += 1000000
+    if second != _stamp_second:
+        if second > LAST_SECOND:
+            return _py.timestamp(now)
+        t = <time_t>second
+        if gmtime_r(&t, &parts) is NULL or strftime(_stamp_text, 32, b"%Y-%m-%dT%H:%M:%S", &parts) != 19:
+            return _py.timestamp(now)
+        _stamp_second = second
+    memcpy(out, _stamp_text, 19)
+    out[19] = b"."
+    for i in range(25, 19, -1):
+        out[i] = <char>(48 + micros % 10)
+        micros //= 10
+    out[26] = b"Z"
+    return PyUnicode_DecodeASCII(out, 27, NULL)
+
+
+# --------------------------------------------------------------------------- ECDSA signature forms
+
+cdef inline Py_ssize_t _der_int(const unsigned char* s, Py_ssize_t n, Py_ssize_t* start) noexcept nogil:
+    """Bounds of a minimal non-negative DER INTEGER's content at ``s[:n]`` (tag, short length):
+    the magnitude starts at ``start`` (after a sign byte); returns the TLV's length, or -1."""
+    cdef Py_ssize_t length
+    if n < 3 or s[0] != 2:
+        return -1
+    length = s[1]
+    if length == 0 or length > 127 or 2 + length > n:
+        return -1
+    if s[2] & 0x80:
+        return -1  # negative
+    if s[2] == 0 and length > 1 and not (s[3] & 0x80):
+        return -1  # not minimal
+    start[0] = 2
+    while start[0] < 2 + length - 1 and s[start[0]] == 0:
+        start[0] += 1
+    return 2 + length
+
+
+def ecdsa_raw(der, size):
+    """An ECDSA signature from DER to XML-DSig's ``r || s``: the same bytes, or the same exception,
+    as :func:`fleetven._fast._sig_py.ecdsa_raw`."""
+    cdef const unsigned char* s
+    cdef Py_ssize_t n, body, pos, a, b, la, lb, ra, rb
+    cdef bytes out
+    cdef char* o
+    cdef Py_ssize_t sz
+    if type(der) is not bytes or type(size) is not int or not 0 < size <= 4096:
+        return _py.ecdsa_raw(der, size)
+    sz = size
+    s = <const unsigned char*>PyBytes_AS_STRING(der)
+    n = PyBytes_GET_SIZE(der)
+    if n < 8 or s[0] != 0x30:
+        return _py.ecdsa_raw(der, size)
+    if s[1] < 0x80:
+        body, pos = s[1], 2
+    elif s[1] == 0x81 and n > 2 and s[2] >= 0x80:
+        body, pos = s[2], 3
+    else:
+        return _py.ecdsa_raw(der, size)
+    if pos + body != n:
+        return _py.ecdsa_raw(der, size)
+    la = _der_int(s + pos, n - pos, &a)
+    if la < 0:
+        return _py.ecdsa_raw(der, size)
+    lb = _der_int(s + pos + la, n - pos - la, &b)
+    if lb < 0 or pos + la + lb != n:
+        return _py.ecdsa_raw(der, size)
+    ra = la - a  # magnitude lengths (at least one byte)
+    rb = lb - b
+    if (ra == 1 and s[pos + a] == 0):
+        ra = 0
+    if (rb == 1 and s[pos + la + b] == 0):
+        rb = 0
+    if ra > sz or rb > sz:
+        return _py.ecdsa_raw(der, size)
+    out = PyBytes_FromStringAndSize(NULL, 2 * sz)
+    o = PyBytes_AS_STRING(out)
+    memset(o, 0, 2 * sz)
+    memcpy(o + sz - ra, s + pos + la - ra, ra)
+    memcpy(o + 2 * sz - rb, s + pos + la + lb - rb, rb)
+    return out
+
+
+def ecdsa_der(raw):
+    """An XML-DSig ECDSA ``r || s`` to DER: the same bytes, or the same exception, as
+    :func:`fleetven._fast._sig_py.ecdsa_der`."""
+    cdef const unsigned char* s
+    cdef Py_ssize_t n, half, a, b, la, lb, body, i
+    cdef bint pa, pb
+    cdef bytes out
+    cdef unsigned char* o
+    if type(raw) is not bytes:
+        return _py.ecdsa_der(raw)
+    s = <const unsigned char*>PyBytes_AS_STRING(raw)
+    n = PyBytes_GET_SIZE(raw)
+    if n == 0 or n % 2 or n > 240:
+        return _py.ecdsa_der(raw)
+    half = n // 2
+    a = 0
+    while a < half - 1 and s[a] == 0:
+        a += 1
+    b = half
+    while b < n - 1 and s[b] == 0:
+        b += 1
+    pa = (s[a] & 0x80) != 0
+    pb = (s[b] & 0x80) != 0
+    la = half - a + pa
+    lb = n - b + pb
+    body = 4 + la + lb
+    out = PyBytes_FromStringAndSize(NULL, body + (3 if body > 127 else 2))
+    o = <unsigned char*>PyBytes_AS_STRING(out)
+    o[0] = 0x30
+    if body > 127:
+        o[1] = 0x81
+        o[2] = <unsigned char>body
+        o += 3
+    else:
+        o[1] = <unsigned char>body
+        o += 2
+    o[0] = 2
+    o[1] = <unsigned char>la
+    o += 2
+    if pa:
+        o[0] = 0
+        o += 1
+    memcpy(o, s + a, half - a)
+    o += half - a
+    o[0] = 2
+    o[1] = <unsigned char>lb
+    o += 2
+    if pb:
+        o[0] = 0
+        o += 1
+    memcpy(o, s + b, n - b)
+    return out
 
 
 # --------------------------------------------------------------------------- inspect_signed
@@ -929,58 +1286,68 @@ cdef str _algorithm(Node* el, str name, list allowed, str reason, cetree._Docume
 
 
 cdef bytes _b64(bytes text, str name):
-    """The twin's ``_b64``: decoded in C when the text is plain canonical base64, else by the twin itself."""
+    """The twin's ``_b64``: decoded in C, in one pass, when the text is plain canonical base64 (XML
+    whitespace anywhere, ``=`` padding only at the end, zero unused bits), else by the twin itself."""
     cdef const unsigned char* s = <const unsigned char*>PyBytes_AS_STRING(text)
-    cdef Py_ssize_t n = PyBytes_GET_SIZE(text), i, m = 0, pad = 0, size
-    cdef unsigned char* clean
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(text), i = 0, size = 0, k = 0, pad = 0
     cdef unsigned char* out
-    cdef unsigned int v
-    cdef bytes result
+    cdef unsigned int v = 0
     cdef signed char d
+    cdef unsigned char c
     if n == 0:
         return b""
-    clean = <unsigned char*>PyMem_Malloc(n)
-    if clean is NULL:
+    out = <unsigned char*>PyMem_Malloc(n // 4 * 3 + 3)
+    if out is NULL:
         raise MemoryError()
     try:
-        for i in range(n):
-            if not _xml_space(s[i]):
-                clean[m] = s[i]
-                m += 1
-        if m % 4 != 0 or m == 0:
-            return _py_b64(text.decode(), name)
-        if clean[m - 1] == b"=":
-            pad = 2 if clean[m - 2] == b"=" else 1
-        for i in range(m - pad):
-            if _B64_VALUE[clean[i]] < 0:
+        while i < n:
+            c = s[i]
+            i += 1
+            d = _B64_VALUE[c]
+            if d >= 0:
+                v = (v << 6) | <unsigned int>d
+                k += 1
+                if k == 4:
+                    out[size] = (v >> 16) & 255
+                    out[size + 1] = (v >> 8) & 255
+                    out[size + 2] = v & 255
+                    size += 3
+                    k = 0
+                    v = 0
+            elif c == b"=":
+                pad = 1
+                break
+            elif not _xml_space(c):
                 return _py_b64(text.decode(), name)
-        # unused bits of the last quantum must be zero (any decoder then agrees)
-        if pad == 1 and (_B64_VALUE[clean[m - 2]] & 3) != 0:
-            return _py_b64(text.decode(), name)
-        if pad == 2 and (_B64_VALUE[clean[m - 3]] & 15) != 0:
-            return _py_b64(text.decode(), name)
-        size = m // 4 * 3 - pad
-        result = PyBytes_FromStringAndSize(NULL, size)
-        out = <unsigned char*>PyBytes_AS_STRING(result)
-        i = 0
-        while i + 4 <= m - (4 if pad else 0):
-            v = ((<unsigned int>_B64_VALUE[clean[i]] << 18) | (<unsigned int>_B64_VALUE[clean[i + 1]] << 12)
-                 | (<unsigned int>_B64_VALUE[clean[i + 2]] << 6) | <unsigned int>_B64_VALUE[clean[i + 3]])
-            out[0] = (v >> 16) & 255
-            out[1] = (v >> 8) & 255
-            out[2] = v & 255
-            out += 3
-            i += 4
         if pad:
-            v = (<unsigned int>_B64_VALUE[clean[i]] << 18) | (<unsigned int>_B64_VALUE[clean[i + 1]] << 12)
-            if pad == 1:
-                v |= <unsigned int>_B64_VALUE[clean[i + 2]] << 6
-            out[0] = (v >> 16) & 255
-            if pad == 1:
-                out[1] = (v >> 8) & 255
-        return result
+            # "xx==" or "xxx=" closes the text; then only whitespace
+            if k == 2:
+                while i < n and _xml_space(s[i]):
+                    i += 1
+                if i >= n or s[i] != b"=":
+                    return _py_b64(text.decode(), name)
+                i += 1
+                if v & 15:
+                    return _py_b64(text.decode(), name)
+                out[size] = (v >> 4) & 255
+                size += 1
+            elif k == 3:
+                if v & 3:
+                    return _py_b64(text.decode(), name)
+                out[size] = (v >> 10) & 255
+                out[size + 1] = (v >> 2) & 255
+                size += 2
+            else:
+                return _py_b64(text.decode(), name)
+            while i < n:
+                if not _xml_space(s[i]):
+                    return _py_b64(text.decode(), name)
+                i += 1
+        elif k != 0 or size == 0:
+            return _py_b64(text.decode(), name)
+        return PyBytes_FromStringAndSize(<const char*>out, size)
     finally:
-        PyMem_Free(clean)
+        PyMem_Free(out)
 
 
 cdef bint _ncname_ref(bytes uri) noexcept:
@@ -1075,38 +1442,43 @@ def inspect_signed(root):
     cdef PtrArray kids
     cdef dict ids = {}
     cdef bytes value
+    cdef Node* candidate = NULL
+    cdef Py_ssize_t before = 0
+    cdef object fused = None
+    cdef list added
 
     if top is NULL or not _is_element_like(top):
         return _py.inspect_signed(root)
 
-    # One walk over the whole subtree in document order: nodes, signatures, ids.
+    # One walk over the whole subtree in document order: nodes, signatures, ids. The first
+    # oadrSignedObject under the root is canonicalized as it is walked (the same nodes in the same
+    # order): when it is the one the structure checks settle on, its canonical form is ready.
     node = top
     while True:
         if node.type != tree.XML_ELEMENT_NODE:
             _refuse_node(node, "the document", doc)
-        if _is(node, DS, b"Signature"):
-            n_signatures += 1
-        a = node.properties
-        while a is not NULL:
-            if _is_id_name(a.name):
-                value = _attr_value(a)
-                if value in ids:
-                    _bad(f"id {value.decode()!r} appears more than once in the document "
-                         f"(on {_local(<Node*><size_t>ids[value])} and {_local(node)})", "duplicate-id")
-                ids[value] = <size_t>node
-            a = a.next
+        if (fused is None and candidate is NULL and node.parent is top
+                and _is(node, OADR, b"oadrSignedObject")):
+            candidate = node
+            before = n_signatures
+            added = []
+            fused = _c14n_walked(node, doc, ids, added, &n_signatures)
+            if fused is not None:  # its subtree is walked: go on after it
+                node = _next_outside(node, top)
+                if node is NULL:
+                    break
+                continue
+            # abandoned (the canonicalization refuses it; the error comes in its turn): walk it plainly
+            n_signatures = before
+            for value in added:
+                del ids[value]
+        _walk_hook(node, ids, None, &n_signatures)
         # next element-like node in document order
         nxt = node.children if node.type == tree.XML_ELEMENT_NODE else NULL
         while nxt is not NULL and not _is_element_like(nxt):
             nxt = nxt.next
         if nxt is NULL:
-            while node is not top:
-                nxt = node.next
-                while nxt is not NULL and not _is_element_like(nxt):
-                    nxt = nxt.next
-                if nxt is not NULL:
-                    break
-                node = node.parent
+            nxt = _next_outside(node, top)
             if nxt is NULL:
                 break
         node = nxt
@@ -1209,7 +1581,8 @@ def inspect_signed(root):
         _arr_free(&kids)
 
     return _tuple_new(_Signed, (
-        _c14n_node(signed_object, doc), object_ref[0], object_ref[1],
+        fused if fused is not None and signed_object is candidate else _c14n_node(signed_object, doc),
+        object_ref[0], object_ref[1],
         _c14n_node(replay_el, doc), replay_ref[0], replay_ref[1],
         _c14n_node(signed_info, doc), sig_method, signature_value,
         certificate, timestamp, nonce,

@@ -29,8 +29,10 @@ import base64
 import binascii
 import hashlib
 import re
+import time
 from typing import Any, NamedTuple
 
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 from lxml import etree
 
 from ..exceptions import SignatureError
@@ -39,6 +41,9 @@ __all__ = (
     "Signed",
     "c14n",
     "seal",
+    "ecdsa_raw",
+    "ecdsa_der",
+    "timestamp",
     "inspect_signed",
     "C14N10",
     "C14N11",
@@ -292,6 +297,57 @@ def _text_bytes(s: str) -> bytes:
     return _esc_text(s).encode("utf-8")
 
 
+def ecdsa_raw(der: bytes, size: int) -> bytes:
+    """An ECDSA signature from DER (what ``cryptography`` makes) to XML-DSig's ``r || s``.
+
+    :param der: the DER ``SEQUENCE`` of the two integers.
+    :param size: the curve's size in bytes (32 for P-256): each half is zero-padded to it.
+    :raises ValueError: ``der`` is not a DER ECDSA signature.
+    :raises OverflowError: an integer does not fit in ``size`` bytes.
+    """
+    r, s = decode_dss_signature(der)
+    return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+
+
+def ecdsa_der(raw: bytes) -> bytes:
+    """An XML-DSig ECDSA ``SignatureValue`` (``r || s``, two equal halves) to DER, as ``cryptography`` verifies it.
+
+    :param raw: the decoded ``SignatureValue``, of even length.
+    :raises ValueError: ``raw`` is empty or of odd length.
+    """
+    n = len(raw)
+    if n == 0 or n % 2:
+        raise ValueError(f"an ECDSA r || s value has an even, non-zero length (got {n} bytes)")
+    half = n // 2
+    return encode_dss_signature(int.from_bytes(raw[:half], "big"), int.from_bytes(raw[half:], "big"))
+
+
+_stamp: tuple[int, str] = (-1, "")  # (second, its text): one tuple, so threads never see half of it
+
+
+def timestamp(now: float) -> str:
+    """``now`` (POSIX seconds) as an xCal UTC date-time with microseconds, ``2026-11-26T08:50:20.936910Z``.
+
+    The ``ReplayProtect`` timestamp of a message signed at ``now``. The microseconds are rounded
+    as :meth:`datetime.datetime.fromtimestamp` rounds them (half to even); the part up to the
+    seconds is formatted once per second.
+
+    :param now: POSIX seconds.
+    :raises OverflowError: ``now`` is out of the platform's range.
+    """
+    global _stamp
+    second = int(now)  # towards zero, as math.modf; now - second is exact
+    micros = round((now - second) * 1e6)
+    if micros >= 1_000_000:
+        second, micros = second + 1, micros - 1_000_000
+    elif micros < 0:
+        second, micros = second - 1, micros + 1_000_000
+    stamp = _stamp
+    if stamp[0] != second:
+        stamp = _stamp = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{stamp[1]}.{micros:06d}Z"
+
+
 def seal(signed_object: bytes, key: Any, timestamp: str, nonce: str) -> bytes:
     """Write the whole signed ``oadrPayload`` document around a canonical ``oadrSignedObject``.
 
@@ -303,15 +359,18 @@ def seal(signed_object: bytes, key: Any, timestamp: str, nonce: str) -> bytes:
     :returns: the document, UTF-8, starting with the XML declaration.
     """
     replay = b"".join((_REPLAY_1, _text_bytes(timestamp), _REPLAY_2, _text_bytes(nonce), _REPLAY_3))
+    algorithm = _esc_attr(key.algorithm).encode()
+    so = signed_object
+    object_digest = base64.b64encode(hashlib.sha256(so).digest())
     signed_info = b"".join((
-        _SI_1, _esc_attr(key.algorithm).encode(), _SI_2,
-        base64.b64encode(hashlib.sha256(signed_object).digest()), _SI_3,
+        _SI_1, algorithm, _SI_2,
+        object_digest, _SI_3,
         base64.b64encode(hashlib.sha256(replay).digest()), _SI_4,
     ))
     value = base64.b64encode(key.sign(signed_info))
     return b"".join((
         _PAYLOAD_OPEN, _SIG_OPEN, signed_info, _SV_1, value, _SV_2, key.cert_b64, _SV_3, replay, _SIG_CLOSE,
-        signed_object, _PAYLOAD_CLOSE,
+        so, _PAYLOAD_CLOSE,
     ))
 
 
