@@ -1,10 +1,14 @@
 """A fast, scriptable, in-process OpenADR 2.0b VTN for tests and benchmarks.
 
-:class:`TestVTN` speaks the simple-HTTP pull profile over plain HTTP, on
-aiohttp's low-level server and fleetven's codec. It keeps every VEN's
-registration, events and queue of messages in memory, answers each request
-with little work (read, parse, a few dict lookups, build), records what it
-receives, and can be told to misbehave (:class:`Faults`).
+:class:`TestVTN` speaks the simple-HTTP pull profile over plain HTTP (or
+HTTPS), on a lean HTTP/1.1 server of its own (one :class:`asyncio.Protocol` per
+connection) and fleetven's codec. It keeps every VEN's registration, events and
+queue of messages in memory, answers each request with little work (read,
+parse, a few dict lookups, build), records what it receives, and can be told to
+misbehave (:class:`Faults`). An ``oadrPoll`` body that is byte for byte the one
+fleetven's builder makes is recognised without the XML parser, and a VEN's
+answer to a poll with nothing queued is built once; anything else is parsed in
+full.
 
 ::
 

@@ -44,15 +44,15 @@ import logging
 import re
 import tomllib
 from collections import Counter
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
 from ..exceptions import ConfigurationError
 from ..messages import model as m
+from ._http import Reply
 from ._records import Faults
 from .vtn import TestVTN
 
@@ -372,12 +372,19 @@ class ScriptedVTN(TestVTN):
         self.stalled_until = 0.0
         await super().stop()
 
-    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
-        if self.stalled_until:
-            wait = self.stalled_until - self._now()
-            if wait > 0:
-                await asyncio.sleep(wait)
-        return await super()._handle(request)
+    def _route(self, method: str, path: str, body: bytes) -> Reply | Awaitable[Reply]:
+        if self.stalled_until and self.stalled_until > self._now():
+            return self._stalled(method, path, body)
+        return super()._route(method, path, body)
+
+    async def _stalled(self, method: str, path: str, body: bytes) -> Reply:
+        wait = self.stalled_until - self._now()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        result = super()._route(method, path, body)
+        if result is None or isinstance(result, tuple):
+            return result
+        return await result
 
     def trim(self) -> Counter[str]:
         """Forget the records kept so far (a long-running VTN would otherwise grow without bound),

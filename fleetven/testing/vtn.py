@@ -5,20 +5,26 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Callable
+import re
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from ssl import SSLContext
 from types import TracebackType
 from typing import Any
 
-from aiohttp import web
-from aiohttp.web_server import Server
-
 from ..exceptions import MessageError, MessageTooLarge
 from ..messages import build_message, parse_message
 from ..messages import model as m
+from ..messages.build import build_signed_object
 from ..messages.parse import DEFAULT_MAX_SIZE
-from ..signing import ReplayGuard, Verifier, load_signing_key, sign_message, verify_message
+from ..signing import (
+    ReplayGuard,
+    Verifier,
+    load_signing_key,
+    sign_message,
+    verify_message,
+)
+from ._http import HttpServer, Reply
 from ._records import Faults, Receipt, VenRecord
 
 __all__ = ("TestVTN", "SERVICES")
@@ -32,6 +38,57 @@ _XML = "application/xml"
 _GARBAGE = b"\x00this is not XML <<<"
 #: Messages a VEN may send without being registered.
 _REGISTRATION = frozenset((m.CreatePartyRegistration, m.CancelPartyRegistration))
+_DROP: Reply = None
+
+# The oadrPoll document fleetven's builder makes, split around the venID: a body that is exactly
+# this, around a venID of plain characters (no markup, no entity, no space), is a well-formed
+# oadrPoll whose parse is ``Poll(ven_id=<those characters>)``. Any other body (another
+# serialization, a signed poll, anything else) is parsed in full.
+_MARK = "FLEETVEN-VEN-ID-MARK"
+_POLL_HEAD, _POLL_TAIL = build_message(m.Poll(ven_id=_MARK)).split(_MARK.encode())
+_PLAIN_ID = re.compile(rb"[A-Za-z0-9._:\-]{1,200}")
+_POLL_MAX = len(_POLL_HEAD) + len(_POLL_TAIL) + 200
+_MARKS = ("FLEETVEN-MARK-ONE", "FLEETVEN-MARK-TWO")
+
+
+def _pieces(msg: m.Message) -> tuple[bytes, ...]:
+    """The builder's document of ``msg``, cut at the marks standing for its text fields."""
+    doc = build_message(msg)
+    for mark in _MARKS:
+        doc = doc.replace(mark.encode(), b"\x00")
+    return tuple(doc.split(b"\x00"))
+
+
+# Other messages a VEN sends (at registration) with only plain text fields, recognised the same
+# way: the builder's literal pieces with a plain value between each two (a value holds no "<",
+# and every piece after a value starts with "<", so the cut is unambiguous).
+_TEMPLATES: tuple[tuple[tuple[bytes, ...], Callable[..., m.Message]], ...] = (
+    (_pieces(m.QueryRegistration(request_id=_MARKS[0])), lambda r: m.QueryRegistration(request_id=r)),
+    (_pieces(m.RequestEvent(request_id=_MARKS[0], ven_id=_MARKS[1])),
+     lambda r, v: m.RequestEvent(request_id=r, ven_id=v)),
+)
+
+
+def _recognise(body: bytes) -> m.Message | None:
+    """The message of a body that is exactly one of :data:`_TEMPLATES` around plain values, else ``None``."""
+    for pieces, make in _TEMPLATES:
+        head, tail = pieces[0], pieces[-1]
+        if not body.startswith(head) or not body.endswith(tail):
+            continue
+        end = len(body) - len(tail)
+        pos = len(head)
+        values: list[str] = []
+        for piece in pieces[1:-1]:
+            cut = body.find(piece, pos, end)
+            if cut < 0 or not _PLAIN_ID.fullmatch(body, pos, cut):
+                return None
+            values.append(body[pos:cut].decode("ascii"))
+            pos = cut + len(piece)
+        if not _PLAIN_ID.fullmatch(body, pos, end):
+            return None
+        values.append(body[pos:end].decode("ascii"))
+        return make(*values)
+    return None
 
 
 class TestVTN:
@@ -50,7 +107,7 @@ class TestVTN:
         (none when not given).
     :param record_polls: also keep ``oadrPoll`` messages in :attr:`received`
         (off by default: a long benchmark would fill memory; see :attr:`polls`).
-    :param access_log: turn aiohttp's access log on.
+    :param access_log: log every request to the ``fleetven.testing.access`` logger (at INFO).
     :param cert: the VTN's certificate (PEM file or bytes); with ``key``, every answer is signed.
     :param key: the private key of ``cert``.
     :param passphrase: the key's passphrase.
@@ -125,9 +182,14 @@ class TestVTN:
         self._ids = itertools.count(1)
         self._waiters: list[tuple[Callable[[], Any], asyncio.Future[None]]] = []
         self._services = frozenset(f"{self.path}/{s}" for s in SERVICES)
-        self._server: Server | None = None
+        self._server: HttpServer | None = None
         self._listener: asyncio.AbstractServer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Each VEN's answer to a poll when nothing is queued, made once: (message, document, or
+        # the signed object to sign afresh each time). Dropped when the VEN's registration is.
+        self._idle: dict[str, tuple[m.ResponseMessage, bytes]] = {}
+        # venIDs recognised in oadrPoll bodies by the byte-level check (see _POLL_HEAD), by their bytes.
+        self._poll_ids: dict[bytes, str] = {}
         self._handlers: dict[type, Callable[[Any, str | None], m.Message]] = {
             m.QueryRegistration: self._query_registration,
             m.CreatePartyRegistration: self._create_party_registration,
@@ -156,9 +218,14 @@ class TestVTN:
     async def start(self) -> None:
         """Start listening; with ``port=0`` a free port is chosen and stored in :attr:`port`."""
         self._loop = asyncio.get_running_loop()
-        kwargs: dict[str, Any] = {} if self._access_log else {"access_log": None}
-        self._server = Server(self._handle, **kwargs)
-        self._listener = await self._loop.create_server(self._server, self.host, self.port, ssl=self._ssl)
+        access = logging.getLogger("fleetven.testing.access") if self._access_log else None
+        server = HttpServer(self._route, self._too_large, max_size=self.max_size, access_log=access)
+        try:
+            self._listener = await self._loop.create_server(server, self.host, self.port, ssl=self._ssl)
+        except BaseException:
+            await server.shutdown(0)
+            raise
+        self._server = server
         self.port = self._listener.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
@@ -324,37 +391,56 @@ class TestVTN:
         assert self._loop is not None
         return self._loop.time()
 
-    async def _read(self, request: web.BaseRequest) -> bytes:
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            chunk = await request.content.readany()
-            if not chunk:
-                return b"".join(chunks)
-            size += len(chunk)
-            if size > self.max_size:
-                raise MessageTooLarge(f"request body larger than {self.max_size} bytes", path=request.path)
-            chunks.append(chunk)
-
-    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
-        if request.method != "POST" or request.path not in self._services:
-            return web.Response(status=404 if request.method == "POST" else 405)
-        ven_id: str | None = None
-        try:
-            msg = self._decode(await self._read(request))
-        except MessageError as exc:
-            logger.warning("refused a request to %s: %s", request.path, exc)
-            self.errors.append((None, exc))
-            self._wake()
-            text = "".join(c for c in str(exc) if c.isprintable())[:200]
-            return self._reply(
-                m.ResponseMessage(response=m.Response(response_code=exc.response_code, response_description=text))
-            )
+    def _route(self, method: str, path: str, body: bytes) -> Reply | Awaitable[Reply]:
+        """Answer one HTTP request: a reply now, or an awaitable of it (a fault's delay)."""
+        if method != "POST" or path not in self._services:
+            return (404 if method == "POST" else 405, b"", None)
+        msg: m.Message | None = None
+        if (
+            self.verifier is None
+            and len(body) <= _POLL_MAX
+            and body.startswith(_POLL_HEAD)
+            and body.endswith(_POLL_TAIL)
+        ):
+            msg = self._fast_poll(body[len(_POLL_HEAD) : len(body) - len(_POLL_TAIL)])
+        elif self.verifier is None and len(body) <= _POLL_MAX:
+            msg = _recognise(body)
+        if msg is None:
+            try:
+                msg = self._decode(body)
+            except MessageError as exc:
+                return self._refuse(path, exc)
         ven_id = getattr(msg, "ven_id", None)
-        faults = self.ven_faults.get(ven_id, self.faults) if ven_id is not None else self.faults
+        faults = self.ven_faults.get(ven_id, self.faults) if ven_id is not None and self.ven_faults else self.faults
         if faults.active():
-            return await self._faulty(faults, msg, ven_id, request)
+            return self._faulty(faults, msg, ven_id)
         return self._reply(self._answer(msg, ven_id))
+
+    def _fast_poll(self, raw_id: bytes) -> m.Poll | None:
+        """The oadrPoll of a body that is exactly the builder's document around ``raw_id``, if that
+        is a plain venID; ``None`` sends the body to the full parser."""
+        ven_id = self._poll_ids.get(raw_id)
+        if ven_id is None:
+            if not _PLAIN_ID.fullmatch(raw_id):
+                return None
+            ven_id = raw_id.decode("ascii")
+            if ven_id in self.vens:  # remember known VENs only: the table stays bounded
+                self._poll_ids[raw_id] = ven_id
+        return m.Poll(ven_id=ven_id)
+
+    def _refuse(self, path: str, exc: MessageError) -> Reply:
+        logger.warning("refused a request to %s: %s", path, exc)
+        self.errors.append((None, exc))
+        self._wake()
+        text = "".join(c for c in str(exc) if c.isprintable())[:200]
+        return self._reply(
+            m.ResponseMessage(response=m.Response(response_code=exc.response_code, response_description=text))
+        )
+
+    def _too_large(self, method: str, path: str) -> Reply:
+        if method != "POST" or path not in self._services:
+            return (404 if method == "POST" else 405, b"", None)
+        return self._refuse(path, MessageTooLarge(f"request body larger than {self.max_size} bytes", path=path))
 
     def _decode(self, data: bytes) -> m.Message:
         if self.verifier is None:
@@ -379,13 +465,18 @@ class TestVTN:
             self._wake()
         return answer
 
-    async def _faulty(
-        self, faults: Faults, msg: m.Message, ven_id: str | None, request: web.BaseRequest
-    ) -> web.StreamResponse:
+    def _faulty(self, faults: Faults, msg: m.Message, ven_id: str | None) -> Reply | Awaitable[Reply]:
         if faults.count is not None:
             faults.count -= 1
         if faults.delay:
-            await asyncio.sleep(faults.delay)
+            return self._delayed(faults.delay, faults, msg, ven_id)
+        return self._spoil(faults, msg, ven_id)
+
+    async def _delayed(self, delay: float, faults: Faults, msg: m.Message, ven_id: str | None) -> Reply:
+        await asyncio.sleep(delay)
+        return self._spoil(faults, msg, ven_id)
+
+    def _spoil(self, faults: Faults, msg: m.Message, ven_id: str | None) -> Reply:
         if not (faults.status or faults.garbage or faults.drop):
             return self._reply(self._answer(msg, ven_id))
         if faults.process:
@@ -394,17 +485,20 @@ class TestVTN:
             self.faulted.append(Receipt(self._now(), ven_id, msg))
             self._wake()
         if faults.status:
-            return web.Response(status=faults.status)
+            return (faults.status, b"", None)
         if faults.garbage:
-            return web.Response(body=_GARBAGE, content_type=_XML)
-        if request.transport is not None:
-            request.transport.abort()
-        raise asyncio.CancelledError  # aiohttp drops a cancelled handler's connection quietly
+            return (200, _GARBAGE, _XML)
+        return _DROP
 
-    def _reply(self, answer: m.Message) -> web.Response:
+    def _reply(self, answer: m.Message) -> Reply:
         signer = self._signer
+        if type(answer) is m.ResponseMessage and answer.ven_id is not None:
+            idle = self._idle.get(answer.ven_id)
+            if idle is not None and idle[0] is answer:  # a VEN's idle poll answer, made once
+                body = idle[1] if signer is None else sign_message(idle[1], signer)
+                return (200, body, _XML)
         body = build_message(answer) if signer is None else sign_message(answer, signer)
-        return web.Response(body=body, content_type=_XML)
+        return (200, body, _XML)
 
     def _registered(self, ven_id: str) -> bool:
         rec = self.vens.get(ven_id)
@@ -459,6 +553,7 @@ class TestVTN:
         if rec.registration_id is not None:
             self._by_registration.pop(rec.registration_id, None)
         rec.registration_id = rec.registration = None
+        self._idle.pop(rec.ven_id, None)
 
     def _cancel_party_registration(self, msg: m.CancelPartyRegistration, ven_id: str | None) -> m.Message:
         owner = self._by_registration.get(msg.registration_id)
@@ -483,7 +578,14 @@ class TestVTN:
         queue = self.vens[msg.ven_id].queue
         if queue:
             return queue.popleft()
-        return m.ResponseMessage(response=self._ok(None), ven_id=msg.ven_id)
+        idle = self._idle.get(msg.ven_id)
+        if idle is None:
+            # Nothing queued: oadrResponse 200, the venID, an empty requestID; the same every
+            # time, so it is built (or its signed object is) once per VEN.
+            answer = m.ResponseMessage(response=self._ok(None), ven_id=msg.ven_id)
+            body = build_message(answer) if self._signer is None else build_signed_object(answer)
+            self._idle[msg.ven_id] = idle = (answer, body)
+        return idle[0]
 
     def _request_event(self, msg: m.RequestEvent, ven_id: str | None) -> m.Message:
         return self._distribute(self.vens[msg.ven_id])
