@@ -343,7 +343,7 @@ def sign_message(msg_or_signed_object: Message | bytes, key: SigningKey, *,
     elif isinstance(msg_or_signed_object, (bytes, bytearray)):
         signed_object = bytes(msg_or_signed_object)
     else:
-        signed_object = build_signed_object(msg_or_signed_object)  # type: ignore[arg-type]
+        signed_object = build_signed_object(msg_or_signed_object)
     return seal(signed_object, key, _timestamp(time.time() if now is None else now), _nonce())
 
 

@@ -23,27 +23,20 @@ pure-Python twin ``fleetven._fast._wheel_py`` is the specification.
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
-__all__ = ("COMPILED", "NO_EXTENSIONS", "Timer", "TimerWheel")
+from ._fast import NO_EXTENSIONS, twin
 
-#: True when ``FLEETVEN_NO_EXTENSIONS`` asks for the pure-Python twins.
-NO_EXTENSIONS: bool = bool(os.environ.get("FLEETVEN_NO_EXTENSIONS"))
+__all__ = ("COMPILED", "NO_EXTENSIONS", "Timer", "TimerWheel")
 
 #: True when the compiled wheel is the one in use.
 COMPILED: bool
 
-if TYPE_CHECKING or NO_EXTENSIONS:
+if TYPE_CHECKING:
     from ._fast._wheel_py import Timer, TimerWheel
 
     COMPILED = False
 else:
-    try:
-        from ._fast._wheel_c import Timer, TimerWheel
-
-        COMPILED = True
-    except ImportError:  # tests/test_timerwheel.py fails when this happens unasked
-        from ._fast._wheel_py import Timer, TimerWheel
-
-        COMPILED = False
+    _module, COMPILED = twin("wheel")
+    Timer, TimerWheel = _module.Timer, _module.TimerWheel
+    del _module

@@ -10,7 +10,8 @@ calls (aiohttp's ``ClientSession`` spent about ten times that per request):
 - the request is one ``bytes.join`` of a pre-built per-service head
   (``POST``, ``Host``, ``Content-Type: application/xml``, ``User-Agent``),
   the ``Content-Length`` and the body, written with one ``transport.write``;
-- the answer is parsed by the connection's protocol as it arrives (a strict
+- the answer is parsed by the connection's protocol as it arrives (compiled:
+  ``fleetven._fast._http_c``, with its pure twin ``_http_py``; a strict
   HTTP/1.1 parser: status line, ``Content-Length``, ``Transfer-Encoding:
   chunked``, ``Connection``; 1xx interim answers skipped), the body collected
   up to ``max_size``; the waiting request is woken through one future, with
@@ -55,12 +56,19 @@ import asyncio
 import socket
 import ssl as _ssl
 from collections import deque
-from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Final, Protocol, cast
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from yarl import URL
 
+from ._fast import http as _http
+from ._fast._http_py import EARLY as _EARLY
+from ._fast._http_py import SLOT as _SLOT
+from ._fast._http_py import Callback
+from ._fast._http_py import Closed as _Closed
+from ._fast._http_py import Lost as _Lost
+from ._fast._http_py import Malformed as _Malformed
+from ._fast._http_py import TooLarge as _TooLarge
 from .exceptions import ConfigurationError, HTTPStatusError, MessageTooLarge, TransportError, TransportTimeout
 from .messages import model as m
 from .messages.parse import DEFAULT_MAX_SIZE
@@ -118,49 +126,14 @@ _CONTENT_TYPE: Final = "application/xml"
 #: the request is sent again once on a new connection (see the module docstring).
 STALE_RETRY_WINDOW: float = 0.25
 
-_MAX_HEAD: Final = 65536  # the longest status line + header block accepted
-_MAX_CHUNK_LINE: Final = 4096  # the longest chunk-size or trailer line accepted
-_HEX: Final = b"0123456789abcdefABCDEF"
-
-# Parser states of a connection.
-_IDLE: Final = 0  # no request in flight
-_HEAD: Final = 1  # waiting for the status line and headers
-_LENGTH: Final = 2  # body of Content-Length bytes
-_CHUNKED: Final = 3  # chunked body
-_UNTIL_EOF: Final = 4  # body delimited by the end of the connection
-_BROKEN: Final = 5  # failed: never reused
-
-# States of the chunked decoder.
-_C_SIZE: Final = 0
-_C_DATA: Final = 1
-_C_CRLF: Final = 2
-_C_TRAILER: Final = 3
-
-
-class _Malformed(Exception):
-    """The answer is not HTTP/1.1 we accept."""
-
-
-class _TooLarge(Exception):
-    """The 200 answer's body is longer than ``max_size``."""
-
-
-class _Lost(Exception):
-    """The connection closed or failed before the answer was complete."""
-
-    def __init__(self, text: str, *, stale: bool) -> None:
-        super().__init__(text)
-        self.stale = stale
-
-
-class _Closed(Exception):
-    """:meth:`Transport.close` ran while the request was in flight."""
-
-
-_SLOT: Final = object()  # a pool waiter's wake-up: "a connection slot is reserved for you, open one"
-
-#: A loop timer may fire this much before its time (uvloop counts whole milliseconds).
-_EARLY: Final = 0.002
+# The connection protocol and the callback request: compiled (``_http_c``) or pure (``_http_py``); the
+# exceptions and sentinels are ``_http_py``'s whichever twin is in use.
+if TYPE_CHECKING:
+    from ._fast._http_py import Call
+    from ._fast._http_py import Connection as _Connection
+else:
+    _Connection = _http.Connection
+    Call = _http.Call
 
 
 def _expire(fut: asyncio.Future[Any]) -> None:
@@ -176,507 +149,6 @@ class _Waiter(Protocol):
     def set_result(self, result: Any, /) -> None: ...
 
     def set_exception(self, exc: BaseException, /) -> None: ...
-
-
-def _parse_head(head: bytes) -> tuple[int, bytes, bool, int, bool] | None:
-    """``(status, reason, keep_alive, Content-Length or -1, chunked)`` of an answer's head (status
-    line and headers, without the blank line); ``None`` for an interim 1xx answer.
-
-    :raises _Malformed: not an HTTP/1.x answer head we accept.
-    """
-    lines = head.split(b"\r\n")
-    line = lines[0]
-    if (
-        line[:7] != b"HTTP/1."
-        or line[7:8] not in (b"0", b"1")
-        or line[8:9] != b" "
-        or not line[9:12].isdigit()
-        or (len(line) > 12 and line[12:13] != b" ")
-    ):
-        raise _Malformed(f"bad status line {line[:80]!r}")
-    status = int(line[9:12])
-    keep = line[7:8] == b"1"
-    length = -1
-    chunked = False
-    for header in lines[1:]:
-        name, sep, value = header.partition(b":")
-        if not sep or not name or name[0] in (32, 9) or name[-1] in (32, 9):
-            raise _Malformed(f"bad header line {header[:80]!r}")
-        lname = name.lower()
-        if lname == b"content-length":
-            text = value.strip()
-            if not text.isdigit() or (length >= 0 and int(text) != length):
-                raise _Malformed(f"bad Content-Length {value[:40]!r}")
-            length = int(text)
-        elif lname == b"transfer-encoding":
-            if value.strip().lower() != b"chunked":
-                raise _Malformed(f"unsupported Transfer-Encoding {value[:40]!r}")
-            chunked = True
-        elif lname == b"connection":
-            tokens = value.lower()
-            if b"close" in tokens:
-                keep = False
-            elif b"keep-alive" in tokens:
-                keep = True
-    if status < 200:
-        if status == 101 or status < 100:
-            raise _Malformed(f"unexpected status {status}")
-        return None
-    if chunked and length >= 0:
-        raise _Malformed("both Content-Length and Transfer-Encoding")
-    if status in (204, 304):
-        length = 0
-        chunked = False
-    return status, line[13:], keep, length, chunked
-
-
-class _Connection(asyncio.Protocol):
-    """One pooled HTTP/1.1 connection and its response parser.
-
-    Ownership: while a request uses it (``busy``) the request accounts for it;
-    while idle, the pool does. The protocol itself only fails or resolves the
-    request's future and closes a broken transport.
-    """
-
-    __slots__ = (
-        "owner",
-        "key",
-        "transport",
-        "waiter",
-        "state",
-        "buf",
-        "status",
-        "reason",
-        "keep",
-        "body",
-        "remaining",
-        "cstate",
-        "reusable",
-        "fresh",
-        "lost",
-        "dead",
-        "in_idle",
-        "idle_since",
-        "sent_at",
-        "lost_waiter",
-        "deadline",
-        "timer",
-        "timer_at",
-    )
-
-    def __init__(self, owner: Transport, key: _ssl.SSLContext | None) -> None:
-        self.owner = owner
-        self.key = key
-        self.transport: asyncio.Transport | None = None
-        self.waiter: _Waiter | None = None
-        self.state = _IDLE
-        self.buf = b""
-        self.status = 0
-        self.reason = b""
-        self.keep = True
-        self.body: bytes | bytearray = b""
-        self.remaining = 0
-        self.cstate = _C_SIZE
-        self.reusable = False
-        self.fresh = True  # never carried a request yet
-        self.lost = False  # the transport is gone (EOF, reset, closed)
-        self.dead = False  # the pool no longer counts it
-        self.in_idle = False
-        self.idle_since = 0.0
-        self.sent_at = 0.0
-        self.lost_waiter: asyncio.Future[None] | None = None
-        self.deadline = 0.0  # when the request in flight times out
-        self.timer: asyncio.TimerHandle | None = None  # the connection's one deadline timer, if armed
-        self.timer_at = 0.0  # when that timer fires
-
-    # ------------------------------------------------------------- asyncio callbacks
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
-
-    def data_received(self, data: bytes) -> None:
-        if self.waiter is None:
-            # Bytes nobody asked for (or after a failed request): the connection is spoiled.
-            self.state = _BROKEN
-            self.lost = True
-            if self.transport is not None:
-                self.transport.abort()
-            if self.in_idle:
-                self.owner._discard(self)
-            return
-        try:
-            self._feed(data)
-        except (_Malformed, _TooLarge) as exc:
-            self._fail(exc)
-
-    def eof_received(self) -> bool:
-        self._gone(None)
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._gone(exc)
-        waiter = self.lost_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    # ------------------------------------------------------------- request side
-
-    def send(self, data: bytes, waiter: _Waiter, now: float, deadline: float) -> None:
-        """Write one request; ``waiter`` gets the body (status in :attr:`status`) or the failure,
-        a :class:`TimeoutError` when no complete answer came by ``deadline``."""
-        self.waiter = waiter
-        self.state = _HEAD
-        self.keep = True
-        self.sent_at = now
-        self.deadline = deadline
-        if self.timer is None or self.timer_at > deadline:
-            self._watch(deadline)
-        assert self.transport is not None
-        self.transport.write(data)
-
-    def abort(self) -> None:
-        """Drop the connection at once (after a failure, a timeout or a cancellation)."""
-        self.state = _BROKEN
-        self.waiter = None
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-        if self.transport is not None and not self.lost:
-            self.transport.abort()
-        self.lost = True
-
-    def _watch(self, when: float) -> None:
-        """(Re-)arm the connection's deadline timer. One timer serves every request the connection
-        carries: it is armed when a request finds none, and when it fires for a request already
-        answered it re-arms itself for the one in flight, if any, instead of one timer per request."""
-        if self.timer is not None:
-            self.timer.cancel()
-        loop = self.owner._loop
-        assert loop is not None
-        self.timer_at = when
-        self.timer = loop.call_at(when, self._on_deadline)
-
-    def _on_deadline(self) -> None:
-        self.timer = None
-        waiter = self.waiter
-        if waiter is None or self.lost:
-            return
-        loop = self.owner._loop
-        assert loop is not None
-        if loop.time() < self.deadline - _EARLY:
-            self._watch(self.deadline)  # the request this timer was armed for is done: watch the next
-        elif not waiter.done():
-            waiter.set_exception(TimeoutError())
-
-    # ------------------------------------------------------------- internals
-
-    def _gone(self, exc: Exception | None) -> None:
-        if self.lost and self.waiter is None:
-            return
-        self.lost = True
-        waiter = self.waiter
-        if waiter is not None:
-            if self.state == _UNTIL_EOF and exc is None:
-                self.keep = False
-                self._finish(True)
-                return
-            got_bytes = self.state != _HEAD or bool(self.buf)
-            stale = (
-                not got_bytes
-                and not self.fresh
-                and self.owner._loop is not None
-                and self.owner._loop.time() - self.sent_at <= STALE_RETRY_WINDOW
-            )
-            what = f"{type(exc).__name__}: {exc}" if exc is not None else "connection closed by the VTN"
-            where = "before the answer" if not got_bytes else "in the middle of the answer"
-            self._fail(_Lost(f"{what} {where}", stale=stale))
-        elif self.in_idle:
-            self.owner._discard(self)
-
-    def _fail(self, exc: Exception) -> None:
-        waiter = self.waiter
-        self.abort()
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(exc)
-
-    def _finish(self, complete: bool) -> None:
-        waiter = self.waiter
-        self.waiter = None
-        self.state = _IDLE
-        self.buf = b""
-        self.reusable = complete and self.keep
-        body = self.body
-        self.body = b""
-        if waiter is not None and not waiter.done():
-            waiter.set_result(body if type(body) is bytes else bytes(body))
-
-    def _feed(self, data: bytes) -> None:
-        while True:
-            state = self.state
-            if state == _HEAD:
-                if self.buf:
-                    data = self.buf + data
-                    self.buf = b""
-                end = data.find(b"\r\n\r\n")
-                if end < 0:
-                    if len(data) > _MAX_HEAD:
-                        raise _Malformed(f"answer head longer than {_MAX_HEAD} bytes")
-                    self.buf = data
-                    return
-                if end > _MAX_HEAD:
-                    raise _Malformed(f"answer head longer than {_MAX_HEAD} bytes")
-                self._head(data[:end])
-                data = data[end + 4 :]
-            elif state == _LENGTH:
-                remaining = self.remaining
-                size = len(data)
-                if size < remaining:
-                    if size:
-                        body = self.body
-                        if type(body) is bytes:
-                            self.body = body = bytearray(body)
-                        body += data
-                        self.remaining = remaining - size
-                    return
-                if self.body:
-                    self.body += data[:remaining]
-                else:
-                    self.body = data[:remaining] if size > remaining else data
-                # Bytes past the answer were not asked for: do not reuse the connection.
-                self._finish(size == remaining)
-                return
-            elif state == _CHUNKED:
-                self._chunks(data)
-                return
-            elif state == _UNTIL_EOF:
-                if data:
-                    body = self.body
-                    assert isinstance(body, bytearray)
-                    if len(body) + len(data) > self.owner.max_size:
-                        self._over("read more")
-                        return
-                    body += data
-                return
-            else:
-                if data:
-                    raise _Malformed("bytes after the end of the answer")
-                return
-
-    def _head(self, head: bytes) -> None:
-        owner = self.owner
-        if head == owner._last_head:
-            # A VTN sends the same head again and again (it changes with the Date header, once a second).
-            status, reason, keep, length, chunked = owner._last_parsed
-        else:
-            parsed = _parse_head(head)
-            if parsed is None:
-                return  # an interim 1xx answer: the real one follows
-            owner._last_head = head
-            owner._last_parsed = parsed
-            status, reason, keep, length, chunked = parsed
-        self.status = status
-        self.reason = reason
-        self.keep = keep
-        if chunked:
-            self.state = _CHUNKED
-            self.cstate = _C_SIZE
-            self.body = bytearray()
-        elif length >= 0:
-            if length > self.owner.max_size:
-                self._over(f"announced {length} bytes")
-                return
-            self.state = _LENGTH
-            self.remaining = length
-            self.body = b""
-        else:
-            self.state = _UNTIL_EOF
-            self.keep = False
-            self.body = bytearray()
-
-    def _over(self, what: str) -> None:
-        if self.status == 200:
-            raise _TooLarge(what)
-        # An error answer too long to keep: report the status, drop the connection.
-        self.keep = False
-        self.body = b""
-        self._finish(False)
-
-    def _chunks(self, data: bytes) -> None:
-        if self.buf:
-            data = self.buf + data
-            self.buf = b""
-        body = self.body
-        assert isinstance(body, bytearray)
-        pos = 0
-        size = len(data)
-        while True:
-            cstate = self.cstate
-            if cstate == _C_DATA:
-                take = min(self.remaining, size - pos)
-                if take <= 0:
-                    return
-                body += data[pos : pos + take]
-                pos += take
-                self.remaining -= take
-                if self.remaining == 0:
-                    self.cstate = _C_CRLF
-            elif cstate == _C_CRLF:
-                if size - pos < 2:
-                    self.buf = data[pos:]
-                    return
-                if data[pos : pos + 2] != b"\r\n":
-                    raise _Malformed("chunk not followed by CRLF")
-                pos += 2
-                self.cstate = _C_SIZE
-            else:
-                end = data.find(b"\r\n", pos)
-                if end < 0:
-                    if size - pos > _MAX_CHUNK_LINE:
-                        raise _Malformed("chunk line too long")
-                    self.buf = data[pos:]
-                    return
-                line = data[pos:end]
-                pos = end + 2
-                if cstate == _C_SIZE:
-                    field = line.split(b";", 1)[0].strip(b" \t")
-                    if not field or field.strip(_HEX) or len(field) > 16:
-                        raise _Malformed(f"bad chunk size {line[:40]!r}")
-                    chunk = int(field, 16)
-                    if chunk == 0:
-                        self.cstate = _C_TRAILER
-                    elif len(body) + chunk > self.owner.max_size:
-                        self._over("read more")
-                        return
-                    else:
-                        self.remaining = chunk
-                        self.cstate = _C_DATA
-                elif not line:  # the empty line ending the trailer: the answer is complete
-                    self._finish(pos == size)
-                    return
-
-
-#: ``callback(answer, None)`` or ``callback(None, error)`` of :meth:`Transport.post`.
-Callback = Callable[[bytes | None, BaseException | None], None]
-
-
-class Call:
-    """A request made by :meth:`Transport.post`, in flight: it waits for a pool slot or a
-    connection, and for its answer, as a plain object the pool and the connection's protocol
-    call back (it quacks like the future :meth:`Transport.request` waits on), with no task."""
-
-    __slots__ = ("owner", "service", "data", "key", "ven", "callback", "deadline", "conn", "opener", "retried",
-                 "finished")
-
-    def __init__(
-        self,
-        owner: Transport,
-        service: str,
-        data: bytes,
-        key: _ssl.SSLContext | None,
-        ven: str | None,
-        callback: Callback,
-    ) -> None:
-        self.owner = owner
-        self.service = service
-        self.data = data
-        self.key = key
-        self.ven = ven
-        self.callback = callback
-        self.deadline = 0.0
-        self.conn: _Connection | None = None  # the connection carrying the request
-        self.opener: asyncio.Task[None] | None = None  # the task opening a connection for it, if any
-        self.retried = False
-        self.finished = False  # answered, failed or cancelled: nothing more happens
-
-    def __repr__(self) -> str:
-        state = "finished" if self.finished else ("sent" if self.conn is not None else "waiting")
-        return f"<Call {self.service} ven={self.ven} {state}>"
-
-    def cancel(self) -> None:
-        """Drop the request (its connection too, if it was sent); the callback is not called."""
-        if self.finished:
-            return
-        self.finished = True
-        conn = self.conn
-        if conn is not None:
-            self.conn = None
-            conn.abort()
-            self.owner._discard(conn)
-        elif self.opener is not None:
-            self.opener.cancel()
-        # Waiting in the pool's queue: done() is true now, so the pool skips it.
-
-    # -- the waiter protocol, for the pool and the connection
-
-    def done(self) -> bool:
-        return self.finished
-
-    def set_result(self, result: Any, /) -> None:
-        if self.finished:
-            return
-        if self.conn is not None:
-            self._answered(result)
-        elif result is _SLOT:
-            self.owner._open_for(self)  # a slot was reserved for us
-        else:
-            loop = self.owner._loop
-            assert loop is not None
-            self._send(result, loop.time())  # handed over by a releasing request
-
-    def set_exception(self, exc: BaseException, /) -> None:
-        if self.finished:
-            return
-        conn = self.conn
-        owner = self.owner
-        if conn is not None:
-            self.conn = None
-            if isinstance(exc, _Lost) and exc.stale and not self.retried and not owner._closed:
-                # The VTN closed this pooled connection while it was idle: once more on a new one.
-                self.retried = True
-                owner._forget(conn)
-                owner._open_for(self)
-                return
-            conn.abort()
-            owner._discard(conn)
-        self._deliver(None, owner._error(exc, self.service, self.ven))
-
-    # -- internals
-
-    def _send(self, conn: _Connection, now: float) -> None:
-        self.conn = conn
-        conn.send(self.data, self, now, self.deadline)
-
-    def _answered(self, body: bytes) -> None:
-        conn = self.conn
-        assert conn is not None
-        self.conn = None
-        conn.fresh = False
-        status = conn.status
-        reason = conn.reason
-        owner = self.owner
-        owner._release(conn)  # may hand it at once to a request waiting for a connection
-        if status == 200:
-            self._deliver(body, None)
-        else:
-            self._deliver(None, owner._status_error(status, reason, self.service, self.ven))
-
-    def _fail_open(self, exc: BaseException) -> None:
-        if self.finished:
-            return
-        if isinstance(exc, asyncio.CancelledError):
-            exc = _Closed()  # only closing the transport cancels an opening it did not start
-        self._deliver(None, self.owner._error(exc, self.service, self.ven))
-
-    def _deliver(self, answer: bytes | None, error: BaseException | None) -> None:
-        self.finished = True
-        try:
-            self.callback(answer, error)
-        except Exception as exc:  # a callback must not break the connection or the pool
-            loop = self.owner._loop
-            if loop is not None:
-                loop.call_exception_handler(
-                    {"message": f"fleetven transport callback {self.callback!r} raised", "exception": exc}
-                )
 
 
 class Transport:
@@ -726,8 +198,7 @@ class Transport:
         "_addresses_until",
         "_queue_timer",
         "_opening",
-        "_last_head",
-        "_last_parsed",
+        "_parsed_heads",
     )
 
     def __init__(
@@ -791,8 +262,10 @@ class Transport:
         self._addresses_until = 0.0
         self._queue_timer: asyncio.TimerHandle | None = None  # expires callback requests waiting too long
         self._opening: set[asyncio.Task[None]] = set()  # tasks opening a connection for a callback request
-        self._last_head = b"\x00"  # the last answer head parsed (never a real head) and what it said
-        self._last_parsed: tuple[int, bytes, bool, int, bool] = (0, b"", False, -1, False)
+        # Answer heads parsed lately and what they said: a VTN sends a few heads again and again (one per
+        # Content-Length; they change with the Date header once a second). Emptied when it holds
+        # fleetven._fast._http_py.HEAD_CACHE of them.
+        self._parsed_heads: dict[bytes, tuple[int, bytes, bool, int, bool]] = {}
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else ("open" if self._loop is not None else "idle")
@@ -807,6 +280,10 @@ class Transport:
     def connections(self) -> int:
         """Connections open or being opened now (in use or idle)."""
         return self._count
+
+    def _stale_window(self) -> float:
+        """:data:`STALE_RETRY_WINDOW`, read when a connection fails (tests change it)."""
+        return STALE_RETRY_WINDOW
 
     def _start(self) -> asyncio.AbstractEventLoop:
         self._loop = loop = asyncio.get_running_loop()
@@ -920,7 +397,13 @@ class Transport:
         :raises ConfigurationError: ``service`` is not an OpenADR service.
         :raises TransportError: the transport is closed.
         """
-        loop, key, data = self._prepare(service, body, ssl, ven)
+        head = self._heads.get(service)
+        loop = self._loop
+        if head is None or loop is None or self._closed:
+            loop, key, data = self._prepare(service, body, ssl, ven)
+        else:  # what _prepare gives, inline (the hot path)
+            key = ssl if self._https else None
+            data = b"".join((head, b"%d\r\n\r\n" % len(body), body))
         now = loop.time()
         call = Call(self, service, data, key, ven, callback)
         call.deadline = now + self.timeout

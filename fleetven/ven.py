@@ -92,6 +92,9 @@ _RETRYABLE: Final = (TransportError, MessageError, ProtocolError)
 #: Response codes meaning "the VTN does not know this VEN" on a poll.
 _NOT_REGISTERED: Final = frozenset((452, 463))
 
+#: The states in which a VEN takes no step (see :meth:`Ven._live`).
+_NOT_LIVE: Final = frozenset(("stopped", "cancelled", "new"))
+
 Handler = Callable[..., Any]
 
 #: Stands for the venID in the fleet's ``oadrPoll`` template.
@@ -788,7 +791,7 @@ class Ven:
         self._timer = wheel.call_later(max(delay, 0.0), callback)
 
     def _live(self) -> bool:
-        return self._state not in ("stopped", "cancelled", "new")
+        return self._state not in _NOT_LIVE
 
     def _on_register_timer(self) -> None:
         self._timer = None
@@ -810,7 +813,7 @@ class Ven:
     def _on_poll_timer(self) -> None:
         timer = self._timer
         self._timer = None
-        if not self._live():
+        if self._state in _NOT_LIVE:
             return
         shared = self._shared
         transport = shared.transport
@@ -830,8 +833,8 @@ class Ven:
             sent = asyncio.get_running_loop().time()
             self._watch = (min(timer.when, sent) if timer is not None else sent, sent)
         try:
-            self._call = transport.post(OADR_POLL, self._poll_body(ven_id), self._on_poll_answer,
-                                        ssl=self._ssl, ven=self.name)
+            body = shared.poll_body(ven_id) if self._signer is None else self._poll_body(ven_id)
+            self._call = transport.post(OADR_POLL, body, self._on_poll_answer, ssl=self._ssl, ven=self.name)
         except _RETRYABLE as exc:
             self._poll_failed(exc)
         except Exception as exc:
@@ -841,15 +844,16 @@ class Ven:
         """The fast path's poll answer: an idle ``200`` ends the cycle here, any other message
         continues in a task (:meth:`_poll`), exactly as if the coroutine had read it."""
         self._call = None
+        shared = self._shared
         watch = self._watch
         if watch is not None:
             self._watch = None
-            observer = self._shared.observer
+            observer = shared.observer
             if observer is not None:
-                self._shared.observe(observer.request_done, self, "oadrPoll", watch[0], watch[1],
-                                     asyncio.get_running_loop().time(), error)
-        transport = self._shared.transport
-        if transport is None or not self._live():
+                shared.observe(observer.request_done, self, "oadrPoll", watch[0], watch[1],
+                               asyncio.get_running_loop().time(), error)
+        transport = shared.transport
+        if transport is None or self._state in _NOT_LIVE:
             return
         if error is not None:
             if isinstance(error, _RETRYABLE):
@@ -858,6 +862,17 @@ class Ven:
                 self._poll_crashed(error)
             return
         assert data is not None
+        if (
+            shared.verifier is None
+            and not self._failures
+            and self._idle_reply is not None
+            and hash(data) == self._idle_reply
+        ):
+            # The most common answer of all: the same "nothing for you" as last time (see _read_answer),
+            # with no failures to reset (see _poll_done): the next poll a period from now.
+            self._refused_polls = 0
+            self._arm(self.poll_freq, self._on_poll_timer)
+            return
         try:
             reply = self._read_answer(data, transport.max_size)
             if reply is None:
@@ -865,10 +880,10 @@ class Ven:
             elif isinstance(reply, m.ResponseMessage):
                 again = self._on_poll_response(reply)
             else:
-                self._task = self._shared.spawn(self._poll(reply))
+                self._task = shared.spawn(self._poll(reply))
                 return
         except SignatureError as exc:
-            self._task = self._shared.spawn(self._refused_poll(data, exc))
+            self._task = shared.spawn(self._refused_poll(data, exc))
             return
         except _RETRYABLE as exc:
             self._poll_failed(exc)

@@ -9,11 +9,16 @@ but is missing, so a silent fallback never goes unnoticed.
 * ``c14n``, ``seal``, ``inspect_signed``, ``Signed``: the XML signature hot
   path (``_sig_c`` / ``_sig_py``). ``Signed`` is the same class whichever twin
   is in use (the compiled one returns the pure module's ``Signed``).
+* ``http``: the HTTP/1.1 client protocol of :mod:`fleetven.transport` (the pooled
+  connection and the callback request), the module ``_http_c`` or ``_http_py``; both
+  share ``_http_py``'s exceptions and sentinels.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from ._sig_py import Signed
@@ -21,13 +26,16 @@ from ._sig_py import Signed
 __all__ = (
     "COMPILED",
     "EXTRACT_COMPILED",
+    "HTTP_COMPILED",
     "NO_EXTENSIONS",
     "SIG_COMPILED",
     "Signed",
     "c14n",
     "extract",
+    "http",
     "inspect_signed",
     "seal",
+    "twin",
 )
 
 #: True when ``FLEETVEN_NO_EXTENSIONS`` asks for the pure-Python twins.
@@ -38,33 +46,37 @@ EXTRACT_COMPILED: bool
 #: True when the compiled signature module is the one in use.
 SIG_COMPILED: bool
 
-if TYPE_CHECKING or NO_EXTENSIONS:
+#: True when the compiled HTTP client protocol is the one in use.
+HTTP_COMPILED: bool
+#: The HTTP client protocol module in use (``_http_c`` or ``_http_py``).
+http: ModuleType
+
+
+def twin(name: str) -> tuple[ModuleType, bool]:
+    """The compiled module ``fleetven._fast._<name>_c`` and ``True``; or its pure twin
+    ``_<name>_py`` and ``False`` when ``FLEETVEN_NO_EXTENSIONS`` is set or the compiled one is
+    missing (``tests/test_package.py`` fails when that happens unasked)."""
+    if not NO_EXTENSIONS:
+        try:
+            return importlib.import_module(f"{__name__}._{name}_c"), True
+        except ImportError:
+            pass
+    return importlib.import_module(f"{__name__}._{name}_py"), False
+
+
+if TYPE_CHECKING:  # the pure twins' signatures are the ones both twins have
+    from . import _http_py as http
     from ._extract_py import extract
-
-    EXTRACT_COMPILED = False
-else:
-    try:
-        from ._extract_c import extract
-
-        EXTRACT_COMPILED = True
-    except ImportError:  # tests/test_package.py fails when this happens unasked
-        from ._extract_py import extract
-
-        EXTRACT_COMPILED = False
-
-if TYPE_CHECKING or NO_EXTENSIONS:
     from ._sig_py import c14n, inspect_signed, seal
 
-    SIG_COMPILED = False
+    EXTRACT_COMPILED = SIG_COMPILED = HTTP_COMPILED = False
 else:
-    try:
-        from ._sig_c import c14n, inspect_signed, seal
-
-        SIG_COMPILED = True
-    except ImportError:  # tests/test_package.py fails when this happens unasked
-        from ._sig_py import c14n, inspect_signed, seal
-
-        SIG_COMPILED = False
+    _module, EXTRACT_COMPILED = twin("extract")
+    extract = _module.extract
+    _module, SIG_COMPILED = twin("sig")
+    c14n, inspect_signed, seal = _module.c14n, _module.inspect_signed, _module.seal
+    http, HTTP_COMPILED = twin("http")
+    del _module
 
 #: True when every compiled module is the one in use.
-COMPILED: bool = EXTRACT_COMPILED and SIG_COMPILED
+COMPILED: bool = EXTRACT_COMPILED and SIG_COMPILED and HTTP_COMPILED
