@@ -223,6 +223,14 @@ def _obey(conn: Connection, done: asyncio.Future[None], commands: dict[str, Call
         conn.send({"error": f"unknown command {cmd!r}"})
 
 
+def _add_pipe_reader(loop: asyncio.AbstractEventLoop, conn: Connection, callback: Any, *args: Any) -> None:
+    """Watch a multiprocessing pipe for reading, keeping it blocking: uvloop (libuv) makes a watched
+    descriptor non-blocking, and a message longer than the pipe's buffer then fails half-read
+    (or half-written) with ``BlockingIOError``; blocking, ``recv`` waits for the rest."""
+    loop.add_reader(conn.fileno(), callback, *args)
+    os.set_blocking(conn.fileno(), True)
+
+
 async def _serve_pipe(
     conn: Connection,
     vtn: Any,
@@ -239,7 +247,7 @@ async def _serve_pipe(
         "issue": lambda _arg: issue(),
         "answers": lambda arg: answers(bool(arg)),
     }
-    loop.add_reader(conn.fileno(), _obey, conn, done, commands)
+    _add_pipe_reader(loop, conn, _obey, conn, done, commands)
     conn.send({"url": vtn.url, "port": vtn.port, "pinned": os.sched_getaffinity(0) == {1}})
     await done
     loop.remove_reader(conn.fileno())
@@ -425,7 +433,7 @@ class VTNProcess:
                 except Exception as exc:  # handed to the awaiting task
                     fut.set_exception(exc)
 
-            loop.add_reader(self.conn.fileno(), readable)
+            _add_pipe_reader(loop, self.conn, readable)
             self.conn.send((cmd, arg))
             result: dict[str, Any] = await fut
             return result
