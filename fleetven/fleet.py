@@ -462,14 +462,18 @@ class Fleet:
 
     async def _deliver_answers(self) -> None:
         """Before stopping: one last try (bounded by ``request_timeout``, at most 5 s) to deliver each
-        VEN's ``oadrCreatedEvent`` not yet acknowledged; what still fails stays in the store."""
+        VEN's ``oadrCreatedEvent`` not yet acknowledged, after the VEN's step in flight, if any, has
+        ended; what still fails stays in the store."""
         pending = [ven for ven in self.vens.values() if ven._unsent is not None and ven.registered]
         if not pending or self._shared.transport is None:
             return
 
         async def one(ven: Ven) -> None:
+            # A step in flight sends it itself: let it end first (asyncio.wait does not cancel it on timeout).
+            while (step := ven.task) is not None and not step.done():
+                await asyncio.wait((step,))
             created = ven._unsent
-            if created is None or ven.task is not None:  # a step in flight sends it itself
+            if created is None:
                 return
             try:
                 await ven._send_created_event(created)

@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import sqlite3
 import threading
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -751,6 +753,35 @@ async def test_stop_from_a_handler(vtn: TestVTN) -> None:
     await fleet.stop()  # idempotent; waits for the shutdown the handler started
     assert ven.state == "stopped"
     assert fleet.wheel is None and fleet.transport is not None and fleet.transport.closed
+
+
+async def test_stop_lets_an_answer_in_flight_be_acknowledged(vtn: TestVTN, tmp_path: Path) -> None:
+    """A stop that comes while a VEN's oadrCreatedEvent is on its way waits for that step to end
+    (within the stop's bound) instead of cancelling it: the answer is acknowledged, not left in the
+    store's outbox to be sent again after a restart."""
+    store = tmp_path / "fleet.db"
+    fleet = make_fleet(vtn, store=str(store))
+    stopping: list[asyncio.Task[None]] = []
+
+    def on_event(ven: Ven, event: m.Event) -> str:
+        # the answer that follows (oadrCreatedEvent) is held 0.3 s by the VTN; the stop comes meanwhile
+        vtn.ven_faults[vid(ven)] = Faults(delay=0.3, count=1)
+        asyncio.get_running_loop().call_later(0.1, lambda: stopping.append(asyncio.ensure_future(fleet.stop())))
+        return OPT_IN
+
+    fleet.add_handler("on_event", on_event)
+    ven = fleet.add_ven("site-1")
+    await start_registered(vtn, fleet)
+    vtn.add_event(vid(ven), make_event("ev-1"))
+    async with asyncio.timeout(DEADLINE):
+        await fleet.wait_stopped()
+        await asyncio.gather(*stopping)
+    assert [(v, r.opt_type) for v, r in vtn.event_responses] == [(vid(ven), OPT_IN)]
+    db = sqlite3.connect(store)
+    try:
+        assert db.execute("SELECT count(*) FROM outbox").fetchone()[0] == 0
+    finally:
+        db.close()
 
 
 async def test_many_events_status_and_handlers_per_ven_in_parallel(vtn: TestVTN) -> None:
