@@ -89,14 +89,15 @@ _SPECIAL[9] = 2  # tab
 _SPECIAL[10] = 2  # LF
 
 
-cdef int _put_text(Buf* b, const unsigned char* s) except -1:
-    """Text content, C14N-escaped: & < > and carriage return."""
+cdef int _put_escaped(Buf* b, const unsigned char* s, unsigned char mode) except -1:
+    """C14N-escaped text content (``mode`` 1: & < > and carriage return) or attribute value
+    (``mode`` 2: & < " tab newline carriage return); a character has the same escape in both."""
     cdef Py_ssize_t i = 0, start = 0
     cdef unsigned char c
     if s is NULL:
         return 0
     while True:
-        while not (_SPECIAL[s[i]] & 1):
+        while not (_SPECIAL[s[i]] & mode):
             i += 1
         if i > start:
             _put(b, <const char*>s + start, i - start)
@@ -109,30 +110,6 @@ cdef int _put_text(Buf* b, const unsigned char* s) except -1:
             _put(b, b"&lt;", 4)
         elif c == 62:
             _put(b, b"&gt;", 4)
-        else:
-            _put(b, b"&#xD;", 5)
-        i += 1
-        start = i
-
-
-cdef int _put_attr_text(Buf* b, const unsigned char* s) except -1:
-    """Attribute value, C14N-escaped: & < " tab newline carriage return."""
-    cdef Py_ssize_t i = 0, start = 0
-    cdef unsigned char c
-    if s is NULL:
-        return 0
-    while True:
-        while not (_SPECIAL[s[i]] & 2):
-            i += 1
-        if i > start:
-            _put(b, <const char*>s + start, i - start)
-        c = s[i]
-        if c == 0:
-            return 0
-        if c == 38:
-            _put(b, b"&amp;", 5)
-        elif c == 60:
-            _put(b, b"&lt;", 4)
         elif c == 34:
             _put(b, b"&quot;", 6)
         elif c == 9:
@@ -331,7 +308,7 @@ cdef int _put_ns(Buf* b, Ns* ns) except -1:
         _put(b, b" xmlns:", 7)
         _puts(b, <const char*>ns.prefix)
         _put(b, b'="', 2)
-    _put_attr_text(b, ns.href)
+    _put_escaped(b, ns.href, 2)
     _putc(b, b'"')
     return 0
 
@@ -454,7 +431,7 @@ cdef int _start_tag(Buf* b, Node* n, bint apex, PtrArray* arr, Py_ssize_t* qname
             up = a.children
             while up is not NULL:
                 if up.type == tree.XML_TEXT_NODE:
-                    _put_attr_text(b, up.content)
+                    _put_escaped(b, up.content, 2)
                 up = up.next
             _putc(b, b'"')
         arr.size = 0
@@ -598,7 +575,7 @@ cdef int _c14n_into(Buf* b, Node* apex, cetree._Document doc, dict ids, list add
                 cur = cur.children
                 continue
             if cur.type == tree.XML_TEXT_NODE or cur.type == tree.XML_CDATA_SECTION_NODE:
-                _put_text(b, cur.content)
+                _put_escaped(b, cur.content, 1)
             elif _is_element_like(cur):
                 _refuse_node(cur, "the document" if walk else _local(node), doc)
             cur = cur.next
