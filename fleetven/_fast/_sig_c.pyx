@@ -207,25 +207,25 @@ cdef inline void _arr_free(PtrArray* a) noexcept:
         a.items = a.local
 
 
-cdef void _sort_ns(PtrArray* a) noexcept nogil:
+ctypedef int (*_Cmp)(void* a, void* b) noexcept nogil
+
+
+cdef int _cmp_ns_items(void* a, void* b) noexcept nogil:
+    return _cmp_prefix(<Ns*>a, <Ns*>b)
+
+
+cdef int _cmp_attr_items(void* a, void* b) noexcept nogil:
+    return _cmp_attr(<Attr*>a, <Attr*>b)
+
+
+cdef void _sort(PtrArray* a, _Cmp cmp) noexcept nogil:
+    """Insertion sort (stable; the lists are a handful of namespaces or attributes)."""
     cdef Py_ssize_t i, j
     cdef void* x
     for i in range(1, a.size):
         x = a.items[i]
         j = i - 1
-        while j >= 0 and _cmp_prefix(<Ns*>a.items[j], <Ns*>x) > 0:
-            a.items[j + 1] = a.items[j]
-            j -= 1
-        a.items[j + 1] = x
-
-
-cdef void _sort_attrs(PtrArray* a) noexcept nogil:
-    cdef Py_ssize_t i, j
-    cdef void* x
-    for i in range(1, a.size):
-        x = a.items[i]
-        j = i - 1
-        while j >= 0 and _cmp_attr(<Attr*>a.items[j], <Attr*>x) > 0:
+        while j >= 0 and cmp(a.items[j], x) > 0:
             a.items[j + 1] = a.items[j]
             j -= 1
         a.items[j + 1] = x
@@ -413,7 +413,7 @@ cdef int _start_tag(Buf* b, Node* n, bint apex, PtrArray* arr, Py_ssize_t* qname
                     _arr_push(arr, ns)
             ns = ns.next
     if arr.size:
-        _sort_ns(arr)
+        _sort(arr, _cmp_ns_items)
         for i in range(arr.size):
             _put_ns(b, <Ns*>arr.items[i])
         arr.size = 0
@@ -422,7 +422,7 @@ cdef int _start_tag(Buf* b, Node* n, bint apex, PtrArray* arr, Py_ssize_t* qname
         while a is not NULL:
             _arr_push(arr, a)
             a = a.next
-        _sort_attrs(arr)
+        _sort(arr, _cmp_attr_items)
         for i in range(arr.size):
             a = <Attr*>arr.items[i]
             _putc(b, b" ")

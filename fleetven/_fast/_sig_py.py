@@ -117,32 +117,25 @@ class Signed(NamedTuple):
 # --------------------------------------------------------------------------- c14n
 
 
-def _esc_text(s: str) -> str:
-    if "&" in s:
-        s = s.replace("&", "&amp;")
-    if "<" in s:
-        s = s.replace("<", "&lt;")
-    if ">" in s:
-        s = s.replace(">", "&gt;")
-    if "\r" in s:
-        s = s.replace("\r", "&#xD;")
+#: C14N's escapes. Callers name ``&`` first, so that the ampersands of the others are not escaped again.
+_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\t": "&#x9;", "\n": "&#xA;", "\r": "&#xD;"}
+
+
+def _escape(s: str, chars: str) -> str:
+    for c in chars:
+        if c in s:
+            s = s.replace(c, _ESCAPES[c])
     return s
+
+
+def _esc_text(s: str) -> str:
+    """Text content, C14N-escaped: & < > and carriage return."""
+    return _escape(s, "&<>\r")
 
 
 def _esc_attr(s: str) -> str:
-    if "&" in s:
-        s = s.replace("&", "&amp;")
-    if "<" in s:
-        s = s.replace("<", "&lt;")
-    if '"' in s:
-        s = s.replace('"', "&quot;")
-    if "\t" in s:
-        s = s.replace("\t", "&#x9;")
-    if "\n" in s:
-        s = s.replace("\n", "&#xA;")
-    if "\r" in s:
-        s = s.replace("\r", "&#xD;")
-    return s
+    """Attribute value, C14N-escaped: & < " tab newline carriage return."""
+    return _escape(s, '&<"\t\n\r')
 
 
 def _local(tag: str) -> str:
