@@ -32,14 +32,20 @@ is checked to accept it before it is timed)
       second call and every call after five seconds);
     * the floor: ``cryptography``'s raw verify of the same ``SignedInfo`` bytes;
     * fleetven's compiled ``c14n`` of the ``oadrSignedObject`` (for the target), and
-      ``hashlib.sha256`` of those bytes (the digest every verifier must compute).
+      ``hashlib.sha256`` of those bytes (the digest every verifier must compute);
+    * the floor in context: that c14n, that digest and the raw verify, run one
+      after the other as a verifier runs them (each is dearer there than alone in
+      a tight loop, because the others push it out of the CPU caches).
 
 Targets (issue 4), same run: signing a poll <= raw sign + 15 us; verifying the
 one-event distribute <= raw verify + c14n of its object + 15 us; fleetven at
 least 5x faster than signxml at both; signing at least 100x faster than
 OpenLEADR. An extra check (information, not a target of the issue) adds the
 SHA-256 of the object to the verification budget: hashing a 20 KB object alone
-takes about as long as the 15 us the target leaves.
+takes about as long as the 15 us the target leaves; another allows 15 us over
+the floor in context. For the ratio targets on signing, an extra check gives the
+ceiling: the contender's time over the raw sign, the best ratio any signer built
+on ``cryptography`` could reach.
 
 ``FLEETVEN_NO_EXTENSIONS=1`` leaves the compiled rows out (they say why).
 """
@@ -83,7 +89,8 @@ V_OPENLEADR = "openleadr validate_xml_signature"
 V_RAW = "raw cryptography verify"
 V_C14N = "fleetven compiled c14n of the object"
 V_DIGEST = "sha256 of the object"
-VERIFY_CONTENDERS = (V_COMPILED, V_PURE, V_SIGNXML, V_OPENLEADR, V_RAW, V_C14N, V_DIGEST)
+V_FLOOR = "floor in context: c14n + sha256 + raw verify"
+VERIFY_CONTENDERS = (V_COMPILED, V_PURE, V_SIGNXML, V_OPENLEADR, V_RAW, V_C14N, V_DIGEST, V_FLOOR)
 
 ALGORITHMS = ("RSA-2048", "ECDSA-P256")
 CASES = (("oadrPoll", 0), ("distribute_1_event", 1), ("distribute_10_events", 10))
@@ -263,6 +270,19 @@ def _sha256_digest(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
+def _floor_in_context(
+    c14n: Callable[[Any], bytes], element: Any, identity: Identity, signature: bytes, signed_info: bytes
+) -> None:
+    """What any verifier of this document must do at the least, one step after the other as in a real verify.
+
+    Canonicalize the signed object, digest it, check the signature: the three floors run together,
+    so that each pays for what the others push out of the CPU caches (the EC or RSA operation is
+    dearer after a 20 KB canonicalization than in a tight loop of its own).
+    """
+    _sha256_digest(c14n(element))
+    identity.raw_verify(signature, signed_info)
+
+
 def signed_info_of(root: Any) -> bytes:
     from lxml import etree
 
@@ -366,6 +386,12 @@ def run_case(
         unavailable[V_C14N] = fv.why_not("fleetven._fast._sig_c")
     so_c14n = etree.tostring(root[1], method="c14n")
     contenders[V_DIGEST] = partial(_sha256_digest, so_c14n)
+    if sg.compiled is not None:
+        contenders[V_FLOOR] = partial(
+            _floor_in_context, sg.compiled.c14n, root[1], identity, raw_signature, signed_info
+        )
+    else:
+        unavailable[V_FLOOR] = fv.why_not("fleetven._fast._sig_c")
     for make in contenders.values():
         make()  # raises if a verifier refuses the document
     stats = measure(contenders, batches=batches, min_batch_ns=min_batch_ns)
@@ -440,6 +466,16 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "lower",
             "ns",
         )
+        floor = _median(rows, "verify", alg, "distribute_1_event", V_FLOOR)
+        add(
+            alg,
+            "distribute_1_event",
+            "(info) verify <= floor in context + 15 us",
+            fv_verify,
+            None if floor is None else floor + VERIFY_OVERHEAD_NS,
+            "lower",
+            "ns",
+        )
         for case, _ in CASES:
             for group, fv_name, other, target in (
                 ("sign", S_COMPILED, S_SIGNXML, TARGET_VS_SIGNXML),
@@ -456,6 +492,17 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "higher",
                     "x",
                 )
+                if group == "sign":  # the best ratio any signer could reach: the contender over the raw sign alone
+                    raw = _median(rows, "sign", alg, case, S_RAW)
+                    add(
+                        alg,
+                        case,
+                        f"(info) ceiling: {other} / raw sign >= {target:g}x",
+                        None if raw is None or theirs is None else theirs / raw,
+                        target,
+                        "higher",
+                        "x",
+                    )
     return out
 
 
