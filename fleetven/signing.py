@@ -39,10 +39,9 @@ from .exceptions import ConfigurationError, ReplayError, SignatureError
 from .messages.build import build_signed_object
 from .messages.model import Message
 from .messages.parse import DEFAULT_MAX_SIZE, parse_document
-from .messages.timefmt import parse_datetime
 
 if TYPE_CHECKING:
-    from ._fast._sig_py import Signed, c14n, ecdsa_der, ecdsa_raw, inspect_signed, seal, timestamp
+    from ._fast._sig_py import Signed, c14n, ecdsa_der, ecdsa_raw, epoch, inspect_signed, seal, timestamp
 else:
     try:
         from ._fast import Signed, c14n, inspect_signed, seal
@@ -52,9 +51,9 @@ else:
 
     # the twin the selector chose for seal() (fleetven._fast exports only the three above)
     if _SIG_COMPILED:
-        from ._fast._sig_c import ecdsa_der, ecdsa_raw, timestamp
+        from ._fast._sig_c import ecdsa_der, ecdsa_raw, epoch, timestamp
     else:
-        from ._fast._sig_py import ecdsa_der, ecdsa_raw, timestamp
+        from ._fast._sig_py import ecdsa_der, ecdsa_raw, epoch, timestamp
 
 from ._fast._sig_py import DIGEST_METHODS, SIGNATURE_METHODS
 
@@ -95,6 +94,12 @@ _DIGESTS: dict[str, Any] = {"sha256": hashlib.sha256, "sha384": hashlib.sha384, 
 _DIGEST_BY_URI: dict[str, Any] = {uri: _DIGESTS[name] for uri, name in DIGEST_METHODS.items()}
 _HASH_OBJECTS: dict[str, hashes.HashAlgorithm] = {name: cls() for name, cls in _HASHES.items()}
 _ECDSA_BY_HASH: dict[str, ec.ECDSA] = {name: ec.ECDSA(h) for name, h in _HASH_OBJECTS.items()}
+# By SignatureMethod URI: (key type, what ``verify`` takes: the ECDSA algorithm or the hash algorithm), made once.
+_VERIFY_METHODS: dict[str, tuple[str, Any]] = {
+    uri: (kind, _ECDSA_BY_HASH[name] if kind == "ec" else _HASH_OBJECTS[name])
+    for uri, (kind, name) in SIGNATURE_METHODS.items()
+}
+_compare_digest = hmac.compare_digest
 
 CertSource = Union[bytes, str, "os.PathLike[str]", x509.Certificate]
 
@@ -387,21 +392,8 @@ _timestamp = timestamp
 # --------------------------------------------------------------------------- replay protection
 
 
-_epoch_cache: tuple[str, float] = ("", 0.0)  # (seconds part, its POSIX time), one tuple as above
-
-
-def _epoch(text: str) -> float:
-    """A ``ReplayProtect`` timestamp as POSIX seconds. The usual form, ``YYYY-MM-DDThh:mm:ss[.f]Z``,
-    reuses the last seconds part converted; anything else goes through the full xCal parser."""
-    global _epoch_cache
-    n = len(text)
-    if n >= 20 and text[-1] == "Z" and text[10] == "T" and (n == 20 or (text[19] == "." and text[20:-1].isdigit())):
-        prefix = text[:19]
-        cache = _epoch_cache
-        if cache[0] != prefix:
-            cache = _epoch_cache = (prefix, parse_datetime(prefix + "Z").timestamp())
-        return cache[1] + (float("0" + text[19:-1]) if n > 20 else 0.0)
-    return parse_datetime(text).timestamp()
+#: A ``ReplayProtect`` timestamp as POSIX seconds (:func:`fleetven._fast._sig_py.epoch`).
+_epoch = epoch
 
 
 class ReplayGuard:
@@ -466,23 +458,25 @@ class ReplayGuard:
                                  reason="timestamp") from None
         if not nonce:
             raise SignatureError("ReplayProtect nonce is empty", reason="nonce")
-        oldest = now - self.window - self.skew
+        skew = self.skew
+        oldest = now - self.window - skew
         if ts < oldest:
             raise ReplayError(f"ReplayProtect timestamp {timestamp} is {now - ts:.3f} s old; at most "
-                              f"{self.window + self.skew:g} s are accepted", reason="timestamp-old")
-        if ts > now + self.skew:
+                              f"{self.window + skew:g} s are accepted", reason="timestamp-old")
+        if ts > now + skew:
             raise ReplayError(f"ReplayProtect timestamp {timestamp} is {ts - now:.3f} s in the future; at most "
-                              f"{self.skew:g} s are accepted", reason="timestamp-future")
+                              f"{skew:g} s are accepted", reason="timestamp-future")
+        b = int(ts // self._width)
         buckets = self._buckets
-        if buckets is None:
-            buckets = self._buckets = {}
-        elif oldest >= self._expiry:
+        if buckets is None:  # the first message: nothing to expire or look up
+            self._buckets = {b: {nonce}}
+            return
+        if oldest >= self._expiry:
             self._expire(oldest)
         for seen in buckets.values():
             if nonce in seen:
                 raise ReplayError(f"ReplayProtect nonce {nonce!r} was seen before: a replayed message",
                                   reason="nonce-replayed")
-        b = int(ts // self._width)
         bucket = buckets.get(b)
         if bucket is None:
             buckets[b] = {nonce}
@@ -524,10 +518,11 @@ class Verifier:
     :param fingerprint: the VTN certificate's fingerprint (:func:`fingerprint`): only that certificate is accepted.
     :param ca_file: a PEM file of CA certificates: the signer's certificate must be one of them or be issued
         directly by one of them. Ignored when ``fingerprint`` is given.
+    :param cache_size: how many parsed and checked certificates to keep (0: parse every message's).
     :raises ConfigurationError: neither is given, the fingerprint is malformed, or ``ca_file`` cannot be read.
     """
 
-    __slots__ = ("fingerprint", "ca_file", "_cas", "_cache", "_cache_size")
+    __slots__ = ("fingerprint", "ca_file", "_cas", "_cache", "_cache_size", "_last")
 
     def __init__(self, *, fingerprint: str | None = None, ca_file: str | os.PathLike[str] | None = None,
                  cache_size: int = 256) -> None:
@@ -547,6 +542,9 @@ class Verifier:
                                          path=self.ca_file) from None
         self._cache: OrderedDict[bytes, _CertInfo] = OrderedDict()
         self._cache_size = cache_size
+        # The certificate of the last message (one of the cache's), compared first: a fleet's VENs hear from one
+        # VTN, whose DER then is not hashed per message as a dict lookup hashes it. One tuple, replaced whole.
+        self._last: tuple[bytes, _CertInfo] | None = None
 
     def _trust(self, der: bytes) -> str | None:
         """Why the certificate ``der`` is not trusted, or None when it is."""
@@ -572,6 +570,7 @@ class Verifier:
         cache = self._cache
         info = cache.get(der)
         if info is not None:
+            self._last = (der, info)
             return info
         try:
             cert = x509.load_der_x509_certificate(der)
@@ -581,6 +580,8 @@ class Verifier:
         cache[der] = info
         while len(cache) > self._cache_size:
             cache.popitem(last=False)
+        if cache:  # cache_size=0 keeps nothing, not even the last one
+            self._last = (der, info)
         return info
 
     def verify(self, root: Any, guard: ReplayGuard | None, *, now: float | None = None) -> Signed:
@@ -597,39 +598,40 @@ class Verifier:
         if now is None:
             now = time.time()
         s = inspect_signed(root)
-        info = self._cert(s.certificate)
+        (so_c14n, so_method, so_digest, replay_c14n, replay_method, replay_digest, signed_info, signature_method,
+         value, der, stamp, nonce) = s
+        last = self._last
+        info = last[1] if last is not None and der == last[0] else self._cert(der)
         if info.untrusted is not None:
             raise SignatureError(f"the signer's certificate ({info.subject}) is not trusted: {info.untrusted}",
                                  reason="untrusted-certificate")
         if not info.not_before <= now <= info.not_after:
             raise SignatureError(f"the signer's certificate ({info.subject}) is outside its validity period",
                                  reason="certificate-expired" if now > info.not_after else "certificate-not-yet-valid")
-        if not hmac.compare_digest(_DIGEST_BY_URI[s.object_digest_method](s.signed_object_c14n).digest(),
-                                   s.object_digest):
+        if not _compare_digest(_DIGEST_BY_URI[so_method](so_c14n).digest(), so_digest):
             raise SignatureError("the digest of the oadrSignedObject does not match: the signed content was changed",
                                  reason="digest")
-        if not hmac.compare_digest(_DIGEST_BY_URI[s.replay_digest_method](s.replay_c14n).digest(), s.replay_digest):
+        if not _compare_digest(_DIGEST_BY_URI[replay_method](replay_c14n).digest(), replay_digest):
             raise SignatureError("the digest of the ReplayProtect does not match: the signed content was changed",
                                  reason="digest")
-        kind, hash_name = SIGNATURE_METHODS[s.signature_method]
+        kind, algorithm = _VERIFY_METHODS[signature_method]
         if kind != info.kind:
-            raise SignatureError(f"SignatureMethod {s.signature_method} does not fit the certificate's "
+            raise SignatureError(f"SignatureMethod {signature_method} does not fit the certificate's "
                                  f"{info.kind.upper()} key", reason="algorithm")
-        value = s.signature_value
         try:
             if kind == "ec":
                 n = info.ec_size
                 if len(value) != 2 * n:
                     raise SignatureError(f"the ECDSA SignatureValue has {len(value)} bytes; {2 * n} expected for "
                                          "this curve (r || s)", reason="signature-length")
-                info.public_key.verify(ecdsa_der(value), s.signed_info_c14n, _ECDSA_BY_HASH[hash_name])
+                info.public_key.verify(ecdsa_der(value), signed_info, algorithm)
             else:
-                info.public_key.verify(value, s.signed_info_c14n, _PKCS1V15, _HASH_OBJECTS[hash_name])
+                info.public_key.verify(value, signed_info, _PKCS1V15, algorithm)
         except InvalidSignature:
             raise SignatureError("the signature does not verify with the signer's certificate",
                                  reason="signature") from None
         if guard is not None:
-            guard.check(s.timestamp, s.nonce, now)
+            guard.check(stamp, nonce, now)
         return s
 
 

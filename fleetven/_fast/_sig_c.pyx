@@ -325,11 +325,10 @@ cdef inline bint _ns_unsafe(const unsigned char* s) noexcept nogil:
     """The twin's ``_NS_UNSAFE``: a character C14N would escape in a namespace URI."""
     if s is NULL:
         return False
-    while s[0] != 0:
-        if s[0] == b"&" or s[0] == b"<" or s[0] == b'"' or s[0] == b"\t" or s[0] == b"\n" or s[0] == b"\r":
-            return True
+    # the characters an attribute value escapes are these six, and the NUL stops the scan
+    while not (_SPECIAL[s[0]] & 2):
         s += 1
-    return False
+    return s[0] != 0
 
 
 cdef int _refuse_unsafe_ns(Node* n, bint apex) except -1:
@@ -936,6 +935,81 @@ def timestamp(now):
     return PyUnicode_DecodeASCII(out, 27, NULL)
 
 
+
+cdef extern from "Python.h":
+    double PyOS_string_to_double(const char* s, char** endptr, object overflow_exception) except? -1.0
+
+
+cdef inline int _digits(const char* s, int n) noexcept nogil:
+    """The value of ``n`` ASCII digits at ``s``, or -1."""
+    cdef int v = 0, i
+    for i in range(n):
+        if not (48 <= s[i] <= 57):
+            return -1
+        v = v * 10 + (s[i] - 48)
+    return v
+
+
+cdef inline bint _leap(long long y) noexcept nogil:
+    return y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)
+
+
+cdef int[13] _MONTH_DAYS
+_MONTH_DAYS[:] = [0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+
+
+def epoch(text):
+    """A ``ReplayProtect`` timestamp as POSIX seconds: the same value, or the same exception, as
+    :func:`fleetven._fast._sig_py.epoch`. The usual form (``YYYY-MM-DDThh:mm:ss[.f]Z``, ASCII
+    digits, a valid date and time) is read here; anything else by the twin."""
+    cdef const char* s
+    cdef Py_ssize_t n, i
+    cdef int year, month, day, hour, minute, second, dim
+    cdef long long y, m, era, yoe, doy, doe, days
+    cdef double whole, fraction
+    cdef char* end
+    if type(text) is not str:
+        return _py.epoch(text)
+    try:
+        s = PyUnicode_AsUTF8AndSize(text, &n)
+    except UnicodeEncodeError:
+        return _py.epoch(text)
+    if n < 20 or s[n - 1] != b"Z" or s[4] != b"-" or s[7] != b"-" or s[10] != b"T" or s[13] != b":" or s[16] != b":":
+        return _py.epoch(text)
+    if n > 20:
+        if n == 21 or s[19] != b".":
+            return _py.epoch(text)
+        for i in range(20, n - 1):
+            if not (48 <= s[i] <= 57):
+                return _py.epoch(text)
+    year = _digits(s, 4)
+    month = _digits(s + 5, 2)
+    day = _digits(s + 8, 2)
+    hour = _digits(s + 11, 2)
+    minute = _digits(s + 14, 2)
+    second = _digits(s + 17, 2)
+    if year < 1 or not 1 <= month <= 12 or day < 1 or hour < 0 or hour > 23 or minute < 0 or minute > 59 \
+            or second < 0 or second > 59:
+        return _py.epoch(text)
+    dim = 29 if month == 2 and _leap(year) else _MONTH_DAYS[month]
+    if day > dim:
+        return _py.epoch(text)
+    # days since 1970-01-01 in the proleptic Gregorian calendar (the civil-from-days inverse)
+    y = year - (1 if month <= 2 else 0)
+    m = month
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + day - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    days = era * 146097 + doe - 719468
+    whole = <double>(days * 86400 + hour * 3600 + minute * 60 + second)
+    if n == 20:
+        return whole + 0.0
+    fraction = PyOS_string_to_double(s + 19, &end, None)  # ".f" up to the Z, read as float() reads it
+    if end != s + n - 1:  # pragma: no cover - digits only, checked above
+        return _py.epoch(text)
+    return whole + fraction
+
 # --------------------------------------------------------------------------- ECDSA signature forms
 
 cdef inline Py_ssize_t _der_int(const unsigned char* s, Py_ssize_t n, Py_ssize_t* start) noexcept nogil:
@@ -1251,12 +1325,26 @@ cdef str _algorithm(Node* el, str name, list allowed, str reason, cetree._Docume
     cdef Attr* a = _no_ns_attr(el, b"Algorithm")
     if a is NULL:
         _bad(f"{name} has no Algorithm attribute", "structure")
-    cdef bytes value = _attr_value(a)
-    for raw, uri in allowed:
-        if value == raw:
-            break
-    else:
-        _bad(f"{name} Algorithm {value.decode()!r} is not allowed", reason)
+    cdef Node* c = a.children
+    cdef const char* text
+    cdef bytes value
+    cdef bytes raw
+    uri = None
+    if c is not NULL and c.next is NULL and c.type == tree.XML_TEXT_NODE and c.content is not NULL:
+        # the usual value, one text node: compared in place, no bytes made
+        text = <const char*>c.content
+        for raw, found in allowed:
+            if strcmp(text, PyBytes_AS_STRING(raw)) == 0:
+                uri = found
+                break
+    if uri is None:
+        value = _attr_value(a)
+        for raw, found in allowed:
+            if value == raw:
+                uri = found
+                break
+        else:
+            _bad(f"{name} Algorithm {value.decode()!r} is not allowed", reason)
     if not _leaf_blank(el, name, doc):
         _bad(f"unexpected text inside {name}", "structure")
     return uri
@@ -1269,7 +1357,7 @@ cdef bytes _b64(bytes text, str name):
     cdef Py_ssize_t n = PyBytes_GET_SIZE(text), i = 0, size = 0, k = 0, pad = 0
     cdef unsigned char* out
     cdef unsigned int v = 0
-    cdef signed char d
+    cdef signed char d, d0, d1, d2, d3
     cdef unsigned char c
     if n == 0:
         return b""
@@ -1277,6 +1365,21 @@ cdef bytes _b64(bytes text, str name):
     if out is NULL:
         raise MemoryError()
     try:
+        # whole groups of four base64 characters (the usual text: one line, no whitespace)
+        while i + 4 <= n:
+            d0 = _B64_VALUE[s[i]]
+            d1 = _B64_VALUE[s[i + 1]]
+            d2 = _B64_VALUE[s[i + 2]]
+            d3 = _B64_VALUE[s[i + 3]]
+            if (d0 | d1 | d2 | d3) < 0:
+                break  # whitespace, padding or a stray character: the loop below takes it from here
+            v = (<unsigned int>d0 << 18) | (<unsigned int>d1 << 12) | (<unsigned int>d2 << 6) | <unsigned int>d3
+            out[size] = (v >> 16) & 255
+            out[size + 1] = (v >> 8) & 255
+            out[size + 2] = v & 255
+            size += 3
+            i += 4
+        v = 0
         while i < n:
             c = s[i]
             i += 1
@@ -1344,8 +1447,12 @@ cdef bint _ncname_ref(bytes uri) noexcept:
     return True
 
 
-cdef tuple _reference(Node* ref, str name, cetree._Document doc):
-    """The twin's ``_reference``: (target id as UTF-8, digest method URI, digest value)."""
+cdef tuple _reference(Node* ref, tuple names, cetree._Document doc):
+    """The twin's ``_reference``: (target id as UTF-8, digest method URI, digest value).
+
+    ``names`` are the names its messages use (:data:`_REF_NAMES`), made once.
+    """
+    cdef str name = names[0]
     cdef PtrArray kids
     cdef PtrArray transforms
     cdef Attr* a = _no_ns_attr(ref, b"URI")
@@ -1363,22 +1470,30 @@ cdef tuple _reference(Node* ref, str name, cetree._Document doc):
     try:
         _children(ref, name, &kids, doc)
         if kids.size and _is(<Node*>kids.items[0], DS, b"Transforms"):
-            _children(<Node*>kids.items[0], name + "/Transforms", &transforms, doc)
+            _children(<Node*>kids.items[0], names[1], &transforms, doc)
             if transforms.size != 1 or not _is(<Node*>transforms.items[0], DS, b"Transform"):
                 _bad(f"{name}/Transforms must hold exactly one Transform (a canonicalization); "
                      f"it holds {transforms.size} element(s)", "transform")
-            _algorithm(<Node*>transforms.items[0], name + "/Transform", _C14N_ALLOWED, "transform", doc)
+            _algorithm(<Node*>transforms.items[0], names[2], _C14N_ALLOWED, "transform", doc)
             # drop the Transforms element
             for skip in range(1, kids.size):
                 kids.items[skip - 1] = kids.items[skip]
             kids.size -= 1
         _expect(&kids, E_REFERENCE, name)
-        method = _algorithm(<Node*>kids.items[0], name + "/DigestMethod", _DIGEST_ALLOWED, "algorithm", doc)
-        value = _b64(_leaf_text(<Node*>kids.items[1], name + "/DigestValue", doc), name + "/DigestValue")
+        method = _algorithm(<Node*>kids.items[0], names[3], _DIGEST_ALLOWED, "algorithm", doc)
+        value = _b64(_leaf_text(<Node*>kids.items[1], names[4], doc), names[4])
         return uri[1:], method, value
     finally:
         _arr_free(&kids)
         _arr_free(&transforms)
+
+
+# What the messages about ds:Reference number n call it and its parts (no string is built per message).
+cdef tuple _REF_NAMES = tuple(
+    (f"Reference[{n}]", f"Reference[{n}]/Transforms", f"Reference[{n}]/Transform", f"Reference[{n}]/DigestMethod",
+     f"Reference[{n}]/DigestValue")
+    for n in (1, 2)
+)
 
 
 cdef inline Node* _only(PtrArray* kids) noexcept nogil:
@@ -1504,7 +1619,7 @@ def inspect_signed(root):
         _algorithm(<Node*>kids.items[0], "CanonicalizationMethod", _C14N_ALLOWED, "algorithm", doc)
         sig_method = _algorithm(<Node*>kids.items[1], "SignatureMethod", _SIG_ALLOWED, "algorithm", doc)
         ref2 = <Node*>kids.items[3]
-        refs = (_reference(<Node*>kids.items[2], "Reference[1]", doc), _reference(ref2, "Reference[2]", doc))
+        refs = (_reference(<Node*>kids.items[2], _REF_NAMES[0], doc), _reference(ref2, _REF_NAMES[1], doc))
 
         _children(obj, "Object", &kids, doc)
         _expect(&kids, E_OBJECT, "Object")

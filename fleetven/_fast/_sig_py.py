@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from lxml import etree
 
 from ..exceptions import SignatureError
+from ..messages.timefmt import parse_datetime
 
 __all__ = (
     "Signed",
@@ -44,6 +45,7 @@ __all__ = (
     "ecdsa_raw",
     "ecdsa_der",
     "timestamp",
+    "epoch",
     "inspect_signed",
     "C14N10",
     "C14N11",
@@ -339,6 +341,30 @@ def timestamp(now: float) -> str:
     if stamp[0] != second:
         stamp = _stamp = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
     return f"{stamp[1]}.{micros:06d}Z"
+
+
+_epoch_cache: tuple[str, float] = ("", 0.0)  # (seconds part, its POSIX time), one tuple as _stamp
+
+
+def epoch(text: str) -> float:
+    """A ``ReplayProtect`` timestamp as POSIX seconds.
+
+    The usual form, ``YYYY-MM-DDThh:mm:ss[.f]Z``, is the seconds part (converted once per
+    second) plus the fraction read as a float; anything else goes through
+    :func:`fleetven.messages.timefmt.parse_datetime`.
+
+    :param text: the ``dsp:timestamp`` text.
+    :raises ValueError: the text is not an xCal date-time.
+    """
+    global _epoch_cache
+    n = len(text)
+    if n >= 20 and text[-1] == "Z" and text[10] == "T" and (n == 20 or (text[19] == "." and text[20:-1].isdigit())):
+        prefix = text[:19]
+        cache = _epoch_cache
+        if cache[0] != prefix:
+            cache = _epoch_cache = (prefix, parse_datetime(prefix + "Z").timestamp())
+        return cache[1] + (float(text[19:-1]) if n > 20 else 0.0)  # ".f" reads as 0.f
+    return parse_datetime(text).timestamp()
 
 
 def seal(signed_object: bytes, key: Any, timestamp: str, nonce: str) -> bytes:
