@@ -12,6 +12,9 @@ but is missing, so a silent fallback never goes unnoticed.
 * ``http``: the HTTP/1.1 client protocol of :mod:`fleetven.transport` (the pooled
   connection and the callback request), the module ``_http_c`` or ``_http_py``; both
   share ``_http_py``'s exceptions and sentinels.
+* ``build``: the ``ei:interval`` elements of event signals, written by
+  :mod:`fleetven.messages.build` (``_build_c`` / ``_build_py``); picked there
+  (``fleetven.messages.build.BUILD_COMPILED``), not exported here.
 """
 
 from __future__ import annotations
@@ -21,7 +24,25 @@ import os
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from ._sig_py import Signed
+#: True when ``FLEETVEN_NO_EXTENSIONS`` asks for the pure-Python twins.
+NO_EXTENSIONS: bool = bool(os.environ.get("FLEETVEN_NO_EXTENSIONS"))
+
+
+def twin(name: str) -> tuple[ModuleType, bool]:
+    """The compiled module ``fleetven._fast._<name>_c`` and ``True``; or its pure twin
+    ``_<name>_py`` and ``False`` when ``FLEETVEN_NO_EXTENSIONS`` is set or the compiled one is
+    missing (``tests/test_package.py`` fails when that happens unasked)."""
+    if not NO_EXTENSIONS:
+        try:
+            return importlib.import_module(f"{__name__}._{name}_c"), True
+        except ImportError:
+            pass
+    return importlib.import_module(f"{__name__}._{name}_py"), False
+
+
+# Defined before the twins are imported: fleetven.messages.build, which the signature twin's imports reach,
+# picks its own twin with twin() while this module is still being imported.
+from ._sig_py import Signed  # noqa: E402
 
 __all__ = (
     "COMPILED",
@@ -38,9 +59,6 @@ __all__ = (
     "twin",
 )
 
-#: True when ``FLEETVEN_NO_EXTENSIONS`` asks for the pure-Python twins.
-NO_EXTENSIONS: bool = bool(os.environ.get("FLEETVEN_NO_EXTENSIONS"))
-
 #: True when the compiled extractor is the one in use.
 EXTRACT_COMPILED: bool
 #: True when the compiled signature module is the one in use.
@@ -50,18 +68,6 @@ SIG_COMPILED: bool
 HTTP_COMPILED: bool
 #: The HTTP client protocol module in use (``_http_c`` or ``_http_py``).
 http: ModuleType
-
-
-def twin(name: str) -> tuple[ModuleType, bool]:
-    """The compiled module ``fleetven._fast._<name>_c`` and ``True``; or its pure twin
-    ``_<name>_py`` and ``False`` when ``FLEETVEN_NO_EXTENSIONS`` is set or the compiled one is
-    missing (``tests/test_package.py`` fails when that happens unasked)."""
-    if not NO_EXTENSIONS:
-        try:
-            return importlib.import_module(f"{__name__}._{name}_c"), True
-        except ImportError:
-            pass
-    return importlib.import_module(f"{__name__}._{name}_py"), False
 
 
 if TYPE_CHECKING:  # the pure twins' signatures are the ones both twins have

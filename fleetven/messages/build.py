@@ -600,160 +600,9 @@ def _distribute_event(msg: m.DistributeEvent, out: list[str]) -> None:
         f"<pyld:requestID>{_s(msg.request_id, 'requestID')}</pyld:requestID>"
         f"<ei:vtnID>{_s(msg.vtn_id, 'vtnID')}</ei:vtnID>"
     )
+    event = _event
     for ev in _seq(msg.events, "oadrEvent"):
-        _event(ev, out)
-
-
-def _event(ev: Any, out: list[str]) -> None:
-    ev = _dict(ev, "oadrEvent")
-    out.append("<oadr:oadrEvent><ei:eiEvent>")
-    # --- eventDescriptor
-    d = ev.get("event_descriptor")
-    d = ev if d is None else _dict(d, "eventDescriptor")
-    g = d.get
-    w = "eventDescriptor/"
-    eid = _s(g("event_id"), w + "eventID")
-    mod = _u(g("modification_number"), w + "modificationNumber")
-    mdt, mreason, prio, test, comment = (
-        g("modification_date_time"), g("modification_reason"), g("priority"), g("test_event"), g("vtn_comment"))
-    opt = ""
-    if mdt is not None:
-        opt = f"<ei:modificationDateTime>{_dt(mdt, w + 'modificationDateTime')}</ei:modificationDateTime>"
-    if mreason is not None:
-        opt += f"<ei:modificationReason>{_s(mreason, w + 'modificationReason')}</ei:modificationReason>"
-    if prio is not None:
-        opt += f"<ei:priority>{_u(prio, w + 'priority')}</ei:priority>"
-    market = _s(g("market_context"), w + "eiMarketContext/marketContext")
-    created = _dt(g("created_date_time"), w + "createdDateTime")
-    status = _enum(g("event_status"), w + "eventStatus", _EVENT_STATUS, False)
-    tail = ""
-    if test is not None:
-        test_s = "true" if test is True else "false" if test is False else _s(test, w + "testEvent")
-        tail = f"<ei:testEvent>{test_s}</ei:testEvent>"
-    if comment is not None:
-        tail += f"<ei:vtnComment>{_s(comment, w + 'vtnComment')}</ei:vtnComment>"
-    out.append(
-        f"<ei:eventDescriptor><ei:eventID>{eid}</ei:eventID><ei:modificationNumber>{mod}</ei:modificationNumber>"
-        f"{opt}<ei:eiMarketContext><emix:marketContext>{market}</emix:marketContext></ei:eiMarketContext>"
-        f"<ei:createdDateTime>{created}</ei:createdDateTime><ei:eventStatus>{status}</ei:eventStatus>{tail}"
-        "</ei:eventDescriptor>"
-    )
-    # --- eiActivePeriod
-    ap = _dict(ev.get("active_period"), "eiActivePeriod")
-    w = "eiActivePeriod/properties/"
-    start = _dt(ap.get("dtstart"), w + "dtstart/date-time")
-    duration = _dur(ap.get("duration"), w + "duration/duration")
-    extra = ""
-    tol = ap.get("tolerance")
-    if tol is not None:
-        tol = _dict(tol, w + "tolerance")
-        tolerate = tol.get("tolerate", tol)
-        startafter = None if tolerate is None else _dict(tolerate, w + "tolerance/tolerate").get("startafter")
-        extra = (
-            "<xcal:tolerance><xcal:tolerate>"
-            + ("" if startafter is None else
-               f"<xcal:startafter>{_dur(startafter, w + 'tolerance/tolerate/startafter')}</xcal:startafter>")
-            + "</xcal:tolerate></xcal:tolerance>"
-        )
-    notification, ramp_up, recovery = ap.get("notification"), ap.get("ramp_up"), ap.get("recovery")
-    if notification is not None:
-        extra += (f"<ei:x-eiNotification><xcal:duration>{_dur(notification, w + 'x-eiNotification/duration')}"
-                  "</xcal:duration></ei:x-eiNotification>")
-    if ramp_up is not None:
-        extra += (f"<ei:x-eiRampUp><xcal:duration>{_dur(ramp_up, w + 'x-eiRampUp/duration')}"
-                  "</xcal:duration></ei:x-eiRampUp>")
-    if recovery is not None:
-        extra += (f"<ei:x-eiRecovery><xcal:duration>{_dur(recovery, w + 'x-eiRecovery/duration')}"
-                  "</xcal:duration></ei:x-eiRecovery>")
-    out.append(
-        f"<ei:eiActivePeriod><xcal:properties><xcal:dtstart><xcal:date-time>{start}</xcal:date-time></xcal:dtstart>"
-        f"<xcal:duration><xcal:duration>{duration}</xcal:duration></xcal:duration>{extra}</xcal:properties>"
-        "<xcal:components></xcal:components></ei:eiActivePeriod>"
-    )
-    # --- eiEventSignals
-    signals = _seq(ev.get("event_signals"), "eiEventSignals")
-    if not signals:
-        raise _Bad("eiEventSignals", "needs at least one event signal")
-    out.append("<ei:eiEventSignals>")
-    append = out.append
-    durations, hm, ss = _DURATIONS, _HM, _SS
-    last_o, last_d = -1, ""
-    last_du: Any = _UNSET
-    last_dus = ""
-    for sig in signals:
-        sig = _dict(sig, "eiEventSignal")
-        intervals = _seq(sig.get("intervals"), "eiEventSignal/intervals")
-        if not intervals:
-            raise _Bad("eiEventSignal/intervals", "needs at least one interval")
-        append("<ei:eiEventSignal><strm:intervals>")
-        for iv in intervals:
-            if type(iv) is not dict:
-                iv = _dict(iv, "interval")
-            ds = iv.get("dtstart")
-            du = iv.get("duration")
-            if du is last_du:  # intervals often share one timedelta object
-                dus = last_dus
-            else:
-                found = durations.get(du) if type(du) is timedelta else None
-                dus = _dur(du, "interval/duration/duration") if found is None else found
-                last_du, last_dus = du, dus
-            uid = iv.get("uid")
-            if uid is None:
-                uids = ""
-            elif type(uid) is str and uid.isalnum():
-                uids = f"<xcal:uid><xcal:text>{uid}</xcal:text></xcal:uid>"
-            else:
-                uids = f"<xcal:uid><xcal:text>{_s(uid, 'interval/uid/text')}</xcal:text></xcal:uid>"
-            p = iv.get("signal_payload")
-            if type(p) is float and p - p == 0.0:
-                ps = repr(p)
-            else:
-                ps = _f(p, "interval/signalPayload/payloadFloat/value")
-            if ds is None:
-                append(
-                    f"<ei:interval><xcal:duration><xcal:duration>{dus}</xcal:duration></xcal:duration>"
-                    f"{uids}<ei:signalPayload><ei:payloadFloat>"
-                    f"<ei:value>{ps}</ei:value></ei:payloadFloat></ei:signalPayload></ei:interval>"
-                )
-            else:
-                if type(ds) is datetime and ds.tzinfo is UTC and not ds.microsecond:
-                    o = ds.toordinal()
-                    if o != last_o:
-                        last_o, last_d = o, ds.date().isoformat()
-                    dss = f"{last_d}T{hm[ds.hour * 60 + ds.minute]}{ss[ds.second]}Z"
-                else:
-                    dss = _dt(ds, "interval/dtstart/date-time")
-                append(
-                    f"<ei:interval><xcal:dtstart><xcal:date-time>{dss}"
-                    f"</xcal:date-time></xcal:dtstart><xcal:duration><xcal:duration>{dus}</xcal:duration>"
-                    f"</xcal:duration>{uids}<ei:signalPayload>"
-                    f"<ei:payloadFloat><ei:value>{ps}</ei:value></ei:payloadFloat></ei:signalPayload></ei:interval>"
-                )
-        append("</strm:intervals>")
-        sig_targets = _targets_of(sig)
-        target = "" if sig_targets is None else f"<ei:eiTarget>{_targets_body(sig_targets, 'eiTarget')}</ei:eiTarget>"
-        name = _enum(sig.get("signal_name"), "signalName", _SIGNAL_NAMES, True)
-        stype = _enum(sig.get("signal_type"), "signalType", _SIGNAL_TYPES, False)
-        sid = _s(sig.get("signal_id"), "signalID")
-        meas = sig.get("measurement")
-        item = "" if meas is None else _measurement(meas, "")
-        cur = sig.get("current_value")
-        current = ("" if cur is None else
-                   f"<ei:currentValue><ei:payloadFloat><ei:value>{_f(cur, 'currentValue/payloadFloat/value')}"
-                   "</ei:value></ei:payloadFloat></ei:currentValue>")
-        append(
-            f"{target}<ei:signalName>{name}</ei:signalName><ei:signalType>{stype}</ei:signalType>"
-            f"<ei:signalID>{sid}</ei:signalID>{item}{current}</ei:eiEventSignal>"
-        )
-    append("</ei:eiEventSignals>")
-    # --- eiTarget, oadrResponseRequired
-    target = _targets_body(_targets_of(ev), "eiTarget")
-    rr = ev.get("response_required")
-    rr = "always" if rr is None else _enum(rr, "oadrResponseRequired", _RESPONSE_REQUIRED, False)
-    append(
-        f"<ei:eiTarget>{target}</ei:eiTarget></ei:eiEvent>"
-        f"<oadr:oadrResponseRequired>{rr}</oadr:oadrResponseRequired></oadr:oadrEvent>"
-    )
+        event(ev, out)
 
 
 def _created_event(msg: m.CreatedEvent, out: list[str]) -> None:
@@ -1163,7 +1012,8 @@ def _response_message(msg: m.ResponseMessage, out: list[str]) -> None:
 
 _Builder = Callable[[Any, list[str]], None]
 
-_NsFinder = Callable[[Any, str], tuple[str, ...]]
+# A finder gets the message and the pieces of its element (it joins them if it must search the text).
+_NsFinder = Callable[[Any, list[str]], tuple[str, ...]]
 
 # Namespaces (prefixes) every message type uses; nested ones are found per message.
 _BASE = ("ei", "oadr", "pyld")
@@ -1171,8 +1021,9 @@ _SMALL = ("ei", "oadr")
 _NESTED_TAGS = tuple((p, f"<{p}:") for p in ("emix", "gml", "power", "scale", "strm", "xcal"))
 
 
-def _ns_scan(msg: Any, body: str) -> tuple[str, ...]:
-    """The nested namespaces whose elements appear in ``body`` (sorted)."""
+def _ns_scan(msg: Any, pieces: list[str]) -> tuple[str, ...]:
+    """The nested namespaces whose elements appear in the message (sorted)."""
+    body = "".join(pieces)
     return tuple([p for p, tag in _NESTED_TAGS if tag in body])
 
 
@@ -1199,11 +1050,12 @@ def _sorted_ns(acc: set[str]) -> tuple[str, ...]:
     return tuple([p for p, _ in _NESTED_TAGS if p in acc])
 
 
-def _ns_reports(msg: Any, body: str) -> tuple[str, ...]:
+def _ns_reports(msg: Any, pieces: list[str]) -> tuple[str, ...]:
     """Namespaces of ``oadrReport`` elements (only built messages come here)."""
     reports = msg.reports
     if not reports:
         return ()
+    body = "".join(pieces)
     acc = {p for p in ("strm", "xcal") if f"<{p}:" in body}
     for rep in reports:
         for rd in rep.report_descriptions or ():
@@ -1216,19 +1068,21 @@ def _ns_reports(msg: Any, body: str) -> tuple[str, ...]:
     return _sorted_ns(acc)
 
 
-def _ns_events(msg: Any, body: str) -> tuple[str, ...]:
+def _ns_events(msg: Any, pieces: list[str]) -> tuple[str, ...]:
     """Namespaces of ``oadrEvent`` elements (only built messages come here)."""
     events = msg.events
     if not events:
         return ()
     acc = {"emix", "strm", "xcal"}
+    measurement_ns = _MEASUREMENT_NS
     for ev in events:
         _add_target_ns(_targets_of(ev), acc)
         for sig in ev["event_signals"]:
             meas = sig.get("measurement")
             if meas is not None:
-                acc.update(_MEASUREMENT_NS[meas.name])
-            _add_target_ns(_targets_of(sig), acc)
+                acc.update(measurement_ns[meas.name])
+            if "targets" in sig or "targets_by_type" in sig:
+                _add_target_ns(_targets_of(sig), acc)
     return _sorted_ns(acc)
 
 
@@ -1323,8 +1177,10 @@ def _path(pieces: list[str], where: str) -> str:
     return "/".join(stack)
 
 
-def _build(msg: Any) -> tuple[str, str]:
-    """Build a message: (the ``oadrSignedObject`` start tag, the message element)."""
+def _build(msg: Any) -> tuple[str, list[str]]:
+    """Build a message: (the ``oadrSignedObject`` start tag, the pieces of the message element).
+
+    The pieces are returned, not joined, so that the caller joins the whole document once."""
     spec = _DISPATCH.get(type(msg))
     if spec is None:
         name = getattr(type(msg), "message_type", None)
@@ -1346,12 +1202,11 @@ def _build(msg: Any) -> tuple[str, str]:
         raise BuildError(f"cannot build {name}: at {path}: {type(exc).__name__}: {exc}",
                          message_type=name, path=path) from None
     out.append(close_tag)
-    body = "".join(out)
     if finder is not None:
-        nested = finder(msg, body)
+        nested = finder(msg, out)
         if nested:
             signed_open = _SIGNED_OPENS[base, nested]
-    return signed_open, body
+    return signed_open, out
 
 
 def build_signed_object(msg: m.Message) -> bytes:
@@ -1368,8 +1223,10 @@ def build_signed_object(msg: m.Message) -> bytes:
         XML 1.0 does not allow, an unknown measurement or target type); its
         ``message_type`` and ``path`` fields say where.
     """
-    signed_open, body = _build(msg)
-    return (signed_open + body + _SIGNED_CLOSE).encode()
+    signed_open, out = _build(msg)
+    out[0] = signed_open + out[0]
+    out.append(_SIGNED_CLOSE)
+    return "".join(out).encode()
 
 
 def build_message(msg: m.Message) -> bytes:
@@ -1381,5 +1238,16 @@ def build_message(msg: m.Message) -> bytes:
     :returns: UTF-8 bytes, starting with the XML declaration.
     :raises BuildError: as :func:`build_signed_object`.
     """
-    signed_open, body = _build(msg)
-    return (_PAYLOAD_OPEN_STR + signed_open + body + _SIGNED_CLOSE + _PAYLOAD_CLOSE_STR).encode()
+    signed_open, out = _build(msg)
+    out[0] = _PAYLOAD_OPEN_STR + signed_open + out[0]
+    out.append(_SIGNED_CLOSE + _PAYLOAD_CLOSE_STR)
+    return "".join(out).encode()
+
+
+# Each oadrEvent is written by the ``build`` twin of fleetven._fast: compiled, or its pure-Python specification
+# (fleetven._fast._build_py.event, the code that was here). Picked last: the pure twin imports the helpers above.
+from .._fast import twin as _twin  # noqa: E402
+
+_build_twin, BUILD_COMPILED = _twin("build")
+#: ``event(ev, out)`` of the twin in use: appends one ``oadrEvent`` element to ``out``.
+_event: Callable[[Any, list[str]], None] = _build_twin.event
