@@ -381,6 +381,34 @@ def test_payload_numbers(compiled: ModuleType, value: float) -> None:
     assert f"<ei:value>{value!r}</ei:value>" in text
 
 
+# The compiled twin writes floats with at most six decimal places and 15 digits itself (the rest by
+# Python's repr): these are its edges, and numbers just beside them that must go to repr.
+_DECIMALS = [
+    0.0001, -0.0001, 0.00012, 9.9e-05, 0.1, 0.2, 0.3, 0.1 + 0.2, 1.005, 2.675, 4.35, 0.045, 250.5, -250.5,
+    123456.123456, 123456.1234567, 999999999.999999, 999999999999999.0, 99999999999999.9, 999999999999999.9,
+    1e15, 1e15 - 1, 1e14 + 0.5, 5e-324, 3.0, -3.0, 0.0, -0.0, 1.0, 123.0000001, 0.30000000000000004,
+    math.nextafter(0.1234, 1.0), math.nextafter(0.1234, 0.0), math.nextafter(250.5, 1e3),
+]
+
+
+@pytest.mark.parametrize("value", _DECIMALS)
+def test_short_decimals_are_written_as_repr(compiled: ModuleType, value: float) -> None:
+    text, error = assert_same(compiled, _ev(iv_signal_payload=value))
+    assert error is None
+    assert f"<ei:value>{value!r}</ei:value>" in text
+
+
+@settings(max_examples=300, deadline=None)
+@given(places=st.integers(0, 8), whole=st.floats(-1e16, 1e16, allow_nan=False), nudge=st.integers(-2, 2))
+def test_rounded_floats_are_written_as_repr(compiled: ModuleType, places: int, whole: float, nudge: int) -> None:
+    value = round(whole / 10 ** (places % 5), places)
+    for _ in range(abs(nudge)):  # a neighbour of a short decimal is not one: repr must write it
+        value = math.nextafter(value, math.copysign(math.inf, nudge))
+    text, error = assert_same(compiled, _ev(iv_signal_payload=value))
+    assert error is None
+    assert f"<ei:value>{value!r}</ei:value>" in text
+
+
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, True, None, "1.5"])
 def test_bad_payloads_fail_alike(compiled: ModuleType, value: Any) -> None:
     _, error = assert_same(compiled, _ev(iv_signal_payload=value))

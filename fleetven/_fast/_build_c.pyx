@@ -14,8 +14,9 @@ C:
   writes them);
 * exact ``str`` values of printable ASCII (tab and newline too) without
   ``&``, ``<``, ``>``; enumeration values of that kind found in their set;
-* finite exact ``float`` numbers, written by ``PyOS_double_to_string`` as
-  ``repr`` writes them, and exact ``int`` numbers up to 18 digits;
+* finite exact ``float`` numbers as ``repr`` writes them: a decimal of at
+  most six places and 15 digits (a price, a set point) directly, any other by
+  ``PyOS_double_to_string``; exact ``int`` numbers up to 18 digits;
 * targets that are one-key dicts of the simple kinds (``ven_id``,
   ``group_id``, ...).
 
@@ -36,6 +37,7 @@ from cpython.datetime cimport (
 from cpython.mem cimport PyMem_Malloc, PyMem_Realloc, PyMem_Free
 from cpython.object cimport PyObject
 from cpython.unicode cimport PyUnicode_DecodeUTF8
+from libc.math cimport floor
 from libc.string cimport memcpy, strlen
 
 from fleetven._fast import _build_py as _py
@@ -198,6 +200,53 @@ cdef int _uid(Buf* b, object uid) except -1:
     return 1
 
 
+cdef double[7] _POW10 = [1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6]
+cdef long long[7] _IPOW10 = [1, 10, 100, 1000, 10000, 100000, 1000000]
+
+
+cdef int _short_decimal(Buf* b, double x) except -1:
+    """``repr(x)`` of a float that is a decimal with at most six places and 15 digits; 1 if written, 0 if not.
+
+    Prices and set points are such numbers (0.1234, 250.5), and Python's shortest-repr algorithm
+    spends most of its time on big-number arithmetic for them. For k = 0..6 places, the integer m
+    nearest to |x|·10**k is the only candidate (|x|·10**k < 1e15 is off by far less than 0.5), and
+    m / 10**k is correctly rounded in IEEE arithmetic, as reading the decimal is: when it gives |x|
+    back, that decimal of at most 15 significant digits reads as x and no other decimal of as few
+    places does, so the first k that works gives repr's digits. repr writes such numbers in fixed
+    notation (1e-4 <= |x| < 1e16), with ".0" after an integer. Zero (signed) is left to repr.
+    """
+    cdef double a = -x if x < 0 else x
+    cdef double m
+    cdef long long n, whole, part
+    cdef int k, i
+    cdef char* p
+    if not (1e-4 <= a < 1e15):
+        return 0
+    for k in range(7):
+        m = floor(a * _POW10[k] + 0.5)
+        if m >= 1e15:
+            return 0
+        if m / _POW10[k] == a:
+            n = <long long>m
+            whole = n // _IPOW10[k]
+            part = n - whole * _IPOW10[k]
+            if x < 0:
+                _put(b, "-", 1)
+            _num(b, whole, 46)  # "."
+            if k == 0:
+                _put(b, "0", 1)
+                return 1
+            if b.size + k > b.cap:
+                _buf_grow(b, k)
+            p = b.data + b.size
+            for i in range(k - 1, -1, -1):
+                p[i] = <char>(48 + part % 10)
+                part //= 10
+            b.size += k
+            return 1
+    return 0
+
+
 cdef int _payload(Buf* b, object p) except -1:
     """A finite exact float as ``repr`` writes it, or an exact int; 1 if written, 0 if not."""
     cdef double x
@@ -208,6 +257,8 @@ cdef int _payload(Buf* b, object p) except -1:
         x = PyFloat_AS_DOUBLE(p)
         if not Py_IS_FINITE(x):
             return 0
+        if _short_decimal(b, x):
+            return 1
         s = PyOS_double_to_string(x, 114, 0, Py_DTSF_ADD_DOT_0, NULL)  # 'r': the shortest repr
         try:
             _put(b, s, strlen(s))
