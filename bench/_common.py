@@ -22,7 +22,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,8 @@ class Stats:
     min_ns: float
     loops: int
     batches: int
+    #: The per-operation time of each batch, in the order of the rounds (not in the JSON).
+    samples: tuple[float, ...] = field(default=(), repr=False)
 
     @property
     def iqr_ns(self) -> float:
@@ -63,8 +65,19 @@ class Stats:
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dict, with the IQR added."""
         data = asdict(self)
+        del data["samples"]
         data["iqr_ns"] = self.iqr_ns
         return data
+
+
+def paired_median_ns(mine: Stats, base: Stats) -> float:
+    """The median over rounds of ``mine``'s batch minus ``base``'s batch of the same round.
+
+    :func:`measure` runs one batch of each contender per round, so the two batches of a round
+    saw much the same machine: the paired difference is steadier than the difference of the
+    two medians when the machine's speed drifts.
+    """
+    return statistics.median(a - b for a, b in zip(mine.samples, base.samples, strict=True))
 
 
 def _run_batch(func: Callable[[], object], loops: int) -> int:
@@ -132,6 +145,7 @@ def measure(
             min_ns=min(samples),
             loops=loops[name],
             batches=len(samples),
+            samples=tuple(samples),
         )
     return result
 

@@ -84,9 +84,12 @@ def test_quick_run_writes_every_row(tmp_path: Path) -> None:
             assert row["reason"], row
 
     targets = data["targets"]
-    # per algorithm: sign poll, verify, two informational verify budgets; per case three ratios
-    # and the ceilings of the two signing ratios
-    assert len(targets) == len(ALGORITHMS) * (4 + 5 * len(CASES))
+    # per algorithm: sign poll, verify, two informational verify budgets, two paired budgets; per case
+    # three ratios and the ceilings of the two signing ratios
+    assert len(targets) == len(ALGORITHMS) * (6 + 5 * len(CASES))
+    paired = [t for t in targets if t["check"].startswith("(info) paired")]
+    assert len(paired) == 2 * len(ALGORITHMS)
+    assert all((t["value"] is not None) is compiled for t in paired), paired
     for entry in targets:
         if entry["value"] is None or entry["limit"] is None:
             assert entry["pass"] is None and entry["reason"], entry
