@@ -6,11 +6,35 @@ mode, no ``__init__.py``), so test modules import this file directly.
 
 from __future__ import annotations
 
+import importlib
+import os
 from importlib import resources
+from types import ModuleType
 
+import pytest
 from lxml import etree
 
-__all__ = ("assert_valid_oadr", "load_oadr_schema", "oadr_errors")
+__all__ = ("assert_valid_oadr", "load_oadr_schema", "load_twin", "oadr_errors")
+
+
+def load_twin(name: str, kind: str) -> ModuleType:
+    """The module ``fleetven._fast._<name>_<kind>``: the pure twin (``py``) or the compiled one (``c``).
+
+    The compiled one is skipped under ``FLEETVEN_NO_EXTENSIONS`` (a pure build); otherwise its
+    absence fails the test, since it was expected to be built. (The variable is read here, not
+    through fleetven: a package that does not import must fail its tests, not their collection.)
+    """
+    module = f"fleetven._fast._{name}_{kind}"
+    if kind == "py":
+        return importlib.import_module(module)
+    if os.environ.get("FLEETVEN_NO_EXTENSIONS"):
+        pytest.skip(f"FLEETVEN_NO_EXTENSIONS is set: pure build, no compiled {name} twin")
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        pytest.fail(f"the compiled twin {module} is missing or broken ({exc}); build it (`make test`, or "
+                    "`pip install --no-build-isolation -e .`) or set FLEETVEN_NO_EXTENSIONS=1 for a pure run",
+                    pytrace=False)
 
 
 def load_oadr_schema() -> etree.XMLSchema:

@@ -13,14 +13,13 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
 import uvloop
-from _helpers import load_oadr_schema
+from _helpers import load_oadr_schema, load_twin
 from lxml import etree
 
 # Read the variable here rather than importing fleetven: a package that does
@@ -29,52 +28,20 @@ NO_EXTENSIONS = bool(os.environ.get("FLEETVEN_NO_EXTENSIONS"))
 
 ExtractFn = Callable[[Any], Any]
 
-_TWINS = {"py": "fleetven._fast._extract_py", "c": "fleetven._fast._extract_c"}
-
 
 @pytest.fixture(params=["py", "c"])
 def extract_impl(request: pytest.FixtureRequest) -> ExtractFn:
-    """The ``extract`` function of the pure-Python twin, then of the compiled one.
-
-    The compiled one is skipped under ``FLEETVEN_NO_EXTENSIONS`` (a pure build);
-    otherwise its absence fails the test: it was expected to be built.
-    """
-    kind: str = request.param
-    if kind == "c":
-        if NO_EXTENSIONS:
-            pytest.skip("FLEETVEN_NO_EXTENSIONS is set: pure build, no compiled extractor")
-        try:
-            module = importlib.import_module(_TWINS["c"])
-        except ImportError as exc:
-            pytest.fail(
-                f"the compiled extractor {_TWINS['c']} is missing or broken ({exc}); "
-                "build it (`make test`, or `pip install --no-build-isolation -e .`) "
-                "or set FLEETVEN_NO_EXTENSIONS=1 for a pure run",
-                pytrace=False,
-            )
-    else:
-        module = importlib.import_module(_TWINS["py"])
+    """The ``extract`` function of the pure-Python twin, then of the compiled one (see :func:`load_twin`)."""
+    module = load_twin("extract", request.param)
     fn: ExtractFn = module.extract
     return fn
 
 
-_SIG_TWINS = {"py": "fleetven._fast._sig_py", "c": "fleetven._fast._sig_c"}
-
-
 @pytest.fixture(params=["py", "c"])
 def sig_impl(request: pytest.FixtureRequest) -> Any:
-    """The signature twin module (``c14n``, ``seal``, ``inspect_signed``): pure-Python, then compiled.
-
-    The compiled one is skipped under ``FLEETVEN_NO_EXTENSIONS``; otherwise its absence fails the test.
-    """
-    kind: str = request.param
-    if kind == "c" and NO_EXTENSIONS:
-        pytest.skip("FLEETVEN_NO_EXTENSIONS is set: pure build, no compiled signature twin")
-    try:
-        return importlib.import_module(_SIG_TWINS[kind])
-    except ImportError as exc:
-        pytest.fail(f"the signature twin {_SIG_TWINS[kind]} is missing or broken ({exc}); build it (`make test`) "
-                    "or set FLEETVEN_NO_EXTENSIONS=1 for a pure run", pytrace=False)
+    """The signature twin module (``c14n``, ``seal``, ``inspect_signed``): pure-Python, then compiled
+    (see :func:`load_twin`)."""
+    return load_twin("sig", request.param)
 
 
 def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> Mapping[str, Callable[[], Any]]:

@@ -25,7 +25,6 @@ comparisons are skipped (the pure twin is what every other build test runs).
 from __future__ import annotations
 
 import contextlib
-import importlib
 import math
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
@@ -33,6 +32,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from _helpers import load_twin
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -52,13 +52,7 @@ EventFn = Callable[[Any, list[str]], None]
 
 @pytest.fixture(scope="module")
 def compiled() -> ModuleType:
-    if NO_EXTENSIONS:
-        pytest.skip("FLEETVEN_NO_EXTENSIONS is set: pure build, no compiled build twin")
-    try:
-        return importlib.import_module("fleetven._fast._build_c")
-    except ImportError as exc:
-        pytest.fail(f"the compiled build twin is missing or broken ({exc}); build it (`make test`) "
-                    "or set FLEETVEN_NO_EXTENSIONS=1 for a pure run", pytrace=False)
+    return load_twin("build", "c")
 
 
 def test_build_uses_the_compiled_twin_unless_asked_not_to() -> None:

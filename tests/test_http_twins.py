@@ -4,12 +4,12 @@ every answer, however the answer is cut into reads, and the same behaviour under
 from __future__ import annotations
 
 import asyncio
-import importlib
 import os
 from types import ModuleType
 from typing import Any
 
 import pytest
+from _helpers import load_twin
 
 import fleetven.transport as transport_module
 from fleetven._fast import _http_py
@@ -20,23 +20,10 @@ NO_EXTENSIONS = bool(os.environ.get("FLEETVEN_NO_EXTENSIONS"))
 DEADLINE = 10.0
 MAX_SIZE = 64
 
-_TWINS = {"py": "fleetven._fast._http_py", "c": "fleetven._fast._http_c"}
-
-
-def _twin(kind: str) -> ModuleType:
-    if kind == "c" and NO_EXTENSIONS:
-        pytest.skip("FLEETVEN_NO_EXTENSIONS is set: pure build, no compiled HTTP protocol")
-    try:
-        return importlib.import_module(_TWINS[kind])
-    except ImportError as exc:
-        pytest.fail(f"the HTTP twin {_TWINS[kind]} is missing or broken ({exc}); build it (`make test`) "
-                    "or set FLEETVEN_NO_EXTENSIONS=1 for a pure run", pytrace=False)
-
-
 @pytest.fixture(params=["py", "c"])
 def http_impl(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     """The twin module, pure then compiled, also put under :mod:`fleetven.transport`."""
-    module = _twin(request.param)
+    module = load_twin("http", request.param)
     monkeypatch.setattr(transport_module, "_Connection", module.Connection)
     monkeypatch.setattr(transport_module, "Call", module.Call)
     return module
@@ -137,8 +124,8 @@ async def _outcome(module: ModuleType, owner: Transport, pieces: list[bytes], eo
 
 
 async def test_the_twins_read_every_answer_alike_however_it_is_cut() -> None:
-    py = _twin("py")
-    c = _twin("c")
+    py = load_twin("http", "py")
+    c = load_twin("http", "c")
     owner = Transport("http://127.0.0.1:9/OpenADR2/Simple/2.0b", max_size=MAX_SIZE)
     owner._start()
     for name, (data, eof) in ANSWERS.items():

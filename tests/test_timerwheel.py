@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-import importlib
 import json
 import logging
 import os
@@ -23,6 +22,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from _helpers import load_twin
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -31,28 +31,10 @@ from fleetven.exceptions import ConfigurationError, FleetvenError, SchedulerErro
 
 ROOT = Path(__file__).resolve().parents[1]
 NO_EXTENSIONS = bool(os.environ.get("FLEETVEN_NO_EXTENSIONS"))
-_TWINS = {"py": "fleetven._fast._wheel_py", "c": "fleetven._fast._wheel_c"}
-
-
-def _twin(kind: str) -> ModuleType:
-    if kind == "c":
-        if NO_EXTENSIONS:
-            pytest.skip("FLEETVEN_NO_EXTENSIONS is set: pure build, no compiled wheel")
-        try:
-            return importlib.import_module(_TWINS["c"])
-        except ImportError as exc:
-            pytest.fail(
-                f"the compiled wheel {_TWINS['c']} is missing or broken ({exc}); build it "
-                "(`python setup.py build_ext --inplace` or `make test`) or set FLEETVEN_NO_EXTENSIONS=1",
-                pytrace=False,
-            )
-    return importlib.import_module(_TWINS["py"])
-
-
 @pytest.fixture(params=["py", "c"])
 def wheel_mod(request: pytest.FixtureRequest) -> ModuleType:
     """The module of the pure twin, then of the compiled one."""
-    return _twin(request.param)
+    return load_twin("wheel", request.param)
 
 
 class Recorder:
@@ -588,7 +570,7 @@ def _run_model(
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(program=programs())
 def test_twins_match_the_reference_model(kind: str, program: tuple[float, int, float, list[tuple[str, Any]]]) -> None:
-    mod = _twin(kind)
+    mod = load_twin("wheel", kind)
     resolution, slots, start, ops = program
     got = _run_program(mod, resolution, slots, start, ops)
     expected = _run_model(resolution, start, ops)
