@@ -2,11 +2,14 @@
 # fresh clone on a Debian machine, installs everything and runs the suite:
 #   1. Debian packages the build and the tests need (apt-get, only if missing)
 #   2. a virtual environment in .venv with the newest Python 3.11+ available
-#   3. the build dependencies, then fleetven in editable mode with its test
-#      extra, which compiles fleetven/_fast/*.pyx in place
+#   3. every package at the version pinned, with its hash, in requirements/dev.lock
+#      (the build, test and demo dependencies), then fleetven itself in editable
+#      mode, which compiles fleetven/_fast/*.pyx in place
 #   4. pytest (extra arguments in PYTEST_ARGS, e.g. PYTEST_ARGS="-x -k codec")
-# A second run skips steps 2-3 unless pyproject.toml, setup.py, a .pyx/.pxd or
-# this Makefile changed, or a compiled module is missing.
+# A second run skips steps 2-3 unless the lock, pyproject.toml, setup.py, a
+# .pyx/.pxd or this Makefile changed, or a compiled module is missing.
+# `make lock` regenerates the lock from pyproject.toml's ranges (uv pip compile);
+# `make test-latest` runs the suite on the newest releases those ranges allow.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -22,6 +25,10 @@ DEB_BUILD_PACKAGES ?= gcc python3-dev python3-venv
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.fleetven-install.stamp
+LOCK := requirements/dev.lock
+# The lock's tool, pinned so that `make lock` gives the same file on every machine.
+UV_VERSION ?= 0.13.9
+LATEST_VENV ?= .venv-latest
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 BENCH_DIR ?= bench/results
@@ -43,7 +50,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PIP_NO_INPUT := 1
 export DEBIAN_FRONTEND := noninteractive
 
-.PHONY: test demo deps system-packages venv bench docs lint clean distclean FORCE
+.PHONY: test test-latest lock demo deps system-packages venv bench docs lint clean distclean FORCE
 
 ## test: install everything needed, then run the whole test suite
 test: deps
@@ -89,13 +96,10 @@ $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "fleetven needs Python 3.11 or newer")'
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml setup.py Makefile $(PYX) $(PXD) $(if $(EXT_MISSING),FORCE) | $(PY)
-	$(PY) -m pip install -q --upgrade pip
-	@# the build requirements, read from pyproject.toml (one source of truth)
-	$(PY) -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"]))' \
-	  > $(VENV)/build-requirements.txt
-	$(PY) -m pip install -q -r $(VENV)/build-requirements.txt wheel
-	$(PY) -m pip install -q --no-build-isolation -e '.[test]'
+$(STAMP): $(LOCK) pyproject.toml setup.py Makefile $(PYX) $(PXD) $(if $(EXT_MISSING),FORCE) | $(PY)
+	@# exactly the locked set: every package pinned and hash-checked, nothing resolved here
+	$(PY) -m pip install -q --require-hashes -r $(LOCK)
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	@# every .pyx must have become an importable .so (unless a pure build was asked for)
 	@if [ -z "$${FLEETVEN_NO_EXTENSIONS:-}" ]; then \
 	  for p in $(PYX); do \
@@ -106,6 +110,41 @@ $(STAMP): pyproject.toml setup.py Makefile $(PYX) $(PXD) $(if $(EXT_MISSING),FOR
 	touch $@
 
 FORCE:
+
+# The build requirements, read from pyproject.toml (one source of truth), plus wheel.
+define BUILD_REQUIREMENTS
+import tomllib
+print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"] + ["wheel"]))
+endef
+export BUILD_REQUIREMENTS
+
+## lock: regenerate requirements/dev.lock from pyproject.toml's ranges (build, test and demo), with hashes
+lock: | $(PY)
+	$(PY) -m pip install -q "uv==$(UV_VERSION)"
+	$(PY) -c "$$BUILD_REQUIREMENTS" > $(VENV)/build-requirements.in
+	$(VENV)/bin/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	  --extra test --extra demo pyproject.toml $(VENV)/build-requirements.in -o $(LOCK)
+	@# the lock names the temporary input by its path in .venv: name it by what it is
+	sed -i 's|$(VENV)/build-requirements.in|build-system requires (pyproject.toml)|' $(LOCK)
+	@echo "make: wrote $(LOCK); commit it together with the pyproject.toml change"
+
+## test-latest: a separate virtual environment with the newest releases pyproject.toml allows, then the suite
+# The editable install compiles the extensions in place with the newest Cython and
+# lxml; they are removed again afterwards (with .venv's stamp), so that the next
+# `make test` rebuilds them with the locked ones.
+test-latest: system-packages
+	rm -rf $(LATEST_VENV)
+	rm -f fleetven/_fast/*.c fleetven/_fast/*.so $(STAMP)
+	$(PYTHON) -m venv $(LATEST_VENV)
+	$(PYTHON) -c "$$BUILD_REQUIREMENTS" > $(LATEST_VENV)/build-requirements.txt
+	$(LATEST_VENV)/bin/python -m pip install -q --upgrade pip
+	$(LATEST_VENV)/bin/python -m pip install -q --upgrade -r $(LATEST_VENV)/build-requirements.txt
+	$(LATEST_VENV)/bin/python -m pip install -q --upgrade --upgrade-strategy eager --no-build-isolation -e '.[test,demo]'
+	@echo "make: the newest versions, beside the locked ones ($(LATEST_VENV)/freeze.txt):"
+	$(LATEST_VENV)/bin/python -m pip freeze --exclude-editable | tee $(LATEST_VENV)/freeze.txt | diff - <(grep -E '^[A-Za-z0-9]' $(LOCK) | sed 's/ .*//') || true
+	@# FLEETVEN_UNLOCKED: the test that the environment equals the lock does not apply here
+	status=0; FLEETVEN_UNLOCKED=1 $(LATEST_VENV)/bin/python -m pytest $(PYTEST_ARGS) || status=$$?; \
+	  rm -f fleetven/_fast/*.c fleetven/_fast/*.so; exit $$status
 
 ## bench: run every bench/*.py, writing JSON results into BENCH_DIR
 bench: deps
@@ -134,4 +173,4 @@ clean:
 
 ## distclean: clean, and remove the virtual environment and benchmark results
 distclean: clean
-	rm -rf $(VENV) $(BENCH_DIR)
+	rm -rf $(VENV) $(LATEST_VENV) $(BENCH_DIR)
