@@ -26,6 +26,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from ._extras import missing_extra
 from .fleet import Fleet
 from .testing.openleadr import OpenLEADRVTN
 from .ven import Ven
@@ -137,7 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.verbose else logging.CRITICAL,
                         format="%(levelname)s %(name)s: %(message)s")
     # OpenLEADR sets its own logger to INFO when imported, and logs every message it handles.
-    import openleadr.client  # noqa: F401
+    try:
+        import openleadr.client  # noqa: F401
+    except ImportError as exc:
+        print(f"error: {missing_extra('the demo (OpenLEADR VTN)', 'demo', exc)}", file=sys.stderr)
+        return 2
     logging.getLogger("openleadr").setLevel(logging.WARNING if args.verbose else logging.CRITICAL)
     try:
         import uvloop

@@ -60,6 +60,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .._extras import missing_extra
 from ..exceptions import ConfigurationError
 
 __all__ = ("OpenLEADRVTN", "ReportValue", "OptAnswer", "ReceivedMessage")
@@ -168,8 +169,8 @@ class OpenLEADRVTN:
         try:
             from openleadr import OpenADRServer
             from openleadr.service import VTNService
-        except ImportError as exc:  # pragma: no cover - the test extra installs it
-            raise RuntimeError("OpenLEADRVTN needs OpenLEADR: pip install openleadr==0.5.36") from exc
+        except ImportError as exc:
+            raise missing_extra("OpenLEADRVTN (OpenLEADR's own VTN)", "demo", exc) from exc
         tls = (http_cert, http_key, http_ca_file)
         if any(tls) and not all(tls):
             raise ConfigurationError("OpenLEADRVTN serves HTTPS with http_cert, http_key and http_ca_file together, "
