@@ -141,7 +141,8 @@ test-latest: system-packages
 	$(LATEST_VENV)/bin/python -m pip install -q --upgrade -r $(LATEST_VENV)/build-requirements.txt
 	$(LATEST_VENV)/bin/python -m pip install -q --upgrade --upgrade-strategy eager --no-build-isolation -e '.[test,demo]'
 	@echo "make: the newest versions, beside the locked ones ($(LATEST_VENV)/freeze.txt):"
-	$(LATEST_VENV)/bin/python -m pip freeze --exclude-editable | tee $(LATEST_VENV)/freeze.txt | diff - <(grep -E '^[A-Za-z0-9]' $(LOCK) | sed 's/ .*//') || true
+	$(LATEST_VENV)/bin/python -m pip freeze --exclude-editable | tee $(LATEST_VENV)/freeze.txt | tr 'A-Z_' 'a-z-' | sort \
+		| diff - <(grep -E '^[A-Za-z0-9]' $(LOCK) | sed 's/ .*//' | tr 'A-Z_' 'a-z-' | sort) || true
 	@# FLEETVEN_UNLOCKED: the test that the environment equals the lock does not apply here
 	status=0; FLEETVEN_UNLOCKED=1 $(LATEST_VENV)/bin/python -m pytest $(PYTEST_ARGS) || status=$$?; \
 	  rm -f fleetven/_fast/*.c fleetven/_fast/*.so; exit $$status
