@@ -108,6 +108,7 @@ class FleetConfig:
     path: str
     vtn_url: str
     vtn_fingerprint: str | None = None
+    require_vtn_signature: bool = False
     ca_file: str | None = None
     check_hostname: bool = True
     cert: str | None = None
@@ -131,6 +132,7 @@ class FleetConfig:
             "passphrase": self.passphrase,
             "ca_file": self.ca_file,
             "vtn_fingerprint": self.vtn_fingerprint,
+            "require_vtn_signature": self.require_vtn_signature,
             "check_hostname": self.check_hostname,
             "disable_signature": self.disable_signature,
             "tls_mode": self.tls_mode,
@@ -431,8 +433,8 @@ _FLEET_OPTIONS: Final = {
 }
 #: Fleet parameters set from other sections (or by ``run`` itself), not from [fleet].
 _NOT_FLEET_OPTIONS: Final = frozenset(
-    ("vtn_url", "cert", "key", "passphrase", "ca_file", "vtn_fingerprint", "check_hostname", "disable_signature",
-     "tls_mode", "store", "observer")
+    ("vtn_url", "cert", "key", "passphrase", "ca_file", "vtn_fingerprint", "require_vtn_signature", "check_hostname",
+     "disable_signature", "tls_mode", "store", "observer")
 )
 _SECTIONS: Final = ("vtn", "tls", "store", "fleet", "handlers", "reports", "vens", "logging")
 _REPORT_KEYS: Final = {
@@ -590,7 +592,7 @@ class _Checker:
             self.problems.at(self.display, None, "vtn", "[vtn]: missing; the file must name the VTN (url = ...)")
             out["vtn_url"] = ""
             return
-        vtn = self.table(doc, "vtn", ("url", "fingerprint", "ca_file", "check_hostname"))
+        vtn = self.table(doc, "vtn", ("url", "fingerprint", "require_signature", "ca_file", "check_hostname"))
         url = self.string(vtn, ("vtn", "url"))
         if "url" not in vtn:
             self.bad(("vtn",), "url is missing (the VTN's base URL, e.g. https://vtn:8080/OpenADR2/Simple/2.0b)")
@@ -611,6 +613,10 @@ class _Checker:
             fingerprint = None
         out["vtn_fingerprint"] = fingerprint.strip().upper() if fingerprint else None
         out["ca_file"] = self.file(vtn, ("vtn", "ca_file"))
+        out["require_vtn_signature"] = self.boolean(vtn, ("vtn", "require_signature"), False)
+        if out["require_vtn_signature"] and not fingerprint and "ca_file" not in vtn:
+            self.bad(("vtn", "require_signature"), "needs fingerprint or ca_file: the VTN's signing certificate "
+                     "is checked against one of them")
         out["check_hostname"] = self.boolean(vtn, ("vtn", "check_hostname"), True)
 
     def tls(self, doc: Mapping[str, Any], out: dict[str, Any]) -> None:

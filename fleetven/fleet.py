@@ -57,14 +57,20 @@ class Fleet:
     :param cert: the fleet's client certificate (PEM file) for TLS; VENs without their own use it.
     :param key: the private key (PEM file) of ``cert``.
     :param passphrase: the key's passphrase.
-    :param ca_file: CA bundle to verify the VTN's certificate with (https).
+    :param ca_file: CA bundle to verify the VTN's TLS certificate with (https), as in OpenLEADR:
+        the trust anchor of the connection. It asks for no signatures; with
+        ``require_vtn_signature`` it is also what the VTN's signing certificate must come from.
     :param vtn_fingerprint: the fingerprint of the VTN's signing certificate, as OpenLEADR and
         ``fleetven fingerprint`` print it (``AA:BB:...``, 10 groups). When set, every VTN message
-        must carry a valid XML signature by that certificate; any other is refused (a warning
-        naming the VEN and the reason, no handler sees it, the VTN gets ``oadrResponse`` 463).
+        must carry a valid XML signature by that certificate; any other is refused (logged at
+        ERROR once per reason, no handler sees it, the VTN gets ``oadrResponse`` 463).
+    :param require_vtn_signature: require a valid XML signature on every VTN message without
+        pinning a fingerprint: the signer's certificate must be one of ``ca_file``'s or issued
+        by one of them (``ca_file`` is then required). Implied by ``vtn_fingerprint``. Without
+        either, VTN messages are read unverified, signed or not, as OpenLEADR reads them.
     :param check_hostname: verify that the VTN's TLS certificate names its host.
     :param disable_signature: send unsigned messages although ``cert`` and ``key`` are given
-        (they still serve for TLS), and verify no VTN signature unless ``vtn_fingerprint`` is set.
+        (they still serve for TLS).
     :param tls_mode: ``"default"`` (TLS 1.2 or 1.3, Python's ciphers plus the two OpenADR
         suites) or ``"certification"`` (TLS 1.2 only, exactly ``ECDHE-ECDSA-AES128-SHA256`` and
         ``AES128-SHA256``, as OpenADR certification requires).
@@ -110,6 +116,7 @@ class Fleet:
         "passphrase",
         "ca_file",
         "vtn_fingerprint",
+        "require_vtn_signature",
         "check_hostname",
         "disable_signature",
         "tls_mode",
@@ -139,6 +146,7 @@ class Fleet:
         passphrase: str | None = None,
         ca_file: str | None = None,
         vtn_fingerprint: str | None = None,
+        require_vtn_signature: bool = False,
         check_hostname: bool = True,
         disable_signature: bool = False,
         tls_mode: str = "default",
@@ -172,6 +180,7 @@ class Fleet:
         self.passphrase = passphrase
         self.ca_file = ca_file
         self.vtn_fingerprint = vtn_fingerprint
+        self.require_vtn_signature = bool(require_vtn_signature)
         self.check_hostname = check_hostname
         self.disable_signature = disable_signature
         if tls_mode not in TLS_MODES:
@@ -219,26 +228,26 @@ class Fleet:
             self._signer(cert, key, passphrase)
 
     def _verifier(self) -> Verifier | None:
-        """The fleet's signature verifier: by fingerprint when one is given, else by CA when the
-        fleet (or, see :meth:`_signer`, any of its VENs) signs and there is a CA file; ``None``
-        when VTN messages are taken unverified."""
+        """The fleet's signature verifier: by fingerprint when one is given, by CA with
+        ``require_vtn_signature``; ``None`` when VTN messages are read unverified.
+
+        :raises ConfigurationError: ``require_vtn_signature`` with nothing to verify against.
+        """
         if self.vtn_fingerprint:
             return Verifier(fingerprint=self.vtn_fingerprint)
-        if self.ca_file and self.cert is not None and not self.disable_signature:
+        if self.require_vtn_signature:
+            if not self.ca_file:
+                raise ConfigurationError(
+                    "Fleet require_vtn_signature needs vtn_fingerprint or ca_file: the VTN's signing "
+                    "certificate is checked against one of them", setting="require_vtn_signature")
             return Verifier(ca_file=self.ca_file)
         return None
 
     def _signer(self, cert: str | None, key: str | None, passphrase: str | None) -> SigningKey | None:
-        """The signing key of an identity (loaded once, shared), ``None`` when it sends unsigned.
-
-        The first signing identity of a fleet with a ``ca_file`` and no ``vtn_fingerprint`` turns
-        on CA-mode verification of the VTN's messages (signatures are then in use both ways)."""
+        """The signing key of an identity (loaded once, shared), ``None`` when it sends unsigned."""
         if cert is None or key is None or self.disable_signature:
             return None
-        signer = load_signing_key(cert, key, passphrase)
-        if self.ca_file and self._shared.verifier is None:
-            self._shared.verifier = Verifier(ca_file=self.ca_file)
-        return signer
+        return load_signing_key(cert, key, passphrase)
 
     def _new_transport(self) -> Transport:
         return Transport(

@@ -256,6 +256,36 @@ class Shared:
                 self._warned.add(name)
                 logger.exception("the fleet's observer failed in %s (logged once; the fleet goes on)", name)
 
+    def signature_refused(self, ven: str, exc: SignatureError) -> None:
+        """Log a refused VTN message: at ERROR the first time its reason is seen in this fleet,
+        with the setting that asks for it and what would change it; at DEBUG after that (the
+        observer still hears of each one)."""
+        reason = getattr(exc, "reason", None) or "signature"
+        key = "refused:" + reason
+        if key in self._warned:
+            logger.debug("%s: refused a VTN message: %s", ven, exc)
+            return
+        self._warned.add(key)
+        logger.error("%s: refused a VTN message: %s. %s (logged once per reason; later refusals at DEBUG)",
+                     ven, exc, _remedy(reason, self.verifier))
+
+    def tls_refused(self, ven: str, exc: BaseException) -> bool:
+        """Whether ``exc`` comes from a refused VTN TLS certificate; if so, log it at ERROR the
+        first time in this fleet, naming the settings that decide it."""
+        cause: BaseException | None = exc
+        seen = 0
+        while cause is not None and not isinstance(cause, ssl.SSLCertVerificationError) and seen < 8:
+            cause = cause.__cause__ or cause.__context__
+            seen += 1
+        if not isinstance(cause, ssl.SSLCertVerificationError):
+            return False
+        if "refused:tls" not in self._warned:
+            self._warned.add("refused:tls")
+            logger.error("%s: the VTN's TLS certificate was refused: %s. It is checked against ca_file (the "
+                         "system's CAs without one) and, with check_hostname, must name the VTN's host "
+                         "(logged once; later refusals at DEBUG)", ven, cause.verify_message or cause)
+        return True
+
     def warn_once(self, key: str, text: str, *args: Any) -> None:
         """Log a warning the first time ``key`` is seen in this fleet."""
         if key not in self._warned:
@@ -579,7 +609,7 @@ class Ven:
         """Read a VTN message; when the fleet verifies signatures, only a verified one gets through.
 
         :raises SignatureError: the signature, its certificate or its replay protection failed
-            (logged as a warning naming the VEN and the reason).
+            (logged at ERROR once per reason in the fleet, see :meth:`Shared.signature_refused`).
         :raises MessageError: the bytes are not a valid OpenADR message.
         """
         verifier = self._shared.verifier
@@ -591,7 +621,7 @@ class Ven:
         try:
             return verify_message(data, verifier, guard, max_size=max_size)
         except SignatureError as exc:
-            logger.warning("%s: refused a VTN message: %s", self.name, exc)
+            self._shared.signature_refused(self.name, exc)
             observer = self._shared.observer
             if observer is not None:
                 self._shared.observe(observer.signature_refused, self, exc)
@@ -908,8 +938,12 @@ class Ven:
         except _RETRYABLE as exc:
             delay = self._shared.backoff(self._failures)
             self._failures += 1
-            logger.warning("%s: registration failed (attempt %d): %s; retrying in %.2f s",
-                           self.name, self._failures, exc, delay)
+            # A refusal for a security reason was logged at ERROR once (Shared.signature_refused,
+            # Shared.tls_refused); its retries are not a network problem to warn about each time.
+            security = isinstance(exc, SignatureError) or self._shared.tls_refused(self.name, exc)
+            logger.log(logging.DEBUG if security else logging.WARNING,
+                       "%s: registration failed (attempt %d): %s; retrying in %.2f s",
+                       self.name, self._failures, exc, delay)
             self._retry_registration(delay)
         except Exception:
             delay = self._shared.backoff(self._failures)
@@ -1099,7 +1133,9 @@ class Ven:
         delay = self._shared.backoff(self._failures)
         self._failures += 1
         # The first failure of a run is a warning; the retries that follow are debug noise.
-        logger.log(logging.WARNING if self._failures == 1 else logging.DEBUG,
+        # A refused TLS certificate is logged at ERROR once per fleet instead (Shared.tls_refused).
+        security = self._shared.tls_refused(self.name, exc)
+        logger.log(logging.WARNING if self._failures == 1 and not security else logging.DEBUG,
                    "%s: poll failed (%d in a row): %s; polling again in %.2f s",
                    self.name, self._failures, exc, delay)
         self._arm(delay, self._on_poll_timer)
@@ -1213,7 +1249,12 @@ class Ven:
             await self._answer_all(msg, 452, "vtnID does not match the registration")
             return
         changes = ev.reconcile(self._book, msg, identity=self._identity, rng=self._shared.rng)
-        decisions = await self._decide([c for c in changes if c.needs_handler])
+        implied = [c for c in changes if c.kind == "implied_cancel"]
+        if implied:
+            decisions, _ = await asyncio.gather(self._decide([c for c in changes if c.needs_handler]),
+                                                self._tell_implied_cancels(implied))
+        else:
+            decisions = await self._decide([c for c in changes if c.needs_handler])
         for change in changes:
             self._track(change)
         self._save_changes(changes)
@@ -1305,6 +1346,45 @@ class Ven:
                          self.name, name, change.event_id, result)
             return ev.OPT_OUT
         return str(result)
+
+    async def _tell_implied_cancels(self, changes: list[ev.EventChange]) -> None:
+        """Tell ``on_update_event`` about events the VTN cancelled by leaving them out (rule 61).
+
+        The handler gets the event as an explicit cancellation would show it (``event_status``
+        ``"cancelled"``, flat and in the descriptor). Events that already completed or were
+        cancelled are left alone: the VTN merely stopped listing them. The VTN asked nothing,
+        so the handler's answer goes nowhere."""
+        calls = []
+        for change in changes:
+            record = change.record
+            if record is None or record.status in ("completed", "cancelled") or self._ended(record):
+                continue
+            if record.event["event_status"] == "cancelled":
+                continue  # an explicit cancellation came first and was delivered then
+            record.event = _cancelled(record.event)
+            fn = self.handler("on_update_event")
+            if fn is None:
+                logger.info("%s: event %s was cancelled by the VTN (left out of oadrDistributeEvent); "
+                            "no on_update_event handler to tell", self.name, record.event_id)
+                continue
+            logger.info("%s: event %s was cancelled by the VTN (left out of oadrDistributeEvent)",
+                        self.name, record.event_id)
+            calls.append(self._call_update(fn, record))
+        if calls:
+            await asyncio.gather(*calls)
+
+    async def _call_update(self, fn: Handler, record: ev.EventRecord) -> None:
+        try:
+            async with asyncio.timeout(self._shared.handler_timeout):
+                result = fn(self, record.event)
+                if inspect.isawaitable(result):
+                    await result
+        except TimeoutError:
+            logger.error("%s: on_update_event for the implied cancellation of event %s took longer than %.3g s",
+                         self.name, record.event_id, self._shared.handler_timeout)
+        except Exception:
+            logger.exception("%s: on_update_event for the implied cancellation of event %s raised",
+                             self.name, record.event_id)
 
     # -------------------------------------------------------- status timers
 
@@ -1398,6 +1478,30 @@ _SERVICE_BY_NAME: Final = {
 }
 
 
+def _remedy(reason: str, verifier: Verifier | None) -> str:
+    """What asks for the check that refused a message, and what would change the outcome."""
+    if verifier is not None and verifier.fingerprint is not None:
+        asks = f"vtn_fingerprint={verifier.fingerprint} requires every VTN message to be signed by that certificate"
+        pin = "check vtn_fingerprint (`fleetven fingerprint vtn.pem` prints the VTN certificate's)"
+    else:
+        where = verifier.ca_file if verifier is not None else None
+        asks = f"require_vtn_signature requires every VTN message to be signed by a certificate from ca_file={where}"
+        pin = "check ca_file"
+    if reason == "missing":
+        return (f"{asks}; have the VTN sign its messages, or leave out vtn_fingerprint and "
+                "require_vtn_signature to read unsigned ones (ca_file alone only checks the TLS certificate)")
+    if reason == "untrusted-certificate":
+        return f"{asks}: the VTN signed with another one; {pin}"
+    if reason in ("certificate-expired", "certificate-not-yet-valid"):
+        return f"{asks}: the VTN's signing certificate is outside its validity period; the VTN must renew it"
+    if reason in ("timestamp-old", "timestamp-future", "timestamp"):
+        return ("the ReplayProtect timestamp is outside replay_window and max_clock_skew: check both clocks "
+                "(NTP), or widen max_clock_skew")
+    if reason == "nonce-replayed":
+        return "the message repeats a ReplayProtect nonce: it was replayed (a proxy resending it, or an attack)"
+    return f"{asks}; the signature does not verify or does not follow the 2.0b profile (the message may be altered)"
+
+
 def _peek(data: bytes) -> tuple[str | None, str | None]:
     """The message name and requestID of a refused (unverified) document, as far as they can be read."""
     try:
@@ -1437,6 +1541,17 @@ def _ids(values: Iterable[str]) -> frozenset[str]:
     """A frozenset of IDs; the one shared empty set when there are none (most VENs)."""
     found = frozenset(values)
     return found if found else _NO_IDS
+
+
+def _cancelled(event: m.Event) -> m.Event:
+    """A copy of ``event`` with status ``cancelled``, flat and in the descriptor, as an explicit
+    cancellation carries it."""
+    copy = dict(event)
+    copy["event_status"] = "cancelled"
+    descriptor = copy.get("event_descriptor")
+    if isinstance(descriptor, dict):
+        copy["event_descriptor"] = {**descriptor, "event_status": "cancelled"}
+    return copy
 
 
 def _cancel_timers(record: ev.EventRecord) -> None:

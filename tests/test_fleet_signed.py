@@ -162,15 +162,18 @@ def test_disable_signature_sends_unsigned(pki: dict[str, Any]) -> None:
     assert fleet._shared.verifier is None
 
 
-def test_ca_file_verifies_when_signing(pki: dict[str, Any]) -> None:
+def test_ca_file_alone_asks_for_no_signatures_require_vtn_signature_does(pki: dict[str, Any]) -> None:
     ca = str(pki["ca"].cert)
+    # As in OpenLEADR: ca_file is the TLS trust anchor; signing VENs do not make VTN replies need signatures.
     signing = Fleet("https://127.0.0.1:9/x", cert=str(pki["fleet"].cert), key=str(pki["fleet"].key), ca_file=ca)
-    assert signing._shared.verifier is not None and signing._shared.verifier.ca_file == ca
-    unsigned = Fleet("https://127.0.0.1:9/x", ca_file=ca)
-    assert unsigned._shared.verifier is None
-    # VENs with their own identities sign: the VTN's signatures are checked against the CA from then on.
-    unsigned.add_ven("own", cert=str(pki["ven_ec"].cert), key=str(pki["ven_ec"].key))
-    assert unsigned._shared.verifier is not None and unsigned._shared.verifier.ca_file == ca
+    signing.add_ven("own", cert=str(pki["ven_ec"].cert), key=str(pki["ven_ec"].key))
+    assert signing._shared.verifier is None
+    required = Fleet("https://127.0.0.1:9/x", ca_file=ca, require_vtn_signature=True)
+    assert required._shared.verifier is not None and required._shared.verifier.ca_file == ca
+    pinned = Fleet("https://127.0.0.1:9/x", ca_file=ca, vtn_fingerprint=pki["vtn"].fingerprint)
+    assert pinned._shared.verifier is not None and pinned._shared.verifier.fingerprint == pki["vtn"].fingerprint
+    with pytest.raises(ConfigurationError, match="require_vtn_signature needs vtn_fingerprint or ca_file"):
+        Fleet("https://127.0.0.1:9/x", require_vtn_signature=True)
 
 
 def test_unreadable_or_expired_certificate_fails_at_start_up(pki: dict[str, Any], tmp_path: Any) -> None:

@@ -107,6 +107,8 @@ def add_loadtest(subparsers: Subparsers) -> None:
     tls.add_argument("--passphrase-env", metavar="VAR", help="environment variable holding the key's passphrase")
     tls.add_argument("--ca-file", help="CA bundle that the VTN's TLS certificate must chain to")
     tls.add_argument("--vtn-fingerprint", help="verify every VTN message's signature against this fingerprint")
+    tls.add_argument("--require-vtn-signature", action="store_true",
+                     help="require every VTN message to be signed by a certificate from --ca-file")
     tls.add_argument("--no-check-hostname", action="store_true", help="do not check the VTN certificate's host name")
     tls.add_argument("--disable-signature", action="store_true", help="send unsigned messages even with --cert")
     tls.add_argument("--tls-mode", choices=("default", "certification"), default="default")
@@ -142,6 +144,7 @@ def _loadtest_config(args: argparse.Namespace) -> Any:
         passphrase=_passphrase(args.passphrase_env),
         ca_file=args.ca_file,
         vtn_fingerprint=args.vtn_fingerprint,
+        require_vtn_signature=args.require_vtn_signature,
         check_hostname=not args.no_check_hostname,
         disable_signature=args.disable_signature,
         tls_mode=args.tls_mode,

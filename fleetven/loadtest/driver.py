@@ -80,8 +80,10 @@ class LoadTestConfig:
     :param cert: the fleet's client certificate (TLS and, unless ``disable_signature``, XML signatures).
     :param key: its private key.
     :param passphrase: the key's passphrase.
-    :param ca_file: CA bundle for the VTN's TLS certificate (and CA-mode signature checks).
+    :param ca_file: CA bundle for the VTN's TLS certificate (and, with ``require_vtn_signature``,
+        the VTN's signing certificate).
     :param vtn_fingerprint: verify every VTN message's signature against this fingerprint.
+    :param require_vtn_signature: require every VTN message to be signed by a certificate from ``ca_file``.
     :param check_hostname: check the VTN's certificate names its host.
     :param disable_signature: send unsigned messages even with ``cert``.
     :param tls_mode: ``"default"`` or ``"certification"``.
@@ -110,6 +112,7 @@ class LoadTestConfig:
     passphrase: str | None = field(default=None, repr=False)
     ca_file: str | None = None
     vtn_fingerprint: str | None = None
+    require_vtn_signature: bool = False
     check_hostname: bool = True
     disable_signature: bool = False
     tls_mode: str = "default"
@@ -222,6 +225,7 @@ class LoadTest:
             passphrase=cfg.passphrase,
             ca_file=cfg.ca_file,
             vtn_fingerprint=cfg.vtn_fingerprint,
+            require_vtn_signature=cfg.require_vtn_signature,
             check_hostname=cfg.check_hostname,
             disable_signature=cfg.disable_signature,
             tls_mode=cfg.tls_mode,

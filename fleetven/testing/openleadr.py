@@ -278,6 +278,24 @@ class OpenLEADRVTN:
         """Cancel an event with OpenLEADR's ``cancel_event``."""
         self.server.cancel_event(ven_id, event_id)
 
+    def remove_event(self, ven_id: str, event_id: str) -> None:
+        """Drop an event from ``ven_id``'s list in OpenLEADR's event service, so that the next
+        ``oadrDistributeEvent`` leaves it out: a cancellation by implication (2.0b rule 61).
+        OpenLEADR has no call for this; its VTN does the same itself to events it has sent as
+        completed. The VTN only sends a distribution when the VEN still has another event.
+
+        :raises KeyError: the VEN has no such event.
+        """
+        from openleadr.utils import getmember
+
+        events = self.server.services["event_service"].events.get(ven_id, [])
+        for i, event in enumerate(events):
+            if getmember(event, "event_descriptor.event_id") == event_id:
+                del events[i]
+                self.server.events_updated[ven_id] = True
+                return
+        raise KeyError(event_id)
+
     async def wait_for(self, predicate: Callable[[], object], *, timeout: float) -> None:
         """Wait until ``predicate()`` is true, re-checking after everything recorded.
 

@@ -322,7 +322,7 @@ async def test_a_vtn_signing_with_another_certificate_is_refused_by_the_ven(
         options: dict[str, Any] = {"vtn_fingerprint": pki.unknown.fingerprint}
     else:
         vtn_cm = secure_vtn(pki, signer=pki.rogue_signer)
-        options = {"vtn_fingerprint": None}
+        options = {"vtn_fingerprint": None, "require_vtn_signature": True}
     async with vtn_cm as vtn:
         fleet = make_fleet(vtn, pki, **options)
         ven = add_ven(fleet, pki.vens["site-1"])
