@@ -19,6 +19,16 @@ With a :class:`~fleetven.store.Store`, the engine keeps its active requests (and
 stands) and every sample not yet acknowledged in it, and :meth:`ReportEngine.restore` resumes
 them after a restart: sampling continues at the next instant of the request's own schedule
 (never sampling an instant twice) and the samples kept are delivered first.
+
+``TELEMETRY_STATUS`` samples always go out as a conformant ``oadrPayloadResourceStatus``
+(``oadrOnline``, ``oadrManualOverride``, and ``oadrLoadControlState`` when given; rule 510),
+whatever shape the callback returns (see :class:`ReportSpec`): a bare bool or number, as
+OpenLEADR users return, is sent as ``oadrOnline`` with ``oadrManualOverride`` false; a dict or
+:class:`~fleetven.messages.model.ResourceStatus` with a field missing or of the wrong type is
+sent with the fields that can be read and the defaults (``online`` false, ``manual_override``
+false, no load control state); only a value from which nothing can be read (a string,
+``None``, NaN...) is skipped, and the rest of the report still goes out. Each of these is
+logged once per report request and data point, not once per sample.
 """
 
 from __future__ import annotations
@@ -28,7 +38,7 @@ import inspect
 import logging
 import math
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -44,6 +54,7 @@ __all__ = (
     "SCALES",
     "MEASUREMENTS",
     "REPORT_NOT_SUPPORTED",
+    "STATUS_KEYS",
     "ReportSpec",
     "Rejection",
     "make_report_spec",
@@ -75,6 +86,16 @@ SCALES = frozenset({"p", "n", "micro", "m", "c", "d", "k", "M", "G", "T", "none"
 
 #: Response code for a report request naming an unknown report or data point.
 REPORT_NOT_SUPPORTED = 461
+
+#: The keys of the dict a ``TELEMETRY_STATUS`` callback may return (see :class:`ReportSpec`).
+STATUS_KEYS = ("online", "manual_override", "load_control_state")
+#: What a missing or unreadable ``online`` / ``manual_override`` is sent as.
+_STATUS_DEFAULTS = {"online": False, "manual_override": False}
+# The schema's oadrLoadControlStateType: its kinds, and the values each may hold (oadrCurrent required).
+_LOAD_CONTROL_KINDS = ("oadrCapacity", "oadrLevelOffset", "oadrPercentOffset", "oadrSetPoint")
+_LOAD_CONTROL_VALUES = ("oadrMin", "oadrMax", "oadrCurrent", "oadrNormal")
+_RICHER = ("a ResourceStatus or a dict {'online': bool, 'manual_override': bool, 'load_control_state': "
+           "{...}} (fleetven.reports.STATUS_KEYS)")
 
 #: The namespace of the report ids :func:`make_report_spec` derives (uuid5).
 _ID_SPACE = uuid.UUID("5b0f3c1e-8a47-4d2b-9c61-0f7e2d9a4b13")
@@ -124,8 +145,25 @@ class ReportSpec:
     VEN of a fleet; with ``with_ven`` the callback receives the VEN as its first argument.
 
     Callback shapes: ``TELEMETRY_USAGE`` (and other data reports) ``() -> float``;
-    ``TELEMETRY_STATUS`` ``() -> ResourceStatus`` or ``{"online": bool, "manual_override": bool}``;
-    ``HISTORY_USAGE`` ``(start, end) -> [(datetime, float), ...]``. Any of them may be a coroutine.
+    ``HISTORY_USAGE`` ``(start, end) -> [(datetime, float), ...]``; ``TELEMETRY_STATUS``
+    ``() -> ResourceStatus`` or a dict with the keys of :data:`STATUS_KEYS`:
+    ``{"online": bool, "manual_override": bool, "load_control_state": {...}}``, the last
+    optional and keyed as the schema names them (``{"oadrLevelOffset": {"oadrCurrent": 1.0,
+    "oadrNormal": 0.0}}``: kinds ``oadrCapacity``, ``oadrLevelOffset``, ``oadrPercentOffset``,
+    ``oadrSetPoint``; values ``oadrMin``, ``oadrMax``, ``oadrCurrent`` (required),
+    ``oadrNormal``). Any of them may be a coroutine.
+
+    A status callback may also return what OpenLEADR users return, a bool or a number: it is
+    sent as ``oadrOnline`` (true when the number is not zero) with ``oadrManualOverride``
+    false, and one warning naming the richer form is logged per report request and data
+    point. A dict or ``ResourceStatus`` whose ``online`` or ``manual_override`` is missing or
+    not a bool is sent with what can be read (a number counts as its truth value) and the
+    defaults, ``online`` false (never claimed) and ``manual_override`` false; unknown keys, and
+    load control states or values that are unknown, not numbers or lack ``oadrCurrent``, are
+    left out; one warning per report request and data point says what was assumed. A value
+    from which nothing can be read (a string, ``None``, NaN, a dict with none of the fields
+    usable...) skips that sample only, logged at ERROR the first time per report request and
+    data point and at DEBUG after that; the other samples and data points still go out.
     """
 
     callback: Callable[..., Any]
@@ -391,7 +429,7 @@ class _Request:
 
     __slots__ = ("request_id", "specifier_id", "report_name", "specs", "gran", "back", "end", "base_w", "base_dt",
                  "k", "j", "timer", "buffer", "inflight", "sending", "again", "finished", "closed", "cursor",
-                 "end_dt", "dropped", "backlog")
+                 "end_dt", "dropped", "backlog", "noted")
 
     def __init__(self, request_id: str, specifier_id: str, specs: list[ReportSpec]) -> None:
         self.request_id = request_id
@@ -416,6 +454,7 @@ class _Request:
         self.end_dt: datetime | None = None  # history: the end of the report interval
         self.dropped = 0  # samples dropped at the cap
         self.backlog = False  # the last send left ready samples behind (more than one report's worth)
+        self.noted: set[tuple[str, str]] | None = None  # (rID, problem) already logged for this request
 
     def row(self) -> dict[str, Any]:
         """Where the request stands, for the store (:meth:`ReportEngine.restore` reads it back)."""
@@ -431,15 +470,92 @@ class _Request:
         return max(max(instants, 1) * len(self.specs), _BACKLOG_BATCH)
 
 
-def _status(value: Any) -> m.ResourceStatus | None:
-    if isinstance(value, m.ResourceStatus):
+# What _status found wrong with a value: a bare bool or number, a status with fields assumed or left
+# out, or nothing usable at all. Each is logged once per report request and data point.
+_BARE, _PARTIAL, _UNUSABLE = "bare", "partial", "unusable"
+
+
+def _flag(value: Any) -> bool | None:
+    """A bool as it is, a finite number as its truth value, anything else ``None``."""
+    if isinstance(value, bool):
         return value
-    if isinstance(value, dict):
-        online, override = value.get("online"), value.get("manual_override")
-        if isinstance(online, bool) and isinstance(override, bool):
-            return m.ResourceStatus(online=online, manual_override=override,
-                                    load_control_state=value.get("load_control_state"))
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return value != 0
     return None
+
+
+def _load_control(state: Any, notes: list[str]) -> dict[str, dict[str, float]] | None:
+    """The parts of a ``load_control_state`` the schema allows; what is left out goes into ``notes``."""
+    if state is None:
+        return None
+    if not isinstance(state, Mapping):
+        notes.append(f"load_control_state {state!r} is not a dict: left out")
+        return None
+    out: dict[str, dict[str, float]] = {}
+    for kind, values in state.items():
+        if kind not in _LOAD_CONTROL_KINDS:
+            notes.append(f"load control state {kind!r} left out (known: {', '.join(_LOAD_CONTROL_KINDS)})")
+            continue
+        if not isinstance(values, Mapping):
+            notes.append(f"load control state {kind} is {values!r}, not a dict: left out")
+            continue
+        kept: dict[str, float] = {}
+        for key, x in values.items():
+            number = _number(x)
+            if key not in _LOAD_CONTROL_VALUES:
+                notes.append(f"{kind} value {key!r} left out (known: {', '.join(_LOAD_CONTROL_VALUES)})")
+            elif number is None:
+                notes.append(f"{kind} {key} is {x!r}, not a finite number: left out")
+            else:
+                kept[key] = number
+        if "oadrCurrent" not in kept:
+            notes.append(f"load control state {kind} has no usable oadrCurrent (required): left out")
+            continue
+        out[kind] = {key: kept[key] for key in _LOAD_CONTROL_VALUES if key in kept}
+    return out or None
+
+
+def _status(value: Any) -> tuple[m.ResourceStatus | None, str | None, str]:
+    """Map what a ``TELEMETRY_STATUS`` callback returned to a status the schema accepts.
+
+    :returns: ``(status, problem, detail)``: the status (a new object, ``None`` when nothing in
+        ``value`` can be read), and ``None`` or one of ``_BARE``, ``_PARTIAL``, ``_UNUSABLE``
+        with what was assumed or left out (empty for ``_BARE``; the rules are in :class:`ReportSpec`).
+    """
+    if isinstance(value, bool) or (isinstance(value, (int, float)) and math.isfinite(value)):
+        return m.ResourceStatus(online=value != 0, manual_override=False), _BARE, ""
+    fields: Mapping[str, Any]
+    if isinstance(value, m.ResourceStatus):
+        fields = {"online": value.online, "manual_override": value.manual_override,
+                  "load_control_state": value.load_control_state}
+    elif isinstance(value, Mapping):
+        fields = value
+    else:
+        return None, _UNUSABLE, "not a status"
+    notes: list[str] = []
+    got: dict[str, bool] = {}
+    for key, default in _STATUS_DEFAULTS.items():
+        if key not in fields:
+            notes.append(f"no {key}: taken as {default}")
+            continue
+        x = fields[key]
+        flag = _flag(x)
+        if flag is None:
+            notes.append(f"{key} {x!r} is not a bool: taken as {default}")
+            continue
+        got[key] = flag
+        if not isinstance(x, bool):
+            notes.append(f"{key} {x!r} is not a bool: taken as {flag}")
+    state = _load_control(fields.get("load_control_state"), notes)
+    unknown = [k for k in fields if k not in STATUS_KEYS]
+    if unknown:
+        notes.append(f"unknown keys {', '.join(map(repr, unknown))} ignored (known: {', '.join(STATUS_KEYS)})")
+    if not got and state is None:
+        return None, _UNUSABLE, "none of its fields can be read (" + "; ".join(notes) + ")"
+    status = m.ResourceStatus(online=got.get("online", _STATUS_DEFAULTS["online"]),
+                              manual_override=got.get("manual_override", _STATUS_DEFAULTS["manual_override"]),
+                              load_control_state=state)
+    return status, (_PARTIAL if notes else None), "; ".join(notes)
 
 
 def _is_history(spec: ReportSpec) -> bool:
@@ -823,15 +939,26 @@ class ReportEngine:
         if pairs is None:
             self._bad_sample(req, spec, hole, f"returned {result!r}, not a list of (datetime, value)", None)
             return
+        status = spec.report_name == "TELEMETRY_STATUS"
         for pair in pairs:
             when, value = pair if isinstance(pair, tuple) and len(pair) == 2 else (None, None)
-            number = _number(value)
-            if not isinstance(when, datetime) or when.tzinfo is None or number is None:
-                self._bad_sample(req, spec, _Sample(hole.when, spec.r_id),
-                                 f"returned {pair!r}, not an (aware datetime, finite number) pair", None)
+            if not isinstance(when, datetime) or when.tzinfo is None:
+                self._bad_sample(req, spec, _Sample(hole.when, spec.r_id), f"returned {pair!r}, not an (aware "
+                                 f"datetime, {'status' if status else 'finite number'}) pair", None)
                 continue
+            parsed: float | m.ResourceStatus | None
+            if status:
+                parsed = self._status_value(req, spec, when, value)
+                if parsed is None:
+                    continue
+            else:
+                parsed = _number(value)
+                if parsed is None:
+                    self._bad_sample(req, spec, _Sample(hole.when, spec.r_id),
+                                     f"returned {pair!r}, not an (aware datetime, finite number) pair", None)
+                    continue
             sample = _Sample(when.astimezone(timezone.utc), spec.r_id)
-            sample.value, sample.state = number, _READY
+            sample.value, sample.state = parsed, _READY
             got.append(sample)
         hole.state = _SKIPPED
         for i, x in enumerate(req.buffer):
@@ -991,17 +1118,51 @@ class ReportEngine:
     def _accept(self, req: _Request, spec: ReportSpec, sample: _Sample, value: Any) -> None:
         parsed: float | m.ResourceStatus | None
         if spec.report_name == "TELEMETRY_STATUS":
-            parsed = _status(value)
-            expected = "a ResourceStatus or a dict with bool online and manual_override"
+            parsed = self._status_value(req, spec, sample.when, value)
+            if parsed is None:
+                sample.state = _SKIPPED
+                return
         else:
             parsed = _number(value)
-            expected = "a finite number"
-        if parsed is None:
-            self._bad_sample(req, spec, sample, f"returned {value!r}, not {expected}", None)
-            return
+            if parsed is None:
+                self._bad_sample(req, spec, sample, f"returned {value!r}, not a finite number", None)
+                return
         sample.value = parsed
         sample.state = _READY
         self._held_one(req, sample)
+
+    def _status_value(self, req: _Request, spec: ReportSpec, when: datetime, value: Any) -> m.ResourceStatus | None:
+        """The status to send for what a ``TELEMETRY_STATUS`` callback returned (``None``: skip the
+        sample); what was assumed or skipped is logged once per request and data point."""
+        status, problem, detail = _status(value)
+        if problem is None:
+            return status
+        noted = req.noted
+        if noted is None:
+            noted = req.noted = set()
+        key = (spec.r_id, problem)
+        first = key not in noted
+        if first:
+            noted.add(key)
+        elif not self._logger.isEnabledFor(logging.DEBUG):  # the common case: nothing more to say
+            return status
+        head = (f"VEN {self._label()}: report {spec.report_name} ({spec.report_specifier_id}, rID {spec.r_id}, "
+                f"resource {spec.resource_id}, request {req.request_id}): callback returned {value!r}")
+        if problem == _UNUSABLE:
+            level = logging.ERROR if first else logging.DEBUG
+            self._logger.log(level, "%s, from which no status can be read (%s; expected %s, a bool or a number): "
+                             "sample at %s skipped, the rest of the report still goes out%s", head, detail,
+                             _RICHER, when.isoformat(), " (logged once per report request; later ones at DEBUG)"
+                             if first else "")
+        elif problem == _BARE:
+            self._logger.log(logging.WARNING if first else logging.DEBUG,
+                             "%s, a bare %s, sent as oadrOnline=%s and oadrManualOverride=false; return %s to "
+                             "report both (logged once per report request)", head, type(value).__name__,
+                             "true" if value != 0 else "false", _RICHER)
+        else:
+            self._logger.log(logging.WARNING if first else logging.DEBUG,
+                             "%s: %s; sent with the rest (logged once per report request)", head, detail)
+        return status
 
     def _bad_sample(self, req: _Request, spec: ReportSpec, sample: _Sample, what: str,
                     exc: BaseException | None) -> None:
