@@ -22,12 +22,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from .exceptions import ConfigurationError, FleetvenError
+from .exceptions import ConfigurationError, MessageError, ProtocolError, TransportError
 from .fleet import Fleet
+from .messages import model as m
 from .signing import fingerprint
 from .ven import Ven
 
@@ -81,6 +82,9 @@ class OpenADRClient:
         events_clean_up_period: int = 300,
         *,
         registration_timeout: float = 30.0,
+        resource_ids: Iterable[str] = (),
+        group_ids: Iterable[str] = (),
+        party_ids: Iterable[str] = (),
         **fleet_options: Any,
     ) -> None:
         if debug:
@@ -101,7 +105,13 @@ class OpenADRClient:
             **fleet_options,
         )
         #: The one VEN.
-        self.ven: Ven = self.fleet.add_ven(ven_name, ven_id=ven_id)
+        self.ven: Ven = self.fleet.add_ven(ven_name, ven_id=ven_id, resource_ids=resource_ids, group_ids=group_ids,
+                                           party_ids=party_ids)
+        self._callbacks: dict[str, EventHandler] = {}
+        # OpenLEADR's handlers are attributes: a subclass defining on_event(self, event) sets one.
+        for name in _HANDLERS:
+            if not isinstance(getattr(type(self), name), property):
+                self.add_handler(name, getattr(self, name))
         if show_fingerprint and cert is not None:
             print(f"fleetven: the certificate fingerprint of VEN {ven_name!r} is {fingerprint(cert)};"
                   " give it to the VTN operator.")
@@ -126,7 +136,30 @@ class OpenADRClient:
     @property
     def received_events(self) -> list[dict[str, Any]]:
         """The events this VEN knows (their latest versions)."""
-        return list(self.ven.events.values())
+        return [_openleadr_event(event) for event in self.ven.events.values()]
+
+    @property
+    def responded_events(self) -> dict[str, str]:
+        """The answer given to each known event (``"optIn"`` or ``"optOut"``), by eventID."""
+        return self.ven.answers
+
+    @property
+    def on_event(self) -> EventHandler | None:
+        """The ``on_event`` handler; assigning one is ``add_handler("on_event", ...)``, as in OpenLEADR."""
+        return self._callbacks.get("on_event")
+
+    @on_event.setter
+    def on_event(self, callback: EventHandler) -> None:
+        self.add_handler("on_event", callback)
+
+    @property
+    def on_update_event(self) -> EventHandler | None:
+        """The ``on_update_event`` handler; assigning one is ``add_handler("on_update_event", ...)``."""
+        return self._callbacks.get("on_update_event")
+
+    @on_update_event.setter
+    def on_update_event(self, callback: EventHandler) -> None:
+        self.add_handler("on_update_event", callback)
 
     # ------------------------------------------------------------------- API
 
@@ -141,20 +174,25 @@ class OpenADRClient:
             raise ConfigurationError(f"the {handler} handler must be callable, not {callback!r}")
 
         def adapter(ven: Ven, event: dict[str, Any]) -> Any:
-            return callback(event)
+            return callback(_openleadr_event(event))
 
         adapter.__name__ = getattr(callback, "__name__", handler)
         adapter.__qualname__ = getattr(callback, "__qualname__", handler)
+        self._callbacks[handler] = callback
         self.ven.add_handler(handler, adapter)
 
     def add_report(self, callback: Callable[..., Any], resource_id: str, measurement: str | None = None,
                    **options: Any) -> tuple[str, str]:
         """Offer a report, with OpenLEADR's ``add_report`` arguments.
 
+        The ``resource_id`` also becomes one this VEN may be targeted by (rule 22).
+
         :returns: ``(report_specifier_id, r_id)``.
         :raises ConfigurationError: invalid arguments.
         """
-        return self.ven.add_report(callback, resource_id, measurement, **options)
+        ids = self.ven.add_report(callback, resource_id, measurement, **options)
+        self.ven.add_targets(resource_ids=(resource_id,))
+        return ids
 
     async def run(self) -> None:
         """Start the VEN: register, then poll in the background.
@@ -171,6 +209,19 @@ class OpenADRClient:
         if not self.ven.registered:
             logger.warning("%s: not registered after %.0f s; still retrying", self.ven_name,
                            self.registration_timeout)
+            return
+        logger.info("VEN is now registered with registration ID %s and venID %s.", self.registration_id, self.ven_id)
+        logger.info("The polling frequency is %s", self.poll_frequency)
+
+    async def cancel_party_registration(self) -> None:
+        """Cancel this VEN's registration at the VTN (``oadrCancelPartyRegistration``), as OpenLEADR's
+        ``cancel_party_registration``; the VEN then stays unregistered.
+
+        :raises ProtocolError: not registered, or the VTN refused.
+        :raises TransportError: the request failed.
+        """
+        await self.ven.cancel_registration()
+        logger.info("VEN successfully un-registered")
 
     async def stop(self) -> None:
         """Stop the VEN and close its connections."""
@@ -196,6 +247,9 @@ class OpenADRClient:
         ``request_id`` is accepted for compatibility; fleetven makes its own.
 
         :returns: the optID when the VTN acknowledged it, else ``False`` (logged).
+        :raises ValueError: (:class:`~fleetven.exceptions.ConfigurationError`) an invalid
+            ``opt_type`` or ``opt_reason``, or not exactly one of ``event_id`` and ``vavailability``,
+            before anything is sent, as OpenLEADR raises.
         """
         try:
             return await self.ven.create_opt(
@@ -209,21 +263,48 @@ class OpenADRClient:
                 opt_id=opt_id,
                 signal_target_mrid=signal_target_mrid,
             )
-        except FleetvenError as exc:
+        except (TransportError, ProtocolError, MessageError) as exc:
             logger.error("%s: the VTN did not acknowledge the opt: %s", self.ven_name, exc)
             return False
 
     async def cancel_opt(self, opt_id: str) -> bool:
         """Send an ``oadrCancelOpt``, as OpenLEADR's ``cancel_opt``.
 
-        :returns: ``True`` when the VTN acknowledged it, else ``False`` (logged).
+        :returns: ``True`` when the VTN acknowledged it, else ``False`` (logged); ``False``
+            without sending anything for an opt this client did not create.
         """
+        if opt_id not in self.ven.opts:
+            logger.error("%s: a non-existent opt with id %s was requested for cancellation", self.ven_name, opt_id)
+            return False
         try:
             await self.ven.cancel_opt(opt_id)
-        except FleetvenError as exc:
+        except (TransportError, ProtocolError, MessageError) as exc:
             logger.error("%s: the VTN did not acknowledge the opt cancellation: %s", self.ven_name, exc)
             return False
         return True
+
+
+_HANDLERS = ("on_event", "on_update_event")
+
+
+def _openleadr_event(event: dict[str, Any]) -> dict[str, Any]:
+    """The event as OpenLEADR hands it over: a signal's ``measurement`` is a dict (without the
+    fields the message left out), not fleetven's dataclass. Shallow copies; the VEN's own
+    record is left as it is."""
+    signals = event.get("event_signals")
+    if not signals or not any(isinstance(sig.get("measurement"), m.Measurement) for sig in signals):
+        return event
+    copy = dict(event)
+    copy["event_signals"] = [
+        {**sig, "measurement": _measurement_dict(sig["measurement"])}
+        if isinstance(sig.get("measurement"), m.Measurement) else sig
+        for sig in signals
+    ]
+    return copy
+
+
+def _measurement_dict(measurement: m.Measurement) -> dict[str, Any]:
+    return {k: v for k, v in dataclasses.asdict(measurement).items() if v is not None}
 
 
 def _get(obj: Any, name: str) -> Any:

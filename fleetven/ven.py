@@ -89,6 +89,10 @@ STATES: Final = frozenset(("new", "registering", "registered", "unregistered", "
 #: Failures a protocol step recovers from by retrying later.
 _RETRYABLE: Final = (TransportError, MessageError, ProtocolError)
 
+#: The ``oadrOptReason`` values of the 2.0b schema (``x-`` names are allowed too).
+OPT_REASONS: Final = frozenset(("economic", "emergency", "mustRun", "notParticipating", "outageRunStatus",
+                                "overrideStatus", "participating", "x-schedule"))
+
 #: Response codes meaning "the VTN does not know this VEN" on a poll.
 _NOT_REGISTERED: Final = frozenset((452, 463))
 
@@ -414,6 +418,19 @@ class Ven:
         return dict(self._opts) if self._opts else {}
 
     @property
+    def answers(self) -> dict[str, str]:
+        """The answer (``"optIn"`` or ``"optOut"``) given to each known event, by ``eventID``."""
+        return {event_id: record.opt for event_id, record in self._book.items() if record.opt is not None}
+
+    def add_targets(self, *, resource_ids: Iterable[str] = (), group_ids: Iterable[str] = (),
+                    party_ids: Iterable[str] = ()) -> None:
+        """Add IDs that events may target this VEN by (rule 22), as ``add_ven`` takes them."""
+        identity = self._identity
+        identity.resource_ids = identity.resource_ids | frozenset(resource_ids)
+        identity.group_ids = identity.group_ids | frozenset(group_ids)
+        identity.party_ids = identity.party_ids | frozenset(party_ids)
+
+    @property
     def resource_ids(self) -> frozenset[str]:
         """The resource IDs events may target this VEN by."""
         return self._identity.resource_ids
@@ -502,6 +519,13 @@ class Ven:
         """
         if opt_type not in (ev.OPT_IN, ev.OPT_OUT):
             raise ConfigurationError(f"opt_type must be 'optIn' or 'optOut', not {opt_type!r} (ven {self.name})")
+        if opt_reason not in OPT_REASONS and not (isinstance(opt_reason, str) and opt_reason.startswith("x-")):
+            raise ConfigurationError(f"opt_reason must be one of {', '.join(sorted(OPT_REASONS))} or an x- name, "
+                                     f"not {opt_reason!r} (ven {self.name})")
+        if (event_id is None) == (vavailability is None):
+            raise ConfigurationError(f"create_opt takes either event_id (an opt for one event) or vavailability "
+                                     f"(an availability schedule), {'not both' if event_id else 'one of them'} "
+                                     f"(ven {self.name})")
         ven_id = self._require_registration("create_opt")
         if opt_id is None:
             opt_id = f"opt-{self._shared.rng.getrandbits(64):016x}"
@@ -534,9 +558,12 @@ class Ven:
     async def cancel_opt(self, opt_id: str) -> None:
         """Send an ``oadrCancelOpt`` for ``opt_id``.
 
+        :raises ConfigurationError: this VEN created no opt ``opt_id`` (or cancelled it already).
         :raises ProtocolError: not registered, or the VTN refused (field ``response_code``).
         :raises TransportError: the request failed.
         """
+        if not self._opts or opt_id not in self._opts:
+            raise ConfigurationError(f"ven {self.name} has no opt {opt_id!r} to cancel")
         ven_id = self._require_registration("cancel_opt")
         reply = await self.send(m.CancelOpt(request_id=self._shared.request_id(), opt_id=opt_id, ven_id=ven_id))
         if not isinstance(reply, m.CanceledOpt) or reply.response.response_code != 200:

@@ -256,3 +256,118 @@ def test_fleet_and_client_give_the_signing_options_the_same_meaning(pki: dict[st
                                **options)
         fleet_verifier, client_verifier = fleet._shared.verifier, client.fleet._shared.verifier
         assert (fleet_verifier is None) == (client_verifier is None) == (not require)
+
+
+# ------------------------------------------------------- the rest of the surface
+
+
+class SubclassedClient(OpenADRClient):
+    """OpenLEADR users may define the handlers as methods of a subclass."""
+
+    seen: list[str]
+
+    async def on_event(self, event: dict[str, Any]) -> str:  # type: ignore[override]
+        self.seen.append(event["event_descriptor"]["event_id"])
+        return "optIn"
+
+
+async def test_handlers_by_subclass_and_by_assignment(vtn: TestVTN) -> None:
+    subclassed = SubclassedClient(ven_name="sub", vtn_url=vtn.url)
+    subclassed.seen = []
+    assigned = OpenADRClient(ven_name="assigned", vtn_url=vtn.url)
+    got: list[str] = []
+    assigned.on_event = lambda event: got.append(event["event_descriptor"]["event_id"]) or "optIn"
+    assert assigned.on_event is not None
+    for client in (subclassed, assigned):
+        await client.run()
+    try:
+        for client in (subclassed, assigned):
+            assert client.ven_id is not None
+            vtn.add_event(client.ven_id, event_for(f"ev-{client.ven_name}"))
+        await vtn.wait_for(lambda: answers(vtn, "ev-sub") and answers(vtn, "ev-assigned"), timeout=DEADLINE)
+        assert subclassed.responded_events == {"ev-sub": "optIn"}
+    finally:
+        for client in (subclassed, assigned):
+            await client.stop()
+    assert subclassed.seen == ["ev-sub"] and got == ["ev-assigned"]
+    assert [r.opt_type for r in answers(vtn, "ev-sub") + answers(vtn, "ev-assigned")] == ["optIn", "optIn"]
+
+
+async def test_events_for_a_declared_group_or_a_reported_resource_reach_on_event(vtn: TestVTN) -> None:
+    seen: list[str] = []
+    client = OpenADRClient(ven_name="grouped", vtn_url=vtn.url, group_ids=["north"])
+    client.add_handler("on_event", lambda event: seen.append(event["event_descriptor"]["event_id"]) or "optIn")
+    client.add_report(callback=lambda: 1.0, resource_id="charger-7", measurement="voltage")
+    await client.run()
+    try:
+        assert client.ven_id is not None
+        for event_id, target in (("ev-group", {"group_id": "north"}), ("ev-res", {"resource_id": "charger-7"}),
+                                 ("ev-other", {"group_id": "south"})):
+            event = event_for(event_id)
+            event["targets"] = [target]
+            event["targets_by_type"] = {k: [v] for k, v in target.items()}
+            vtn.add_event(client.ven_id, event)
+        await vtn.wait_for(lambda: all(answers(vtn, e) for e in ("ev-group", "ev-res", "ev-other")), timeout=DEADLINE)
+    finally:
+        await client.stop()
+    assert sorted(seen) == ["ev-group", "ev-res"]
+    assert answers(vtn, "ev-other")[0].response_code == 462  # not for this VEN (rule 22)
+
+
+async def test_measurement_is_a_dict_as_in_openleadr(vtn: TestVTN) -> None:
+    seen: list[dict[str, Any]] = []
+    client = OpenADRClient(ven_name="priced", vtn_url=vtn.url)
+    client.add_handler("on_event", lambda event: seen.append(event) or "optIn")
+    await client.run()
+    try:
+        assert client.ven_id is not None
+        event = event_for("ev-price")
+        event["event_signals"][0]["measurement"] = m.Measurement(name="currency", description="currency",
+                                                                 unit="USD", scale="none")
+        vtn.add_event(client.ven_id, event)
+        await vtn.wait_for(lambda: seen, timeout=DEADLINE)
+        assert client.received_events[0]["event_signals"][0]["measurement"]["unit"] == "USD"
+    finally:
+        await client.stop()
+    measurement = seen[0]["event_signals"][0]["measurement"]
+    assert isinstance(measurement, dict) and measurement["unit"] == "USD" and measurement["name"] == "currency"
+
+
+async def test_create_opt_refuses_bad_input_before_sending_and_cancel_opt_an_unknown_opt(vtn: TestVTN) -> None:
+    client = OpenADRClient(ven_name="opting", vtn_url=vtn.url)
+    await client.run()
+    try:
+        window = {"components": [{"dtstart": datetime.now(UTC), "duration": timedelta(hours=1)}]}
+        with pytest.raises(ValueError, match="opt_type"):
+            await client.create_opt("maybe", "economic", vavailability=window)
+        with pytest.raises(ValueError, match="opt_reason"):
+            await client.create_opt("optOut", "because", vavailability=window)
+        with pytest.raises(ValueError, match="either event_id"):
+            await client.create_opt("optOut", "economic")
+        assert vtn.opts == []
+        assert await client.cancel_opt("never-made") is False
+        assert vtn.opts == []
+        opt_id = await client.create_opt("optOut", "economic", vavailability=window)
+        assert isinstance(opt_id, str)
+        assert await client.cancel_opt(opt_id) is True
+    finally:
+        await client.stop()
+    assert [type(o).__name__ for _, o in vtn.opts] == ["CreateOpt", "CancelOpt"]
+
+
+async def test_cancel_party_registration_and_the_registration_log_line(
+    vtn: TestVTN, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = OpenADRClient(ven_name="leaving", vtn_url=vtn.url)
+    with caplog.at_level(logging.INFO, logger="fleetven.client"):
+        await client.run()
+        registration_id, ven_id = client.registration_id, client.ven_id
+        try:
+            await client.cancel_party_registration()
+            assert client.registration_id is None and client.ven.state == "cancelled"
+        finally:
+            await client.stop()
+    lines = [r.getMessage() for r in caplog.records if r.name == "fleetven.client"]
+    assert lines[0] == f"VEN is now registered with registration ID {registration_id} and venID {ven_id}."
+    assert lines[1] == "The polling frequency is 0:00:01"
+    assert "VEN successfully un-registered" in lines

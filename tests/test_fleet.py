@@ -317,7 +317,7 @@ async def test_ven_cancels_registration(vtn: TestVTN) -> None:
         assert ven.state == "cancelled" and ven.registration_id is None
         assert vtn.vens[ven_id].registration_id is None
         with pytest.raises(ProtocolError):
-            await ven.create_opt("optIn", "economic")
+            await ven.create_opt("optIn", "economic", event_id="ev-1")
         # another VEN of the fleet registers and polls; the cancelled one sends nothing more
         vtn.record_polls = True
         n = len(vtn.received)
