@@ -182,14 +182,22 @@ class OpenADRClient:
         self.ven.add_handler(handler, adapter)
 
     def add_report(self, callback: Callable[..., Any], resource_id: str, measurement: str | None = None,
-                   **options: Any) -> tuple[str, str]:
-        """Offer a report, with OpenLEADR's ``add_report`` arguments.
+                   *args: Any, **options: Any) -> tuple[str, str]:
+        """Offer a report, with OpenLEADR's ``add_report`` arguments (positional ones in its order:
+        ``data_collection_mode``, ``report_specifier_id``, ``r_id``, ``report_name``, ...).
 
         The ``resource_id`` also becomes one this VEN may be targeted by (rule 22).
 
         :returns: ``(report_specifier_id, r_id)``.
         :raises ConfigurationError: invalid arguments.
         """
+        if len(args) > len(_REPORT_POSITIONAL):
+            raise ConfigurationError(f"add_report takes at most {3 + len(_REPORT_POSITIONAL)} positional arguments, "
+                                     f"not {3 + len(args)}")
+        for name, value in zip(_REPORT_POSITIONAL, args):
+            if name in options:
+                raise ConfigurationError(f"add_report got two values for {name!r}")
+            options[name] = value
         ids = self.ven.add_report(callback, resource_id, measurement, **options)
         self.ven.add_targets(resource_ids=(resource_id,))
         return ids
@@ -285,6 +293,13 @@ class OpenADRClient:
 
 
 _HANDLERS = ("on_event", "on_update_event")
+
+#: OpenLEADR's ``add_report`` parameters after ``measurement``, in its order.
+_REPORT_POSITIONAL = (
+    "data_collection_mode", "report_specifier_id", "r_id", "report_name", "reading_type", "report_type",
+    "report_duration", "report_dtstart", "sampling_rate", "data_source", "scale", "unit", "power_ac",
+    "power_hertz", "power_voltage", "market_context", "end_device_asset_mrid", "report_data_source",
+)
 
 
 def _openleadr_event(event: dict[str, Any]) -> dict[str, Any]:
