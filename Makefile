@@ -29,6 +29,7 @@ LOCK := requirements/dev.lock
 # The lock's tool, pinned so that `make lock` gives the same file on every machine.
 UV_VERSION ?= 0.13.9
 LATEST_VENV ?= .venv-latest
+LOWEST_VENV ?= .venv-lowest
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 BENCH_DIR ?= bench/results
@@ -50,7 +51,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PIP_NO_INPUT := 1
 export DEBIAN_FRONTEND := noninteractive
 
-.PHONY: test test-latest lock demo deps system-packages venv bench docs lint clean distclean FORCE
+.PHONY: test test-latest test-lowest lock demo deps system-packages venv bench docs lint clean distclean FORCE
 
 ## test: install everything needed, then run the whole test suite
 test: deps
@@ -128,6 +129,29 @@ lock: | $(PY)
 	sed -i 's|$(VENV)/build-requirements.in|build-system requires (pyproject.toml)|' $(LOCK)
 	@echo "make: wrote $(LOCK); commit it together with the pyproject.toml change"
 
+## test-lowest: the suite with every runtime dependency at the lowest release pyproject.toml allows
+# The runtime ranges' floors are resolved with uv (--resolution lowest-direct) and held as
+# constraints while the test tools resolve as usual. mypy is not run: old releases carry
+# older type stubs, and typing is checked against the lock.
+test-lowest: system-packages | $(PY)
+	$(PY) -m pip install -q "uv==$(UV_VERSION)"
+	rm -rf $(LOWEST_VENV)
+	rm -f fleetven/_fast/*.c fleetven/_fast/*.so $(STAMP)
+	$(PYTHON) -m venv $(LOWEST_VENV)
+	$(VENV)/bin/uv pip compile --quiet --python-version 3.11 --resolution lowest-direct pyproject.toml \
+	  -o $(LOWEST_VENV)/floors.txt
+	$(PY) -c "$$BUILD_REQUIREMENTS" > $(LOWEST_VENV)/build-requirements.in
+	$(VENV)/bin/uv pip compile --quiet --python-version 3.11 --extra test --extra demo pyproject.toml \
+	  $(LOWEST_VENV)/build-requirements.in -c $(LOWEST_VENV)/floors.txt -o $(LOWEST_VENV)/requirements.txt
+	@echo "make: the runtime dependencies at their floors:"
+	grep -E "^($$(sed -n '/^dependencies = \[/,/^\]/p' pyproject.toml | grep -oE '^ *"[A-Za-z0-9_.-]+' \
+	  | tr -d ' "' | tr 'A-Z_' 'a-z-' | paste -sd'|'))==" <(tr 'A-Z_' 'a-z-' < $(LOWEST_VENV)/requirements.txt)
+	$(LOWEST_VENV)/bin/python -m pip install -q -r $(LOWEST_VENV)/requirements.txt
+	$(LOWEST_VENV)/bin/python -m pip install -q --no-deps --no-build-isolation -e .
+	status=0; FLEETVEN_UNLOCKED=1 $(LOWEST_VENV)/bin/python -m pytest \
+	  --deselect tests/test_quality.py::test_mypy_finds_nothing $(PYTEST_ARGS) || status=$$?; \
+	  rm -f fleetven/_fast/*.c fleetven/_fast/*.so; exit $$status
+
 ## test-latest: a separate virtual environment with the newest releases pyproject.toml allows, then the suite
 # The editable install compiles the extensions in place with the newest Cython and
 # lxml; they are removed again afterwards (with .venv's stamp), so that the next
@@ -174,4 +198,4 @@ clean:
 
 ## distclean: clean, and remove the virtual environment and benchmark results
 distclean: clean
-	rm -rf $(VENV) $(LATEST_VENV) $(BENCH_DIR)
+	rm -rf $(VENV) $(LATEST_VENV) $(LOWEST_VENV) $(BENCH_DIR)
