@@ -10,6 +10,7 @@ import importlib
 import os
 from importlib import resources
 from types import ModuleType
+from typing import Any
 
 import pytest
 from lxml import etree
@@ -64,3 +65,24 @@ def assert_valid_oadr(schema: etree.XMLSchema, data: bytes) -> None:
         if len(shown) > 4000:
             shown = shown[:4000] + "..."
         raise AssertionError("not valid against oadr_20b.xsd:\n  " + "\n  ".join(errors) + "\n" + shown)
+
+
+class Charger:
+    """OpenLEADR-style user code for the drop-in tests: it curtails on every event it opts into
+    and stops when told the event was cancelled. Its two methods are the handlers."""
+
+    def __init__(self) -> None:
+        self.curtailing: dict[str, bool] = {}
+        self.firsts: list[dict[str, Any]] = []
+        self.updates: list[dict[str, Any]] = []
+
+    async def on_event(self, event: dict[str, Any]) -> str:
+        self.firsts.append(event)
+        self.curtailing[event["event_descriptor"]["event_id"]] = True
+        return "optIn"
+
+    async def on_update_event(self, event: dict[str, Any]) -> str:
+        self.updates.append(event)
+        if event["event_descriptor"]["event_status"] == "cancelled":
+            self.curtailing[event["event_descriptor"]["event_id"]] = False
+        return "optIn"

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import samples
+from _helpers import Charger
 
 from fleetven import OpenADRClient
 from fleetven.fleet import Fleet
@@ -55,24 +56,10 @@ def answers(vtn: TestVTN, event_id: str) -> list[m.EventResponse]:
 
 async def test_implied_cancel_reaches_on_update_event_as_a_cancellation(vtn: TestVTN) -> None:
     """OpenLEADR user code: a charger curtails on optIn and stops when the event is cancelled."""
-    curtailing: dict[str, bool] = {}
-    firsts: list[dict[str, Any]] = []
-    updates: list[dict[str, Any]] = []
-
-    async def on_event(event: dict[str, Any]) -> str:
-        firsts.append(event)
-        curtailing[event["event_descriptor"]["event_id"]] = True
-        return "optIn"
-
-    async def on_update_event(event: dict[str, Any]) -> str:
-        updates.append(event)
-        if event["event_descriptor"]["event_status"] == "cancelled":
-            curtailing[event["event_descriptor"]["event_id"]] = False
-        return "optIn"
-
+    charger = Charger()
     client = OpenADRClient(ven_name="charger-1", vtn_url=vtn.url)
-    client.add_handler("on_event", on_event)
-    client.add_handler("on_update_event", on_update_event)
+    client.add_handler("on_event", charger.on_event)
+    client.add_handler("on_update_event", charger.on_update_event)
     await client.run()
     try:
         ven_id = client.ven_id
@@ -80,22 +67,22 @@ async def test_implied_cancel_reaches_on_update_event_as_a_cancellation(vtn: Tes
         vtn.add_event(ven_id, event_for("ev-a"))
         vtn.add_event(ven_id, event_for("ev-b"))
         await vtn.wait_for(lambda: answers(vtn, "ev-a") and answers(vtn, "ev-b"), timeout=DEADLINE)
-        assert curtailing == {"ev-a": True, "ev-b": True}
+        assert charger.curtailing == {"ev-a": True, "ev-b": True}
         sent = len(vtn.event_responses)
         vtn.remove_event(ven_id, "ev-a")  # the 2.0b way to cancel: leave it out (rule 61)
-        await vtn.wait_for(lambda: updates, timeout=DEADLINE)
+        await vtn.wait_for(lambda: charger.updates, timeout=DEADLINE)
         await vtn.wait_for(lambda: "ev-a" not in {e["event_descriptor"]["event_id"] for e in client.received_events},
                            timeout=DEADLINE)
     finally:
         await client.stop()
-    assert curtailing == {"ev-a": False, "ev-b": True}
-    [update] = updates
+    assert charger.curtailing == {"ev-a": False, "ev-b": True}
+    [update] = charger.updates
     assert update["event_descriptor"]["event_status"] == "cancelled"
     assert update["event_descriptor"]["event_id"] == "ev-a"
     assert update["event_descriptor"]["modification_number"] == 0
     assert update["event_status"] == "cancelled"
     # The same dict shape as the event had (and as an explicit cancellation carries).
-    [first] = [e for e in firsts if e["event_descriptor"]["event_id"] == "ev-a"]
+    [first] = [e for e in charger.firsts if e["event_descriptor"]["event_id"] == "ev-a"]
     assert set(update) == set(first) and set(update["event_descriptor"]) == set(first["event_descriptor"])
     assert first["event_descriptor"]["event_status"] != "cancelled"  # the first copy is left as it was
     # The VTN asked nothing: the handler's answer went nowhere (ev-b is answered again, as always).

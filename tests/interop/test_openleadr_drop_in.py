@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from _helpers import Charger
 
 from fleetven import OpenADRClient
 from fleetven.testing.certs import CertificateAuthority, Credentials
@@ -29,22 +30,10 @@ async def vtn() -> AsyncIterator[OpenLEADRVTN]:
 
 
 async def test_an_event_the_vtn_stops_listing_reaches_on_update_event_as_cancelled(vtn: OpenLEADRVTN) -> None:
-    curtailing: dict[str, bool] = {}
-    updates: list[dict[str, Any]] = []
-
-    async def on_event(event: dict[str, Any]) -> str:
-        curtailing[event["event_descriptor"]["event_id"]] = True
-        return "optIn"
-
-    async def on_update_event(event: dict[str, Any]) -> str:
-        updates.append(event)
-        if event["event_descriptor"]["event_status"] == "cancelled":
-            curtailing[event["event_descriptor"]["event_id"]] = False
-        return "optIn"
-
+    charger = Charger()
     client = OpenADRClient(ven_name="charger-1", vtn_url=vtn.url)
-    client.add_handler("on_event", on_event)
-    client.add_handler("on_update_event", on_update_event)
+    client.add_handler("on_event", charger.on_event)
+    client.add_handler("on_update_event", charger.on_update_event)
     await client.run()
     try:
         assert client.ven_id is not None
@@ -54,11 +43,11 @@ async def test_an_event_the_vtn_stops_listing_reaches_on_update_event_as_cancell
         # OpenLEADR's VTN sends a distribution only while the VEN has some event: the next one
         # leaves the first out.
         second = vtn.add_event(client.ven_id, signal_name="simple", signal_type="level", intervals=intervals())
-        await vtn.wait_for(lambda: updates and len(vtn.opt_answers) >= 2, timeout=DEADLINE)
+        await vtn.wait_for(lambda: charger.updates and len(vtn.opt_answers) >= 2, timeout=DEADLINE)
     finally:
         await client.stop()
-    assert curtailing == {first: False, second: True}
-    [update] = updates
+    assert charger.curtailing == {first: False, second: True}
+    [update] = charger.updates
     assert update["event_descriptor"]["event_id"] == first
     assert update["event_descriptor"]["event_status"] == "cancelled"
     # The VTN asked nothing about the first event after it stopped listing it.
