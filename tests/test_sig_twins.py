@@ -367,8 +367,9 @@ def mutated(draw: st.DrawFn) -> etree._Element:
             el.addnext(copy.deepcopy(el))
         elif action == "move" and parent is not None:
             targets = [t for t in elements if t is not el and el not in list(t.iterancestors())]
-            target = draw(st.sampled_from(targets))
-            target.insert(draw(st.integers(0, len(target))), el)
+            if targets:  # a mutated tree may leave nowhere to move to
+                target = draw(st.sampled_from(targets))
+                target.insert(draw(st.integers(0, len(target))), el)
         elif action == "set_attr":
             el.set(draw(st.sampled_from(ATTR_NAMES)), draw(ATTR_VALUES))
         elif action == "del_attr" and el.attrib:
