@@ -8,6 +8,11 @@ metadata, runs the VTN's report requests on the shared timer wheel (sampling eve
 reports, report intervals, cancellation) and delivers the data through the ``send``
 callable the VEN gives it. The engine does no I/O of its own.
 
+Callbacks are called as OpenLEADR 0.5.36 calls them, by ``data_collection_mode``: ``incremental``
+with no arguments at each sample (a value, or ``[(datetime, value), ...]`` each sent at its own
+instant), ``full`` with ``date_from``, ``date_to`` and ``sampling_interval`` for each range
+(see :class:`ReportSpec`). Naive datetimes are local time, as in OpenLEADR.
+
 Delivery is at-least-once towards the VTN and never duplicates on our side: samples
 stay buffered until the VTN acknowledges them with an ``oadrUpdatedReport`` carrying
 response code 200; after a failed send they go out, in order, with the next one. A
@@ -144,8 +149,14 @@ class ReportSpec:
     Build it with :func:`make_report_spec`. A spec is immutable and may be shared by every
     VEN of a fleet; with ``with_ven`` the callback receives the VEN as its first argument.
 
-    Callback shapes: ``TELEMETRY_USAGE`` (and other data reports) ``() -> float``;
-    ``HISTORY_USAGE`` ``(start, end) -> [(datetime, float), ...]``; ``TELEMETRY_STATUS``
+    Callback shapes, decided by ``data_collection_mode`` as in OpenLEADR (whatever the report
+    name): ``incremental`` (the default) ``() -> float`` or ``() -> [(datetime, float), ...]``, each
+    pair sent at its own instant; ``full`` ``(date_from=..., date_to=..., sampling_interval=...) ->
+    [(datetime, float), ...]``, called with those keywords every ``reportBackDuration`` (or
+    granularity) for the range since the last call. A naive datetime is taken as local time, as
+    OpenLEADR takes it (one warning per report request and data point). fleetven's earlier
+    ``HISTORY_USAGE`` form, an incremental callback that takes exactly ``(start, end)`` and cannot
+    be called without them, is still given the range. ``TELEMETRY_STATUS``
     ``() -> ResourceStatus`` or a dict with the keys of :data:`STATUS_KEYS`:
     ``{"online": bool, "manual_override": bool, "load_control_state": {...}}``, the last
     optional and keyed as the schema names them (``{"oadrLevelOffset": {"oadrCurrent": 1.0,
@@ -301,7 +312,8 @@ def make_report_spec(
 ) -> ReportSpec:
     """Validate OpenLEADR ``add_report`` arguments and build a :class:`ReportSpec`.
 
-    Defaults follow OpenLEADR 0.5.36: ``report_duration`` one hour, ``report_dtstart`` now,
+    Defaults follow OpenLEADR 0.5.36: ``report_duration`` one hour, ``report_dtstart`` now (a
+    naive one is taken as local time, as OpenLEADR does, with a warning),
     ``sampling_rate`` 10 s to 1 h (a timedelta means min = max). Unlike OpenLEADR's random
     ones, the default ``report_specifier_id`` and ``r_id`` are derived from the arguments
     (uuid5 of the report name; of the specifier, resource and measurement), so the same
@@ -315,8 +327,9 @@ def make_report_spec(
     :param measurement: an OpenLEADR measurement name (``"voltage"``, ``"REAL_POWER"``...), a
         :class:`~fleetven.messages.model.Measurement`, a dict, or any other string for a custom
         unit; optional for ``TELEMETRY_STATUS``.
-    :param data_collection_mode: ``"incremental"`` (sample every granularity) or ``"full"``
-        (callback takes ``date_from``, ``date_to`` and ``sampling_interval``).
+    :param data_collection_mode: ``"incremental"`` (sample every granularity: the callback takes
+        no arguments and returns a value or ``[(datetime, value), ...]``) or ``"full"`` (callback
+        takes ``date_from``, ``date_to`` and ``sampling_interval`` as keywords and returns pairs).
     :param scale: SI scale code; ``None`` means ``"none"``.
     :param unit: the unit; must be one the measurement allows (else a warning, and the default).
     :param power_ac: for power measurements: AC or DC.
@@ -345,11 +358,10 @@ def make_report_spec(
         raise ConfigurationError(f"{scale!r} is not a valid scale; valid: {', '.join(sorted(SCALES))}", field="scale")
     if data_collection_mode not in ("incremental", "full"):
         raise ConfigurationError("data_collection_mode must be 'incremental' or 'full'", field="data_collection_mode")
-    if data_collection_mode == "full":
-        params = inspect.signature(callback).parameters
-        if not all(p in params for p in ("date_from", "date_to", "sampling_interval")):
-            raise ConfigurationError("with data_collection_mode 'full' the callback must accept date_from, "
-                                     "date_to and sampling_interval", field="callback")
+    if data_collection_mode == "full" and not _takes_full(callback, with_ven=with_ven):
+        raise ConfigurationError("with data_collection_mode 'full' the callback must accept date_from, "
+                                 "date_to and sampling_interval (as keywords, the way OpenLEADR calls it)",
+                                 field="callback")
     if report_duration is None:
         _log.warning("add_report: no report_duration given for %s/%s; using 3600 seconds", report_name, resource_id)
         report_duration = timedelta(seconds=3600)
@@ -357,8 +369,19 @@ def make_report_spec(
         raise ConfigurationError("report_duration must be a timedelta", field="report_duration")
     if report_dtstart is None:
         report_dtstart = datetime.now(timezone.utc)
-    elif not isinstance(report_dtstart, datetime) or report_dtstart.tzinfo is None:
-        raise ConfigurationError("report_dtstart must be an aware datetime", field="report_dtstart")
+    elif not isinstance(report_dtstart, datetime):
+        raise ConfigurationError(f"report_dtstart must be a datetime, not {type(report_dtstart).__name__}",
+                                 field="report_dtstart")
+    elif _naive(report_dtstart):
+        try:
+            aware = _utc(report_dtstart)
+        except (OverflowError, ValueError):
+            raise ConfigurationError(f"report_dtstart {report_dtstart!r} is out of range in UTC",
+                                     field="report_dtstart") from None
+        _log.warning("add_report: report_dtstart %s for %s/%s is a naive datetime: taken as local time, %s, as "
+                     "OpenLEADR takes it; pass an aware datetime to say which time zone", report_dtstart.isoformat(),
+                     report_name, resource_id, aware.isoformat())
+        report_dtstart = aware
     rate = _sampling_rate(sampling_rate)
     item = None if report_name == "TELEMETRY_STATUS" else _measurement(
         measurement, unit=unit, scale=scale, power_ac=power_ac, power_hertz=power_hertz, power_voltage=power_voltage)
@@ -395,18 +418,27 @@ def make_report_spec(
         sources = tuple(report_data_source)
     subject: tuple[m.Target, ...] = (
         ({"end_device_asset": {"mrid": end_device_asset_mrid}},) if end_device_asset_mrid else ())
-    return ReportSpec(
+    spec = ReportSpec(
         callback=callback, resource_id=resource_id, r_id=r_id, report_specifier_id=report_specifier_id,
         report_name=report_name, reading_type=reading_type, report_type=report_type, measurement=item,
         sampling_rate=rate, market_context=market_context, data_collection_mode=data_collection_mode,
         report_duration=report_duration, report_dtstart=report_dtstart, report_data_source=sources,
         report_subject=subject, with_ven=with_ven,
     )
+    if data_collection_mode == "incremental" and report_name == "HISTORY_USAGE" and _takes_range(spec):
+        _log.info("add_report: the HISTORY_USAGE callback %s of %s takes (start, end) in incremental mode, "
+                  "fleetven's earlier form, and is still given the range; OpenLEADR calls incremental callbacks "
+                  "with no arguments: for code that runs on both, use data_collection_mode='full' and "
+                  "date_from, date_to, sampling_interval", getattr(callback, "__qualname__", callback), resource_id)
+    return spec
 
 
 # ---------------------------------------------------------------- the engine
 
 _PENDING, _READY, _SKIPPED = 0, 1, 2
+
+#: A request's ``base_dt`` before it is known (aware, like every datetime the store keeps).
+_NEVER = datetime.min.replace(tzinfo=timezone.utc)
 
 #: Samples one ``oadrUpdateReport`` may carry at least (see :meth:`_Request.batch`).
 _BACKLOG_BATCH = 500
@@ -440,7 +472,7 @@ class _Request:
         self.back = 0.0  # seconds between sends (0: send each sample)
         self.end: float | None = None  # seconds after base when the request completes
         self.base_w = 0.0  # wheel time of the first sample
-        self.base_dt: datetime = datetime.min
+        self.base_dt: datetime = _NEVER  # aware: the store refuses naive datetimes
         self.k = 0  # next sample index
         self.j = 1  # next send index
         self.timer: Any = None
@@ -473,6 +505,8 @@ class _Request:
 # What _status found wrong with a value: a bare bool or number, a status with fields assumed or left
 # out, or nothing usable at all. Each is logged once per report request and data point.
 _BARE, _PARTIAL, _UNUSABLE = "bare", "partial", "unusable"
+# A callback gave a naive datetime (taken as local time): also logged once per request and data point.
+_NAIVE = "naive"
 
 
 def _flag(value: Any) -> bool | None:
@@ -559,7 +593,81 @@ def _status(value: Any) -> tuple[m.ResourceStatus | None, str | None, str]:
 
 
 def _is_history(spec: ReportSpec) -> bool:
-    return spec.report_name == "HISTORY_USAGE" or spec.data_collection_mode == "full"
+    """Whether the requests for ``spec`` fetch ranges from its callback instead of sampling it.
+
+    The ``data_collection_mode`` decides, as in OpenLEADR: ``full`` fetches ranges, ``incremental``
+    samples (the callback is called with no arguments, whatever the report name). The one exception
+    keeps fleetven's earlier ``HISTORY_USAGE`` form working: an incremental ``HISTORY_USAGE``
+    callback that cannot be called without arguments but takes two, ``(start, end)``, is still
+    given the range (OpenLEADR could not call it at all).
+    """
+    return spec.data_collection_mode == "full" or (spec.report_name == "HISTORY_USAGE" and _takes_range(spec))
+
+
+def _takes_range(spec: ReportSpec) -> bool:
+    """The callback needs exactly the two positional arguments ``(start, end)`` (after the VEN)."""
+    try:
+        sig = inspect.signature(spec.callback)
+    except (TypeError, ValueError):  # no signature to read (some builtins): called as OpenLEADR calls it
+        return False
+    lead: tuple[None, ...] = (None,) if spec.with_ven else ()
+    try:
+        sig.bind(*lead)
+    except TypeError:
+        pass
+    else:
+        return False  # callable with no arguments: OpenLEADR's convention
+    try:
+        sig.bind(*lead, None, None)
+    except TypeError:
+        return False
+    return True
+
+
+def _takes_full(callback: Callable[..., Any], *, with_ven: bool) -> bool:
+    """The callback can be called as OpenLEADR calls a ``full`` mode one: ``date_from``, ``date_to``
+    and ``sampling_interval`` as keywords (after the VEN with ``with_ven``)."""
+    try:
+        sig = inspect.signature(callback)
+    except (TypeError, ValueError):  # no signature to read (some builtins): let the call tell
+        return True
+    lead: tuple[None, ...] = (None,) if with_ven else ()
+    try:
+        sig.bind(*lead, date_from=None, date_to=None, sampling_interval=None)
+    except TypeError:
+        return False
+    return True
+
+
+def _utc(when: datetime) -> datetime:
+    """``when`` in UTC; a naive datetime is taken as local time, as OpenLEADR takes it.
+
+    :raises OverflowError: the instant is out of range in UTC (``datetime.min`` east of UTC...).
+    """
+    return when.astimezone(timezone.utc)
+
+
+def _naive(when: datetime) -> bool:
+    return when.utcoffset() is None
+
+
+def _pairs(value: Any, *, status: bool) -> list[Any] | None:
+    """The items of what an incremental callback returned when it is a list of ``(datetime, value)``
+    pairs (OpenLEADR accepts those as well as a bare value); ``None`` when it is a bare value.
+
+    For data reports any iterable but a string or a mapping counts (each item is checked on its own,
+    so one bad pair skips that pair only). For ``TELEMETRY_STATUS``, only a non-empty iterable whose
+    every item looks like a pair: anything else is a status value, read by the status rules.
+
+    :raises Exception: whatever reading the iterable raised.
+    """
+    if isinstance(value, (str, bytes, bytearray, Mapping, m.ResourceStatus)) or not isinstance(value, Iterable):
+        return None
+    items = list(value)  # may raise: user code (a generator); the caller logs it
+    if status and not (items and all(isinstance(x, (tuple, list)) and len(x) == 2 and isinstance(x[0], datetime)
+                                     for x in items)):
+        return None
+    return items
 
 
 def _number(value: Any) -> float | None:
@@ -863,7 +971,8 @@ class ReportEngine:
         self._schedule(req)
 
     def _start_history(self, req: _Request, rs: m.ReportSpecifier, now_dt: datetime, now_w: float) -> None:
-        """HISTORY_USAGE (and ``full`` mode): fetch ranges with the callback instead of sampling.
+        """``full`` mode (and the earlier ``HISTORY_USAGE`` (start, end) form): fetch ranges with the callback
+        instead of sampling.
 
         With a report interval wholly in the past, one report with its data, then complete.
         Otherwise every ``reportBackDuration`` (or granularity) the data since the last fetch,
@@ -872,11 +981,21 @@ class ReportEngine:
         start = rs.report_interval_start
         length = rs.report_interval_duration
         period = req.back or req.gran
-        if start is None:
-            start = now_dt - req.specs[0].report_duration if period == 0 else now_dt
-        if length is not None and length > timedelta(0):
-            req.end_dt = start + length
+        try:
+            if start is None:
+                start = now_dt - req.specs[0].report_duration if period == 0 else now_dt
+            start = _utc(start)  # aware (the codec gives aware datetimes; a hand-made request may not)
+            end_dt = start + length if length is not None and length > timedelta(0) else None
+        except (OverflowError, ValueError):
+            self._reject(req.request_id, f"the report interval ({rs.report_interval_start!r}, {length!r}) is out "
+                                         "of range")
+            return
+        req.end_dt = end_dt
         req.cursor = start
+        # Where the request's range begins: kept in the store (which refuses naive datetimes), and
+        # read back by restore() as for any request.
+        req.base_dt = start
+        req.base_w = now_w + (start - now_dt).total_seconds()
         self._active[req.request_id] = req
         self._save(req)
         if period == 0 or (req.end_dt is not None and req.end_dt <= now_dt):
@@ -929,23 +1048,38 @@ class ReportEngine:
             self._fill(req, spec, hole, result)
 
 
-    def _fill(self, req: _Request, spec: ReportSpec, hole: _Sample, result: Any) -> None:
-        """Put the (datetime, value) pairs a history callback returned where its placeholder was."""
-        got: list[_Sample] = []
-        try:
-            pairs = list(result)
-        except TypeError:
-            pairs = None
-        if pairs is None:
-            self._bad_sample(req, spec, hole, f"returned {result!r}, not a list of (datetime, value)", None)
+    def _fill(self, req: _Request, spec: ReportSpec, hole: _Sample, result: Any,
+              pairs: list[Any] | None = None) -> None:
+        """Put the (datetime, value) pairs a callback returned (a history fetch, or an incremental
+        sample given as pairs: ``pairs``, read already) where its placeholder was, each at its own
+        instant. A bad pair skips that pair only; a naive datetime is local time (one warning)."""
+        if req.closed:
             return
+        got: list[_Sample] = []
+        if pairs is None:
+            try:
+                pairs = list(result)
+            except Exception as exc:  # not iterable, or user code (a generator) that raised
+                self._bad_sample(req, spec, hole, f"returned {result!r}, not a list of (datetime, value)",
+                                 None if isinstance(exc, TypeError) else exc)
+                return
         status = spec.report_name == "TELEMETRY_STATUS"
+        what = "status" if status else "finite number"
         for pair in pairs:
-            when, value = pair if isinstance(pair, tuple) and len(pair) == 2 else (None, None)
-            if not isinstance(when, datetime) or when.tzinfo is None:
-                self._bad_sample(req, spec, _Sample(hole.when, spec.r_id), f"returned {pair!r}, not an (aware "
-                                 f"datetime, {'status' if status else 'finite number'}) pair", None)
+            when, value = pair if isinstance(pair, (tuple, list)) and len(pair) == 2 else (None, None)
+            if not isinstance(when, datetime):
+                self._bad_sample(req, spec, _Sample(hole.when, spec.r_id),
+                                 f"returned {pair!r}, not a (datetime, {what}) pair", None)
                 continue
+            naive = _naive(when)
+            try:
+                when = _utc(when)
+            except (OverflowError, ValueError):
+                self._bad_sample(req, spec, _Sample(hole.when, spec.r_id),
+                                 f"returned {pair!r}: its datetime is out of range in UTC", None)
+                continue
+            if naive:
+                self._noted_naive(req, spec, pair[0], when)
             parsed: float | m.ResourceStatus | None
             if status:
                 parsed = self._status_value(req, spec, when, value)
@@ -955,9 +1089,9 @@ class ReportEngine:
                 parsed = _number(value)
                 if parsed is None:
                     self._bad_sample(req, spec, _Sample(hole.when, spec.r_id),
-                                     f"returned {pair!r}, not an (aware datetime, finite number) pair", None)
+                                     f"returned {pair!r}, not a (datetime, finite number) pair", None)
                     continue
-            sample = _Sample(when.astimezone(timezone.utc), spec.r_id)
+            sample = _Sample(when, spec.r_id)
             sample.value, sample.state = parsed, _READY
             got.append(sample)
         hole.state = _SKIPPED
@@ -1100,7 +1234,7 @@ class ReportEngine:
                            history: bool) -> None:
         """Finish a sample whose callback returned an awaitable: store its value, then send when due.
 
-        ``history``: a HISTORY_USAGE fetch, made at a send instant, so its data goes out at once.
+        ``history``: a range fetch (``full`` mode), made at a send instant, so its data goes out at once.
         """
         try:
             value = await result
@@ -1116,8 +1250,19 @@ class ReportEngine:
             self._flush(req)
 
     def _accept(self, req: _Request, spec: ReportSpec, sample: _Sample, value: Any) -> None:
+        if req.closed:  # cancelled while an async callback ran: nothing more to keep
+            return
+        status = spec.report_name == "TELEMETRY_STATUS"
+        try:
+            pairs = _pairs(value, status=status)
+        except Exception as exc:  # user code: an iterable (a generator) that raised while read
+            self._bad_sample(req, spec, sample, f"returned {value!r}, which raised {exc!r} when read", exc)
+            return
+        if pairs is not None:  # [(datetime, value), ...], as OpenLEADR accepts: each at its own instant
+            self._fill(req, spec, sample, value, pairs)
+            return
         parsed: float | m.ResourceStatus | None
-        if spec.report_name == "TELEMETRY_STATUS":
+        if status:
             parsed = self._status_value(req, spec, sample.when, value)
             if parsed is None:
                 sample.state = _SKIPPED
@@ -1163,6 +1308,24 @@ class ReportEngine:
             self._logger.log(logging.WARNING if first else logging.DEBUG,
                              "%s: %s; sent with the rest (logged once per report request)", head, detail)
         return status
+
+    def _noted_naive(self, req: _Request, spec: ReportSpec, given: datetime, when: datetime) -> None:
+        """Log a naive datetime from a callback once per report request and data point (DEBUG after)."""
+        noted = req.noted
+        if noted is None:
+            noted = req.noted = set()
+        key = (spec.r_id, _NAIVE)
+        first = key not in noted
+        if first:
+            noted.add(key)
+        elif not self._logger.isEnabledFor(logging.DEBUG):
+            return
+        self._logger.log(logging.WARNING if first else logging.DEBUG,
+                         "VEN %s: report %s (%s, rID %s, resource %s, request %s): the callback gave a naive "
+                         "datetime, %s: taken as local time, %s, as OpenLEADR takes it; return aware datetimes to "
+                         "say which time zone%s", self._label(), spec.report_name, spec.report_specifier_id,
+                         spec.r_id, spec.resource_id, req.request_id, given.isoformat(), when.isoformat(),
+                         " (logged once per report request)" if first else "")
 
     def _bad_sample(self, req: _Request, spec: ReportSpec, sample: _Sample, what: str,
                     exc: BaseException | None) -> None:

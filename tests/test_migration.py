@@ -70,6 +70,20 @@ COVERED: dict[str, list[str]] = {
         "tests/interop/test_openleadr_fleet.py::test_openadr_client_is_a_drop_in",
         "tests/test_migration.py::test_add_report_takes_openleadrs_positional_arguments",
     ],
+    "a ``HISTORY_USAGE`` or ``data_collection_mode=\"full\"`` report the VTN requests": [
+        "tests/test_report_dropin.py::test_full_mode_report_requested_by_a_polled_create_report_reaches_the_vtn",
+        "tests/test_report_dropin.py::test_history_requested_at_registration_registers_once_and_reaches_the_vtn",
+    ],
+    "an incremental callback returning ``[(datetime, value), ...]``": [
+        "tests/test_report_dropin.py::test_incremental_callback_returning_pairs_sends_each_at_its_own_instant"],
+    "how a report callback is called": [
+        "tests/test_report_dropin.py::test_incremental_history_usage_is_called_without_arguments",
+        "tests/test_report_dropin.py::test_full_mode_is_called_with_openleadrs_keywords_only",
+    ],
+    "naive datetimes (report callback pairs, ``report_dtstart``)": [
+        "tests/test_report_dropin.py::test_naive_report_dtstart_is_local_time_with_one_warning",
+        "tests/test_report_dropin.py::test_naive_datetimes_from_callbacks_are_local_time_with_one_warning",
+    ],
     "``create_opt`` arguments and return value; invalid ``opt_type``, ``opt_reason``, or not exactly one of "
     "``event_id`` and ``vavailability``": [
         "tests/test_drop_in.py::test_create_opt_refuses_bad_input_before_sending_and_cancel_opt_an_unknown_opt"],
