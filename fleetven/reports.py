@@ -592,6 +592,19 @@ def _status(value: Any) -> tuple[m.ResourceStatus | None, str | None, str]:
     return status, (_PARTIAL if notes else None), "; ".join(notes)
 
 
+def _first_note(req: _Request, r_id: str, problem: str) -> bool:
+    """Whether this is the first time ``problem`` is noted for data point ``r_id`` of ``req``
+    (each is logged once per report request and data point; later ones at DEBUG)."""
+    noted = req.noted
+    if noted is None:
+        noted = req.noted = set()
+    key = (r_id, problem)
+    if key in noted:
+        return False
+    noted.add(key)
+    return True
+
+
 def _is_history(spec: ReportSpec) -> bool:
     """Whether the requests for ``spec`` fetch ranges from its callback instead of sampling it.
 
@@ -1282,14 +1295,8 @@ class ReportEngine:
         status, problem, detail = _status(value)
         if problem is None:
             return status
-        noted = req.noted
-        if noted is None:
-            noted = req.noted = set()
-        key = (spec.r_id, problem)
-        first = key not in noted
-        if first:
-            noted.add(key)
-        elif not self._logger.isEnabledFor(logging.DEBUG):  # the common case: nothing more to say
+        first = _first_note(req, spec.r_id, problem)
+        if not first and not self._logger.isEnabledFor(logging.DEBUG):  # the common case: nothing more to say
             return status
         head = (f"VEN {self._label()}: report {spec.report_name} ({spec.report_specifier_id}, rID {spec.r_id}, "
                 f"resource {spec.resource_id}, request {req.request_id}): callback returned {value!r}")
@@ -1311,14 +1318,8 @@ class ReportEngine:
 
     def _noted_naive(self, req: _Request, spec: ReportSpec, given: datetime, when: datetime) -> None:
         """Log a naive datetime from a callback once per report request and data point (DEBUG after)."""
-        noted = req.noted
-        if noted is None:
-            noted = req.noted = set()
-        key = (spec.r_id, _NAIVE)
-        first = key not in noted
-        if first:
-            noted.add(key)
-        elif not self._logger.isEnabledFor(logging.DEBUG):
+        first = _first_note(req, spec.r_id, _NAIVE)
+        if not first and not self._logger.isEnabledFor(logging.DEBUG):
             return
         self._logger.log(logging.WARNING if first else logging.DEBUG,
                          "VEN %s: report %s (%s, rID %s, resource %s, request %s): the callback gave a naive "
