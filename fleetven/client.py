@@ -39,6 +39,18 @@ logger = logging.getLogger("fleetven.client")
 EventHandler = Callable[[dict[str, Any]], "str | Awaitable[str]"]
 
 
+def _handler_property(name: str) -> property:
+    """A handler as OpenLEADR users see it: an attribute; assigning one is ``add_handler(name, ...)``."""
+
+    def get(self: OpenADRClient) -> EventHandler | None:
+        return self._callbacks.get(name)
+
+    def put(self: OpenADRClient, callback: EventHandler) -> None:
+        self.add_handler(name, callback)
+
+    return property(get, put, doc=f"The ``{name}`` handler; assigning one is ``add_handler({name!r}, ...)``.")
+
+
 class OpenADRClient:
     """A single VEN with OpenLEADR 0.5.36's client API.
 
@@ -143,23 +155,8 @@ class OpenADRClient:
         """The answer given to each known event (``"optIn"`` or ``"optOut"``), by eventID."""
         return self.ven.answers
 
-    @property
-    def on_event(self) -> EventHandler | None:
-        """The ``on_event`` handler; assigning one is ``add_handler("on_event", ...)``, as in OpenLEADR."""
-        return self._callbacks.get("on_event")
-
-    @on_event.setter
-    def on_event(self, callback: EventHandler) -> None:
-        self.add_handler("on_event", callback)
-
-    @property
-    def on_update_event(self) -> EventHandler | None:
-        """The ``on_update_event`` handler; assigning one is ``add_handler("on_update_event", ...)``."""
-        return self._callbacks.get("on_update_event")
-
-    @on_update_event.setter
-    def on_update_event(self, callback: EventHandler) -> None:
-        self.add_handler("on_update_event", callback)
+    on_event = _handler_property("on_event")
+    on_update_event = _handler_property("on_update_event")
 
     # ------------------------------------------------------------------- API
 

@@ -674,6 +674,8 @@ def _pairs(value: Any, *, status: bool) -> list[Any] | None:
 
     :raises Exception: whatever reading the iterable raised.
     """
+    if value is None or isinstance(value, (bool, int, float)):  # the common case, at every sample: no ABC check
+        return None
     if isinstance(value, (str, bytes, bytearray, Mapping, m.ResourceStatus)) or not isinstance(value, Iterable):
         return None
     items = list(value)  # may raise: user code (a generator); the caller logs it

@@ -1276,12 +1276,12 @@ class Ven:
             await self._answer_all(msg, 452, "vtnID does not match the registration")
             return
         changes = ev.reconcile(self._book, msg, identity=self._identity, rng=self._shared.rng)
+        asked = [c for c in changes if c.needs_handler]
         implied = [c for c in changes if c.kind == "implied_cancel"]
         if implied:
-            decisions, _ = await asyncio.gather(self._decide([c for c in changes if c.needs_handler]),
-                                                self._tell_implied_cancels(implied))
+            decisions, _ = await asyncio.gather(self._decide(asked), self._tell_implied_cancels(implied))
         else:
-            decisions = await self._decide([c for c in changes if c.needs_handler])
+            decisions = await self._decide(asked)
         for change in changes:
             self._track(change)
         self._save_changes(changes)
@@ -1384,10 +1384,8 @@ class Ven:
         calls = []
         for change in changes:
             record = change.record
-            if record is None or record.status in ("completed", "cancelled") or self._ended(record):
-                continue
-            if record.event["event_status"] == "cancelled":
-                continue  # an explicit cancellation came first and was delivered then
+            if record is None or self._over(record) or record.event["event_status"] == "cancelled":
+                continue  # ended, or an explicit cancellation came first and was delivered then
             record.event = _cancelled(record.event)
             fn = self.handler("on_update_event")
             if fn is None:
@@ -1396,22 +1394,10 @@ class Ven:
                 continue
             logger.info("%s: event %s was cancelled by the VTN (left out of oadrDistributeEvent)",
                         self.name, record.event_id)
-            calls.append(self._call_update(fn, record))
+            calls.append(self._notify(f"on_update_event for the implied cancellation of event {record.event_id}",
+                                      fn, record.event))
         if calls:
             await asyncio.gather(*calls)
-
-    async def _call_update(self, fn: Handler, record: ev.EventRecord) -> None:
-        try:
-            async with asyncio.timeout(self._shared.handler_timeout):
-                result = fn(self, record.event)
-                if inspect.isawaitable(result):
-                    await result
-        except TimeoutError:
-            logger.error("%s: on_update_event for the implied cancellation of event %s took longer than %.3g s",
-                         self.name, record.event_id, self._shared.handler_timeout)
-        except Exception:
-            logger.exception("%s: on_update_event for the implied cancellation of event %s raised",
-                             self.name, record.event_id)
 
     # -------------------------------------------------------- status timers
 
@@ -1425,15 +1411,16 @@ class Ven:
             self._schedule_statuses(record)
         elif kind == "cancelled" or kind == "implied_cancel":
             _cancel_timers(record)
-            if record.status in ("completed", "cancelled"):
-                return
-            if kind == "implied_cancel" and self._ended(record):
+            if record.status in ("completed", "cancelled") or (kind == "implied_cancel" and self._over(record)):
                 return
             delay = ev.cancel_delay(record, self._shared.rng)
             record.timers.append(self._wheel().call_later(delay, self._on_status_timer, record, "cancelled"))
 
     @staticmethod
-    def _ended(record: ev.EventRecord) -> bool:
+    def _over(record: ev.EventRecord) -> bool:
+        """Whether the event completed or was cancelled already: leaving it out cancels nothing."""
+        if record.status in ("completed", "cancelled"):
+            return True
         schedule = ev.status_schedule(record)
         return bool(schedule) and schedule[-1][1] == "completed" and schedule[-1][0] <= _utcnow()
 
@@ -1465,19 +1452,21 @@ class Ven:
             self._shared.observe(observer.event_status, self, record.event_id, status)
         fn = self.handler("on_event_status")
         if fn is not None:
-            self._shared.spawn(self._call_status(fn, record, status))
+            self._shared.spawn(self._notify(f"on_event_status({status}) for event {record.event_id}", fn,
+                                            record.event, status))
 
-    async def _call_status(self, fn: Handler, record: ev.EventRecord, status: str) -> None:
+    async def _notify(self, what: str, fn: Handler, *args: Any) -> None:
+        """Call a handler whose answer goes nowhere (``on_event_status``, ``on_update_event`` for an
+        implied cancellation) within ``handler_timeout``; a failure is logged with ``what``."""
         try:
             async with asyncio.timeout(self._shared.handler_timeout):
-                result = fn(self, record.event, status)
+                result = fn(self, *args)
                 if inspect.isawaitable(result):
                     await result
         except TimeoutError:
-            logger.error("%s: on_event_status(%s) for event %s took longer than %.3g s",
-                         self.name, status, record.event_id, self._shared.handler_timeout)
+            logger.error("%s: %s took longer than %.3g s", self.name, what, self._shared.handler_timeout)
         except Exception:
-            logger.exception("%s: on_event_status(%s) for event %s raised", self.name, status, record.event_id)
+            logger.exception("%s: %s raised", self.name, what)
 
     # --------------------------------------------------------------- helpers
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import importlib
 import os
+from datetime import datetime, timedelta, timezone
 from importlib import resources
 from types import ModuleType
 from typing import Any
 
 import pytest
+import samples
 from lxml import etree
 
 __all__ = ("assert_valid_oadr", "load_oadr_schema", "load_twin", "oadr_errors")
@@ -86,3 +88,16 @@ class Charger:
         if event["event_descriptor"]["event_status"] == "cancelled":
             self.curtailing[event["event_descriptor"]["event_id"]] = False
         return "optIn"
+
+
+def event_for(event_id: str, *, start: datetime | None = None, duration: timedelta = timedelta(hours=1),
+              mod: int = 0, response_required: str = "always") -> dict[str, Any]:
+    """A minimal event for the drop-in tests, starting in five minutes unless ``start`` says otherwise."""
+    event = samples.minimal_event(event_id)
+    start = start or datetime.now(timezone.utc) + timedelta(minutes=5)
+    event["modification_number"] = mod
+    event["event_descriptor"]["modification_number"] = mod
+    event["active_period"] = {"dtstart": start, "duration": duration}
+    event["event_signals"][0]["intervals"][0]["dtstart"] = start
+    event["response_required"] = response_required
+    return event

@@ -15,8 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-import samples
-from _helpers import Charger
+from _helpers import Charger, event_for
 
 from fleetven import OpenADRClient
 from fleetven.fleet import Fleet
@@ -34,17 +33,6 @@ DEADLINE = 15.0
 async def vtn() -> AsyncIterator[TestVTN]:
     async with TestVTN(poll_freq=timedelta(seconds=1)) as v:
         yield v
-
-
-def event_for(event_id: str, *, start: datetime | None = None, duration: timedelta = timedelta(hours=1),
-              mod: int = 0) -> m.Event:
-    event = samples.minimal_event(event_id)
-    start = start or datetime.now(UTC) + timedelta(minutes=5)
-    event["modification_number"] = mod
-    event["event_descriptor"]["modification_number"] = mod
-    event["active_period"] = {"dtstart": start, "duration": duration}
-    event["event_signals"][0]["intervals"][0]["dtstart"] = start
-    return event
 
 
 def answers(vtn: TestVTN, event_id: str) -> list[m.EventResponse]:

@@ -12,16 +12,15 @@ import ast
 import logging
 import re
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
-import samples
+from _helpers import event_for
 
 from fleetven import OpenADRClient
 from fleetven.exceptions import ConfigurationError, SignatureError
-from fleetven.messages import model as m
 from fleetven.signing import Verifier, fingerprint
 from fleetven.testing import TestVTN
 from fleetven.testing.certs import CertificateAuthority
@@ -145,15 +144,6 @@ def test_the_coverage_check_can_fail() -> None:
 async def vtn() -> AsyncIterator[TestVTN]:
     async with TestVTN(poll_freq=timedelta(seconds=1)) as v:
         yield v
-
-
-def event_for(event_id: str, *, response_required: str = "always") -> m.Event:
-    event = samples.minimal_event(event_id)
-    start = datetime.now(UTC) + timedelta(minutes=5)
-    event["active_period"] = {"dtstart": start, "duration": timedelta(hours=1)}
-    event["event_signals"][0]["intervals"][0]["dtstart"] = start
-    event["response_required"] = response_required
-    return event
 
 
 async def test_a_raising_handler_answers_opt_out(vtn: TestVTN, caplog: pytest.LogCaptureFixture) -> None:
