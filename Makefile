@@ -59,7 +59,7 @@ test: deps
 
 ## demo: install everything needed, then run a fleet of 1,000 VENs against a local OpenLEADR VTN
 demo: deps
-	$(PY) -m fleetven.demo $(DEMO_ARGS)
+	$(PY) -m fleetven.app.demo $(DEMO_ARGS)
 
 ## deps: Debian packages, the virtual environment and fleetven (editable, compiled)
 deps: system-packages $(STAMP)

@@ -77,7 +77,7 @@ class Fleetven:
     def __init__(self) -> None:
         self.missing: dict[str, str] = {}
         self.no_extensions = bool(os.environ.get("FLEETVEN_NO_EXTENSIONS"))
-        self.model: Any = self._load("fleetven.messages.model")
+        self.model: Any = self._load("fleetven.openadr.model")
         self.build: Any = self._load("fleetven.messages.build")
         self.parse: Any = self._load("fleetven.messages.parse")
         self.extract_py: Callable[[Any], Any] | None = getattr(
@@ -467,7 +467,7 @@ def run_building(
             info["fleetven_schema_valid"] = bool(schema.validate(etree.fromstring(data)))
             contenders[FV_BUILD] = partial(build_message, model)
         else:
-            reason = fv.why_not("fleetven.messages.model", "fleetven.messages.build")
+            reason = fv.why_not("fleetven.openadr.model", "fleetven.messages.build")
         inputs[case] = info
         stats = measure(contenders, batches=batches, min_batch_ns=min_batch_ns)
         for name in BUILD_CONTENDERS:

@@ -92,7 +92,7 @@ def fleet_main(url: str, n: int, prefix: str, store: str, poll_s: float) -> None
 
 class Bench:
     def __init__(self, n: int, poll_s: float, quick: bool) -> None:
-        from fleetven.messages import model as m
+        from fleetven.openadr import model as m
         from fleetven.testing import TestVTN
 
         self.n = n

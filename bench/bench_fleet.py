@@ -257,7 +257,7 @@ async def _serve_pipe(
 
 
 async def _vtn_serve(conn: Connection, poll_s: float, ca_file: str | None = None) -> None:
-    from fleetven.messages import model as m
+    from fleetven.openadr import model as m
     from fleetven.signing import Verifier
     from fleetven.testing import TestVTN
 

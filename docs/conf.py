@@ -46,13 +46,13 @@ html_title = f"fleetven {release}"
 
 
 class EventShapeDirective(Directive):
-    """``.. fleetven-event-shape::`` shows :data:`fleetven.messages.model.EVENT_SHAPE`
+    """``.. fleetven-event-shape::`` shows :data:`fleetven.openadr.model.EVENT_SHAPE`
     as a code block, straight from the code, so the page never goes stale."""
 
     has_content = False
 
     def run(self) -> list[nodes.Node]:
-        from fleetven.messages.model import EVENT_SHAPE
+        from fleetven.openadr.model import EVENT_SHAPE
 
         text = EVENT_SHAPE.strip("\n")
         block = nodes.literal_block(text, text)

@@ -1,7 +1,8 @@
 """fleetven: a fleet of OpenADR 2.0b VENs in one process."""
 
-from .client import OpenADRClient
-from .exceptions import (
+from fleetven._version import __version__
+from fleetven.compat.client import OpenADRClient
+from fleetven.exceptions import (
     BuildError,
     ConfigurationError,
     FleetvenError,
@@ -13,10 +14,8 @@ from .exceptions import (
     UnknownMessage,
     UnsafeXML,
 )
-from .fleet import Fleet
-from .ven import Ven
-
-__version__ = "0.1.0"
+from fleetven.fleet.core import Fleet
+from fleetven.ven.core import Ven
 
 __all__ = (
     "__version__",

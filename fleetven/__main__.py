@@ -1,5 +1,5 @@
-"""``python -m fleetven``: the ``fleetven`` command (see :mod:`fleetven.cli`)."""
+"""``python -m fleetven``: the ``fleetven`` command (see :mod:`fleetven.app.cli`)."""
 
-from .cli import main
+from fleetven.app.cli import main
 
 raise SystemExit(main())

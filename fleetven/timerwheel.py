@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ._fast import NO_EXTENSIONS, twin
+from fleetven._fast import NO_EXTENSIONS, twin
 
 __all__ = ("COMPILED", "NO_EXTENSIONS", "Timer", "TimerWheel")
 
@@ -33,7 +33,7 @@ __all__ = ("COMPILED", "NO_EXTENSIONS", "Timer", "TimerWheel")
 COMPILED: bool
 
 if TYPE_CHECKING:
-    from ._fast._wheel_py import Timer, TimerWheel
+    from fleetven._fast._wheel_py import Timer, TimerWheel
 
     COMPILED = False
 else:

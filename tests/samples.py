@@ -10,7 +10,7 @@ timezone-aware UTC datetimes, so the bytes built from them are deterministic.
   required fields.
 * :func:`distribute_event`, :func:`created_event`, :func:`update_report`:
   the benchmark shapes of issue 2, sized by their arguments.
-* :func:`event`: one event dict in the shape of :data:`fleetven.messages.model.EVENT_SHAPE`,
+* :func:`event`: one event dict in the shape of :data:`fleetven.openadr.model.EVENT_SHAPE`,
   as the parsers return it (flat copies, nested descriptor, computed
   interval ``dtstart``, ``targets_by_type``).
 
@@ -24,7 +24,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from fleetven.messages import model as m
+from fleetven.openadr import model as m
 
 __all__ = (
     "T0",
@@ -67,7 +67,7 @@ MESSAGE_NAMES: tuple[str, ...] = tuple(m.MESSAGE_TYPES)
 
 
 def measurements() -> dict[str, m.Measurement]:
-    """One valid :class:`~fleetven.messages.model.Measurement` per kind, by a short key."""
+    """One valid :class:`~fleetven.openadr.model.Measurement` per kind, by a short key."""
     return {
         "power_real": m.Measurement(
             name="powerReal", description="RealPower", unit="W", scale="k",

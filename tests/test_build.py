@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from fleetven.exceptions import BuildError, MessageError
-from fleetven.messages import model as m
 from fleetven.messages.build import PAYLOAD_CLOSE, PAYLOAD_OPEN, build_message, build_signed_object, envelope
-from fleetven.messages.namespaces import NS
+from fleetven.openadr import model as m
+from fleetven.openadr.namespaces import NS
 
 RICH = samples.rich_messages()
 MINIMAL = samples.minimal_messages()

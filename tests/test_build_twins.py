@@ -40,8 +40,8 @@ import fleetven.messages.build as build
 from fleetven._fast import NO_EXTENSIONS
 from fleetven._fast import _build_py as pure
 from fleetven.exceptions import BuildError
-from fleetven.messages import model as m
-from fleetven.messages.timefmt import format_duration
+from fleetven.openadr import model as m
+from fleetven.openadr.timefmt import format_duration
 
 UTC = timezone.utc
 PLUS2 = timezone(timedelta(hours=2))

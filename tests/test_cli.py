@@ -19,7 +19,7 @@ from cryptography.x509.oid import NameOID
 from openleadr.utils import certificate_fingerprint
 
 import fleetven
-from fleetven.cli import main
+from fleetven.app.cli import main
 
 
 def _self_signed(name: str, kind: str) -> x509.Certificate:
@@ -131,7 +131,7 @@ def test_python_dash_m(certs: dict[str, Path]) -> None:
 
 def test_installed_console_script(certs: dict[str, Path]) -> None:
     (entry,) = entry_points(group="console_scripts", name="fleetven")
-    assert entry.value == "fleetven.cli:main"
+    assert entry.value == "fleetven.app.cli:main"
     script = Path(sysconfig.get_path("scripts")) / "fleetven"
     assert script.exists(), f"{script} is missing: reinstall fleetven (pip install -e .) to get the entry point"
     done = subprocess.run(

@@ -23,10 +23,10 @@ import pytest
 from prometheus_client import REGISTRY, generate_latest
 from rich.console import Console
 
-from fleetven.cli import _JSONLines, main
+from fleetven.app.cli import _JSONLines, main
 from fleetven.exceptions import SignatureError, TransportError
-from fleetven.live import LiveStats, LiveView, percentile
-from fleetven.metrics import FleetMetrics, LoopLag
+from fleetven.observe.live import LiveStats, LiveView, percentile
+from fleetven.observe.metrics import FleetMetrics, LoopLag
 from fleetven.testing.openleadr import OpenLEADRVTN
 
 UTC = timezone.utc

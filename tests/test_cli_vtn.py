@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from fleetven.exceptions import ConfigurationError
-from fleetven.fleet import Fleet
+from fleetven.fleet.core import Fleet
 from fleetven.observe import Observer
 from fleetven.testing.script import ScriptedVTN, load_script, parse_script
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetven.config import (
+from fleetven.app.config import (
     FleetConfig,
     _Positions,
     build_fleet,

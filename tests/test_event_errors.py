@@ -1,7 +1,7 @@
 """Per-event errors in ``oadrDistributeEvent`` (OpenADR rules 19 and 48).
 
 An ``oadrEvent`` that cannot be read does not fail the message: it is left out
-of ``events`` and reported in ``errors`` as an :class:`~fleetven.messages.model.EventError`
+of ``events`` and reported in ``errors`` as an :class:`~fleetven.openadr.model.EventError`
 (response code, error text, path, and the event's ``eventID`` /
 ``modificationNumber`` when those can be read), so that the VEN can answer
 each event with its own code. Errors outside the events still fail the whole
@@ -16,9 +16,9 @@ import pytest
 import samples
 
 from fleetven.exceptions import InvalidMessage, InvalidValue
-from fleetven.messages import model as m
 from fleetven.messages.build import build_message
 from fleetven.messages.parse import parse_document
+from fleetven.openadr import model as m
 
 OPEN = "<oadr:oadrEvent>"
 E = "oadrDistributeEvent/oadrEvent"

@@ -34,7 +34,8 @@ def test_openleadr_vtn_without_openleadr_names_the_demo_extra(monkeypatch: pytes
 
 def test_the_demo_without_openleadr_exits_with_the_install_command() -> None:
     code = (
-        "import sys\nsys.modules['openleadr'] = None\nfrom fleetven.demo import main\nsys.exit(main(['--vens', '1']))\n"
+        "import sys\nsys.modules['openleadr'] = None\n"
+        "from fleetven.app.demo import main\nsys.exit(main(['--vens', '1']))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2, proc.stderr

@@ -1,4 +1,4 @@
-"""fleetven.Fleet and fleetven.ven.Ven against the in-process TestVTN.
+"""fleetven.Fleet and fleetven.ven.core.Ven against the in-process TestVTN.
 
 The VTN asks for a poll frequency of ``PT0S`` (durations are whole seconds in
 OpenADR), so the VENs fall back to the fleet's ``poll_interval`` of 0.1 s; retry
@@ -22,12 +22,12 @@ from typing import Any, TypeVar
 import pytest
 import samples
 
-from fleetven.events import OPT_IN, OPT_OUT
 from fleetven.exceptions import ConfigurationError, ProtocolError
-from fleetven.fleet import Fleet
-from fleetven.messages import model as m
+from fleetven.fleet.core import Fleet
+from fleetven.openadr import model as m
 from fleetven.testing import Faults, TestVTN
-from fleetven.ven import Shared, Ven
+from fleetven.ven.core import Shared, Ven
+from fleetven.ven.events import OPT_IN, OPT_OUT
 
 UTC = timezone.utc
 DEADLINE = 15.0

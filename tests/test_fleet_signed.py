@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 import samples
 
-from fleetven.events import OPT_IN
 from fleetven.exceptions import ConfigurationError, ReplayError, SignatureError
-from fleetven.fleet import Fleet
-from fleetven.messages import model as m
+from fleetven.fleet.core import Fleet
+from fleetven.openadr import model as m
 from fleetven.signing import Verifier, fingerprint
 from fleetven.testing import TestVTN
 from fleetven.testing.certs import CertificateAuthority, Credentials
-from fleetven.ven import Ven
+from fleetven.ven.core import Ven
+from fleetven.ven.events import OPT_IN
 
 DEADLINE = 15.0
 

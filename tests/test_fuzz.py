@@ -33,7 +33,7 @@ from test_twins import assert_twins_agree
 
 from fleetven.exceptions import MessageError
 from fleetven.messages import build_message, parse_document
-from fleetven.messages.namespaces import NS
+from fleetven.openadr.namespaces import NS
 
 NAMESPACES = sorted(set(NS.values()))
 

@@ -28,10 +28,10 @@ from fleetven.exceptions import (
     UnknownMessage,
     UnsafeXML,
 )
-from fleetven.messages import model as m
 from fleetven.messages import parse as parse_mod
-from fleetven.messages.namespaces import NS
 from fleetven.messages.parse import DEFAULT_MAX_SIZE, parse_document, parse_message
+from fleetven.openadr import model as m
+from fleetven.openadr.namespaces import NS
 
 NSDECL = " ".join(f'xmlns:{prefix}="{uri}"' for prefix, uri in NS.items())
 POLL = "<oadr:oadrPoll><ei:venID>ven-1</ei:venID></oadr:oadrPoll>"

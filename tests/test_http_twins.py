@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from _helpers import load_twin
 
-import fleetven.transport as transport_module
+import fleetven.http.transport as transport_module
 from fleetven._fast import _http_py
 from fleetven.exceptions import HTTPStatusError
-from fleetven.transport import Transport
+from fleetven.http.transport import Transport
 
 NO_EXTENSIONS = bool(os.environ.get("FLEETVEN_NO_EXTENSIONS"))
 DEADLINE = 10.0
@@ -22,7 +22,7 @@ MAX_SIZE = 64
 
 @pytest.fixture(params=["py", "c"])
 def http_impl(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """The twin module, pure then compiled, also put under :mod:`fleetven.transport`."""
+    """The twin module, pure then compiled, also put under :mod:`fleetven.http.transport`."""
     module = load_twin("http", request.param)
     monkeypatch.setattr(transport_module, "_Connection", module.Connection)
     monkeypatch.setattr(transport_module, "Call", module.Call)
@@ -233,7 +233,7 @@ def test_the_compiled_twin_carries_the_requests_unless_told_otherwise() -> None:
 
     import fleetven._fast
 
-    code = ("import sys, fleetven.transport as t, fleetven._fast as f; "
+    code = ("import sys, fleetven.http.transport as t, fleetven._fast as f; "
             "print(t._Connection.__module__, t.Call.__module__, f.HTTP_COMPILED, "
             "'fleetven._fast._http_c' in sys.modules)")
     env = {**os.environ, "FLEETVEN_NO_EXTENSIONS": "1"}

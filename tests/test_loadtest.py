@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from fleetven.cli import main
+from fleetven.app.cli import main
 from fleetven.exceptions import ConfigurationError, HTTPStatusError
 from fleetven.loadtest import LoadTest, LoadTestConfig, Recorder, parse_duration, parse_report_option
 from fleetven.loadtest.monitor import Monitor

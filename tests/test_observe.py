@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 import samples
 
-from fleetven.events import OPT_IN
-from fleetven.fleet import Fleet
+from fleetven.fleet.core import Fleet
 from fleetven.observe import Observer
 from fleetven.testing import TestVTN
-from fleetven.ven import Ven
+from fleetven.ven.core import Ven
+from fleetven.ven.events import OPT_IN
 
 DEADLINE = 15.0
 UTC = datetime.timezone.utc

@@ -25,15 +25,15 @@ from typing import Any
 
 import pytest
 
-import fleetven.fleet as fleet_module
-from fleetven.fleet import Fleet
-from fleetven.messages import model as m
+import fleetven.fleet.core as fleet_module
+from fleetven.fleet.core import Fleet
+from fleetven.http.transport import OADR_POLL, Call, Callback, Transport
 from fleetven.observe import Observer
+from fleetven.openadr import model as m
 from fleetven.testing import Faults, TestVTN
 from fleetven.testing.openleadr import OpenLEADRVTN
 from fleetven.testing.proxy import FaultProxy
-from fleetven.transport import OADR_POLL, Call, Callback, Transport
-from fleetven.ven import Ven
+from fleetven.ven.core import Ven
 
 DEADLINE = 20.0
 GRANULARITY = timedelta(seconds=1)  # OpenADR durations are whole seconds: the finest sampling there is
@@ -52,7 +52,7 @@ class Attempt:
 
 
 class RecordingTransport(Transport):
-    """The fleet's transport, logging every request by VEN name (patched into ``fleetven.fleet``)."""
+    """The fleet's transport, logging every request by VEN name (patched into ``fleetven.fleet.core``)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

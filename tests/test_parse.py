@@ -14,9 +14,9 @@ import pytest
 
 from fleetven import _fast
 from fleetven.exceptions import MessageError
-from fleetven.messages import model as m
-from fleetven.messages.namespaces import NS
 from fleetven.messages.parse import parse_document, parse_message
+from fleetven.openadr import model as m
+from fleetven.openadr.namespaces import NS
 
 UTC = timezone.utc
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

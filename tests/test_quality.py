@@ -55,5 +55,5 @@ def test_deptry_would_catch_a_wrong_declaration(tmp_path: Path) -> None:
     assert "DEP003 'yarl' imported but it is a transitive dependency" in found, found
     assert "DEP002 'signxml' defined as a dependency but not used" in found, found
     assert re.search(
-        r"fleetven/demo\.py:\d+:\d+: DEP004 'openleadr' imported but declared as a dev dependency", found
+        r"fleetven/app/demo\.py:\d+:\d+: DEP004 'openleadr' imported but declared as a dev dependency", found
     ), found

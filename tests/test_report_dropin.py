@@ -29,12 +29,12 @@ from typing import Any
 import pytest
 
 from fleetven import OpenADRClient
-from fleetven.fleet import Fleet
-from fleetven.messages import model as m
-from fleetven.reports import make_report_spec
+from fleetven.fleet.core import Fleet
+from fleetven.openadr import model as m
 from fleetven.store import SQLiteStore
 from fleetven.testing import TestVTN
-from fleetven.ven import Ven
+from fleetven.ven.core import Ven
+from fleetven.ven.reports import make_report_spec
 
 UTC = timezone.utc
 DEADLINE = 20.0

@@ -1,4 +1,4 @@
-"""fleetven.reports: report specs, METADATA registration, requests, sampling and delivery."""
+"""fleetven.ven.reports: report specs, METADATA registration, requests, sampling and delivery."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from lxml import etree
 
 from fleetven.exceptions import ConfigurationError, TransportError
 from fleetven.messages import build_message, parse_message
-from fleetven.messages import model as m
-from fleetven.reports import ReportEngine, ReportSpec, make_report_spec
+from fleetven.openadr import model as m
 from fleetven.timerwheel import TimerWheel
+from fleetven.ven.reports import ReportEngine, ReportSpec, make_report_spec
 
 UTC = timezone.utc
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)

@@ -161,7 +161,7 @@ def _received(vtn: Any) -> tuple[dict[tuple[str, str, str, datetime], set[float]
 async def test_sigkill_at_random_moments_loses_nothing(tmp_path: Path) -> None:
     import uvloop
 
-    from fleetven.messages import model as m
+    from fleetven.openadr import model as m
     from fleetven.testing import TestVTN
 
     loop_kind = "uvloop" if isinstance(asyncio.get_running_loop(), uvloop.Loop) else "asyncio"

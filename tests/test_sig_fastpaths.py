@@ -32,7 +32,7 @@ from fleetven._fast import NO_EXTENSIONS
 from fleetven._fast import _sig_py as pure
 from fleetven.exceptions import FleetvenError
 from fleetven.messages import build_signed_object
-from fleetven.messages import model as m
+from fleetven.openadr import model as m
 
 COMPILED: Any = None if NO_EXTENSIONS else importlib.import_module("fleetven._fast._sig_c")
 

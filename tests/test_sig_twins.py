@@ -40,7 +40,7 @@ from fleetven._fast import NO_EXTENSIONS
 from fleetven._fast import _sig_py as pure
 from fleetven.exceptions import FleetvenError, SignatureError
 from fleetven.messages import build_signed_object, parse_document
-from fleetven.messages import model as m
+from fleetven.openadr import model as m
 
 
 def _compiled() -> ModuleType | None:

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from fleetven.exceptions import ConfigurationError, MessageError, ReplayError, SignatureError
-from fleetven.messages.namespaces import NS
+from fleetven.openadr.namespaces import NS
 from fleetven.signing import ReplayGuard, SigningKey, Verifier, load_signing_key, sign_message, verify_message
 from fleetven.testing.certs import CertificateAuthority, Credentials
 

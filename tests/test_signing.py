@@ -21,11 +21,11 @@ from lxml import etree
 from fleetven._fast import _sig_py
 from fleetven._fast._sig_py import C14N10, c14n, inspect_signed, seal
 from fleetven.exceptions import ConfigurationError, ReplayError, SignatureError
-from fleetven.messages import model as m
 from fleetven.messages.build import PAYLOAD_CLOSE, PAYLOAD_OPEN, build_message, build_signed_object
-from fleetven.messages.namespaces import NS
 from fleetven.messages.parse import parse_document
-from fleetven.messages.timefmt import format_datetime, parse_datetime
+from fleetven.openadr import model as m
+from fleetven.openadr.namespaces import NS
+from fleetven.openadr.timefmt import format_datetime, parse_datetime
 from fleetven.signing import (
     ECDSA_SHA256,
     RSA_SHA256,

@@ -22,16 +22,17 @@ import pytest
 from _helpers import assert_valid_oadr
 from lxml import etree
 
-from fleetven import OpenADRClient, reports
-from fleetven.fleet import Fleet
+from fleetven import OpenADRClient
+from fleetven.fleet.core import Fleet
 from fleetven.messages import build_message, parse_message
-from fleetven.messages import model as m
 from fleetven.messages.parse import parse_document
-from fleetven.reports import ReportEngine, ReportSpec, make_report_spec
+from fleetven.openadr import model as m
 from fleetven.testing import TestVTN
 from fleetven.testing.openleadr import OpenLEADRVTN
 from fleetven.timerwheel import TimerWheel
-from fleetven.ven import Ven
+from fleetven.ven import reports
+from fleetven.ven.core import Ven
+from fleetven.ven.reports import ReportEngine, ReportSpec, make_report_spec
 
 UTC = timezone.utc
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)

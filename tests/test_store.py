@@ -1,4 +1,4 @@
-"""The durable store (fleetven/store.py): encoding, batching, both stores alike, schema migrations."""
+"""The durable store (fleetven/store/__init__.py): encoding, batching, both stores alike, schema migrations."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fleetven.exceptions import ConfigurationError, StoreError
-from fleetven.messages import model as m
+from fleetven.openadr import model as m
 from fleetven.store import (
     MIGRATIONS,
     SCHEMA_VERSION,

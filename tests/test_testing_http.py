@@ -15,7 +15,7 @@ import pytest
 import samples
 
 from fleetven.messages import build_message, parse_message
-from fleetven.messages import model as m
+from fleetven.openadr import model as m
 from fleetven.signing import Verifier, verify_message
 from fleetven.testing import TestVTN
 from fleetven.testing._http import HttpError, parse_chunked, parse_head

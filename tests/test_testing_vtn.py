@@ -11,7 +11,7 @@ import pytest
 import samples
 
 from fleetven.messages import build_message, parse_message
-from fleetven.messages import model as m
+from fleetven.openadr import model as m
 from fleetven.testing import TestVTN
 
 UTC = timezone.utc

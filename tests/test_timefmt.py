@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fleetven.exceptions import InvalidValue, MessageError
-from fleetven.messages.timefmt import format_datetime, format_duration, parse_datetime, parse_duration
+from fleetven.openadr.timefmt import format_datetime, format_duration, parse_datetime, parse_duration
 
 UTC = timezone.utc
 

@@ -1,4 +1,4 @@
-"""fleetven.tls: client contexts per TLS identity, the two TLS modes against real local TLS servers,
+"""fleetven.http.tls: client contexts per TLS identity, the two TLS modes against real local TLS servers,
 mutual TLS, and the start-up certificate checks.
 
 The certificates come from :mod:`fleetven.testing.certs`: two CAs of different names, each in its
@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from fleetven.exceptions import ConfigurationError
+from fleetven.http.tls import OPENADR_CIPHERS, TLS_MODES, ContextCache, check_certificate, client_context
 from fleetven.testing.certs import CertificateAuthority, Credentials
-from fleetven.tls import OPENADR_CIPHERS, TLS_MODES, ContextCache, check_certificate, client_context
 
 UTC = datetime.timezone.utc
 NOW = datetime.datetime.now(UTC).replace(microsecond=0)
@@ -71,7 +71,7 @@ def _server_context(
     includes both OpenADR suites: a server like a VTN in certification, but not limited to it."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version, ctx.maximum_version = versions
-    # Spelt with @SECLEVEL=2 for the same reason as in fleetven.tls: AES128-SHA256 (plain RSA key
+    # Spelt with @SECLEVEL=2 for the same reason as in fleetven.http.tls: AES128-SHA256 (plain RSA key
     # exchange) is refused from level 3 up, and a system openssl.cnf may set a higher default.
     ctx.set_ciphers(f"{ciphers}:@SECLEVEL=2")
     ctx.load_cert_chain(served.cert, served.key)

@@ -1,4 +1,4 @@
-"""fleetven.transport.Transport against TestVTN and small purpose-built servers on 127.0.0.1."""
+"""fleetven.http.transport.Transport against TestVTN and small purpose-built servers on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -26,10 +26,10 @@ from fleetven.exceptions import (
     TransportError,
     TransportTimeout,
 )
+from fleetven.http.transport import SERVICE_OF, SERVICES, Transport
 from fleetven.messages import build_message, parse_message
-from fleetven.messages import model as m
+from fleetven.openadr import model as m
 from fleetven.testing import TestVTN
-from fleetven.transport import SERVICE_OF, SERVICES, Transport
 
 DEADLINE = 10.0
 QUERY = build_message(m.QueryRegistration(request_id="q-1"))
@@ -466,7 +466,7 @@ def answer(body: bytes, *extra: bytes, status: bytes = b"200 OK", version: bytes
 
 
 async def test_stale_pooled_connection_is_retried_once_on_a_new_one(monkeypatch: pytest.MonkeyPatch) -> None:
-    import fleetven.transport as transport_module
+    import fleetven.http.transport as transport_module
 
     monkeypatch.setattr(transport_module, "STALE_RETRY_WINDOW", DEADLINE)  # no timing in the test
 
@@ -489,7 +489,7 @@ async def test_stale_pooled_connection_is_retried_once_on_a_new_one(monkeypatch:
 
 
 async def test_no_retry_once_the_answer_has_begun(monkeypatch: pytest.MonkeyPatch) -> None:
-    import fleetven.transport as transport_module
+    import fleetven.http.transport as transport_module
 
     monkeypatch.setattr(transport_module, "STALE_RETRY_WINDOW", DEADLINE)
 
@@ -511,7 +511,7 @@ async def test_no_retry_once_the_answer_has_begun(monkeypatch: pytest.MonkeyPatc
 
 
 async def test_no_retry_outside_the_stale_window(monkeypatch: pytest.MonkeyPatch) -> None:
-    import fleetven.transport as transport_module
+    import fleetven.http.transport as transport_module
 
     monkeypatch.setattr(transport_module, "STALE_RETRY_WINDOW", -1.0)  # no failure is "immediate"
 

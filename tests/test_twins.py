@@ -15,7 +15,7 @@ value types) or raise the same exception class with the same text and fields.
   trip is not exact).
 * The C date-time and duration parsers: random strings from a relevant
   alphabet give the same value, or the same :class:`InvalidValue` text, as
-  :mod:`fleetven.messages.timefmt`; and the C fast path, wherever it answers,
+  :mod:`fleetven.openadr.timefmt`; and the C fast path, wherever it answers,
   answers what timefmt answers.
 * Node-level corner cases that :func:`parse_document` never produces but an
   lxml tree can hold (entity references, CDATA, split text nodes).
@@ -43,8 +43,9 @@ from lxml import etree
 from fleetven._fast import NO_EXTENSIONS
 from fleetven._fast import _extract_py as pure
 from fleetven.exceptions import InvalidValue, MessageError
-from fleetven.messages import build_message, parse_document, timefmt
-from fleetven.messages import model as m
+from fleetven.messages import build_message, parse_document
+from fleetven.openadr import model as m
+from fleetven.openadr import timefmt
 
 
 def _compiled() -> ModuleType | None:
@@ -451,7 +452,7 @@ def expected(msg: Any) -> Any:
     * load control states come back in schema order (``oadrCapacity`` ...
       ``oadrSetPoint``, and ``oadrMin``, ``oadrMax``, ``oadrCurrent``,
       ``oadrNormal`` within each);
-    * (a :class:`~fleetven.messages.model.Response` without ``request_id`` is
+    * (a :class:`~fleetven.openadr.model.Response` without ``request_id`` is
       written with an empty ``requestID``, which comes back as ``None``: an
       empty optional element reads as absent, so this one is exact);
     * an event interval without ``dtstart`` gets one: the event start plus the

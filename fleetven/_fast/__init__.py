@@ -9,7 +9,7 @@ but is missing, so a silent fallback never goes unnoticed.
 * ``c14n``, ``seal``, ``inspect_signed``, ``Signed``: the XML signature hot
   path (``_sig_c`` / ``_sig_py``). ``Signed`` is the same class whichever twin
   is in use (the compiled one returns the pure module's ``Signed``).
-* ``http``: the HTTP/1.1 client protocol of :mod:`fleetven.transport` (the pooled
+* ``http``: the HTTP/1.1 client protocol of :mod:`fleetven.http.transport` (the pooled
   connection and the callback request), the module ``_http_c`` or ``_http_py``; both
   share ``_http_py``'s exceptions and sentinels.
 * ``build``: the ``ei:interval`` elements of event signals, written by
@@ -42,7 +42,7 @@ def twin(name: str) -> tuple[ModuleType, bool]:
 
 # Defined before the twins are imported: fleetven.messages.build, which the signature twin's imports reach,
 # picks its own twin with twin() while this module is still being imported.
-from ._sig_py import Signed  # noqa: E402
+from fleetven._fast._sig_py import Signed  # noqa: E402
 
 __all__ = (
     "COMPILED",
@@ -71,9 +71,9 @@ http: ModuleType
 
 
 if TYPE_CHECKING:  # the pure twins' signatures are the ones both twins have
-    from . import _http_py as http
-    from ._extract_py import extract
-    from ._sig_py import c14n, inspect_signed, seal
+    from fleetven._fast import _http_py as http
+    from fleetven._fast._extract_py import extract
+    from fleetven._fast._sig_py import c14n, inspect_signed, seal
 
     EXTRACT_COMPILED = SIG_COMPILED = HTTP_COMPILED = False
 else:

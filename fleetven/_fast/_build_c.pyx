@@ -10,7 +10,7 @@ C:
 * exact ``dict`` events, descriptors, active periods, signals and intervals;
 * datetimes that are exact ``datetime`` objects in ``timezone.utc`` without
   microseconds; durations that are exact, non-negative ``timedelta`` objects
-  of whole seconds (written as :func:`~fleetven.messages.timefmt.format_duration`
+  of whole seconds (written as :func:`~fleetven.openadr.timefmt.format_duration`
   writes them);
 * exact ``str`` values of printable ASCII (tab and newline too) without
   ``&``, ``<``, ``>``; enumeration values of that kind found in their set;
@@ -41,7 +41,7 @@ from libc.math cimport floor
 from libc.string cimport memcpy, strlen
 
 from fleetven._fast import _build_py as _py
-from fleetven.messages import model as _m
+from fleetven.openadr import model as _m
 from fleetven.messages.build import (
     _EVENT_STATUS,
     _MEASUREMENTS,

@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..messages.build import (
+from fleetven.messages.build import (
     _DURATIONS,
     _EVENT_STATUS,
     _HM,
@@ -46,9 +46,9 @@ __all__ = ("event",)
 
 def event(ev: Any, out: list[str]) -> None:
     """Append one ``oadr:oadrEvent`` element (an event dict of
-    :class:`~fleetven.messages.model.DistributeEvent`) to ``out``.
+    :class:`~fleetven.openadr.model.DistributeEvent`) to ``out``.
 
-    :param ev: the event: a dict as :class:`~fleetven.messages.model.DistributeEvent` documents.
+    :param ev: the event: a dict as :class:`~fleetven.openadr.model.DistributeEvent` documents.
     :param out: the pieces of the message written so far.
     :raises fleetven.messages.build._Bad: a value cannot be written (the caller
         turns it into a :class:`~fleetven.exceptions.BuildError`, with the path

@@ -39,8 +39,8 @@ from fleetven._fast._extract_py import _int as _py_int
 from fleetven._fast._extract_py import _out_of_range as _py_out_of_range
 from fleetven._fast._extract_py import extract as _py_extract
 from fleetven.exceptions import InvalidMessage, InvalidValue, MessageError, UnknownMessage
-from fleetven.messages import model as _m
-from fleetven.messages import timefmt as _timefmt
+from fleetven.openadr import model as _m
+from fleetven.openadr import timefmt as _timefmt
 
 cetree.import_lxml__etree()
 import_datetime()
@@ -94,7 +94,7 @@ cdef object CanceledOpt = _m.CanceledOpt
 cdef object Poll = _m.Poll
 cdef object ResponseMessage = _m.ResponseMessage
 
-# namespaces (fleetven.messages.namespaces)
+# namespaces (fleetven.openadr.namespaces)
 cdef const char* OADR = b"http://openadr.org/oadr-2.0b/2012/07"
 cdef const char* EI = b"http://docs.oasis-open.org/ns/energyinterop/201110"
 cdef const char* PYLD = b"http://docs.oasis-open.org/ns/energyinterop/201110/payloads"
@@ -1948,7 +1948,7 @@ def extract(root):
 
     :param root: the ``{http://openadr.org/oadr-2.0b/2012/07}oadrPayload``
         element, as :func:`fleetven.messages.parse.parse_document` returns it.
-    :returns: one of the classes in :data:`fleetven.messages.model.MESSAGE_TYPES`.
+    :returns: one of the classes in :data:`fleetven.openadr.model.MESSAGE_TYPES`.
     :raises UnknownMessage: the root or the message element is not OpenADR 2.0b.
     :raises InvalidMessage: a required element is missing or misplaced.
     :raises InvalidValue: a value is not of its type.

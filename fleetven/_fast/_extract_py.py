@@ -28,13 +28,13 @@ Rules, the same everywhere:
 * Integers: optional ``+``/``-`` then ASCII digits. Floats: ``xs:float``
   lexical form (``1``, ``-1.5``, ``.5``, ``5.``, ``1e3``, ``INF``, ``-INF``,
   ``NaN``). Booleans: ``true``/``1`` and ``false``/``0``. Datetimes and
-  durations: :func:`fleetven.messages.timefmt.parse_datetime` and
-  :func:`~fleetven.messages.timefmt.parse_duration`.
+  durations: :func:`fleetven.openadr.timefmt.parse_datetime` and
+  :func:`~fleetven.openadr.timefmt.parse_duration`.
 
 One exception to "an error fails the message": an ``oadrEvent`` of an
 ``oadrDistributeEvent`` that raises :class:`~fleetven.exceptions.MessageError`
 is left out of ``events`` and reported in ``errors`` as an
-:class:`~fleetven.messages.model.EventError` (the error's ``response_code``,
+:class:`~fleetven.openadr.model.EventError` (the error's ``response_code``,
 text and ``path``, plus the event's ``eventID`` and ``modificationNumber``
 when those can be read on their own), so that the VEN can answer every event
 with its own code (rules 19 and 48). The other events keep their document
@@ -70,10 +70,10 @@ from typing import Any
 
 from lxml import etree
 
-from ..exceptions import InvalidMessage, InvalidValue, MessageError, UnknownMessage
-from ..messages import model as m
-from ..messages.namespaces import DS, EI, EMIX, GML, OADR, POWER, PYLD, SCALE, STRM, XCAL
-from ..messages.timefmt import parse_datetime, parse_duration
+from fleetven.exceptions import InvalidMessage, InvalidValue, MessageError, UnknownMessage
+from fleetven.openadr import model as m
+from fleetven.openadr.namespaces import DS, EI, EMIX, GML, OADR, POWER, PYLD, SCALE, STRM, XCAL
+from fleetven.openadr.timefmt import parse_datetime, parse_duration
 
 __all__ = ("extract",)
 
@@ -602,7 +602,7 @@ def _opt_measurement(el: _Element, path: str) -> m.Measurement | None:
 
 
 def _event(oadr_event: _Element, path: str) -> m.Event:
-    """One ``oadr:oadrEvent`` as an event dict (see :data:`fleetven.messages.model.EVENT_SHAPE`)."""
+    """One ``oadr:oadrEvent`` as an event dict (see :data:`fleetven.openadr.model.EVENT_SHAPE`)."""
     ei_event = _req(oadr_event, T_EI_EVENT, path)
     epath = path + "/eiEvent"
 
@@ -744,7 +744,7 @@ def _event_signal(sig: _Element, path: str, start: datetime) -> dict[str, Any]:
 
 
 def _event_error(oadr_event: _Element, exc: MessageError, path: str) -> m.EventError:
-    """The :class:`~fleetven.messages.model.EventError` for an ``oadr:oadrEvent`` (at ``path``) that raised ``exc``.
+    """The :class:`~fleetven.openadr.model.EventError` for an ``oadr:oadrEvent`` (at ``path``) that raised ``exc``.
 
     The event's ``eventID`` and ``modificationNumber`` are read again on their
     own, best-effort, from ``eiEvent/eventDescriptor``: ``None`` when absent
@@ -776,7 +776,7 @@ def _distribute_event(el: _Element, path: str) -> m.DistributeEvent:
 
     A :class:`~fleetven.exceptions.MessageError` raised while reading one
     ``oadrEvent`` leaves that event out of ``events`` and appends an
-    :class:`~fleetven.messages.model.EventError` to ``errors`` (rules 19 and 48:
+    :class:`~fleetven.openadr.model.EventError` to ``errors`` (rules 19 and 48:
     the VEN answers each event with its own code). Errors outside the events
     (``requestID``, ``vtnID``, ``eiResponse``) fail the whole message.
     """
@@ -1335,7 +1335,7 @@ def extract(root: _Element) -> Any:
 
     :param root: the ``{http://openadr.org/oadr-2.0b/2012/07}oadrPayload``
         element, as :func:`fleetven.messages.parse.parse_document` returns it.
-    :returns: one of the classes in :data:`fleetven.messages.model.MESSAGE_TYPES`.
+    :returns: one of the classes in :data:`fleetven.openadr.model.MESSAGE_TYPES`.
     :raises UnknownMessage: the root or the message element is not OpenADR 2.0b.
     :raises InvalidMessage: a required element is missing or misplaced.
     :raises InvalidValue: a value is not of its type.

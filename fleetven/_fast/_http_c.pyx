@@ -387,7 +387,7 @@ cdef class Connection:
 
 
 cdef class Call:
-    """A request made by :meth:`fleetven.transport.Transport.post`, in flight (see the pure twin)."""
+    """A request made by :meth:`fleetven.http.transport.Transport.post`, in flight (see the pure twin)."""
 
     cdef public object owner
     cdef public object service

@@ -1,9 +1,9 @@
-"""The HTTP/1.1 client protocol of :mod:`fleetven.transport`: the pooled connection's answer parser
+"""The HTTP/1.1 client protocol of :mod:`fleetven.http.transport`: the pooled connection's answer parser
 and the callback request (:class:`Call`), in pure Python; ``_http_c`` is its compiled twin.
 
 Both twins share this module's exceptions and sentinels, so that the transport, which
 catches them, sees the same classes whichever twin carries its requests. The pool itself
-(:class:`fleetven.transport.Transport`) stays in Python; a connection and a call reach it
+(:class:`fleetven.http.transport.Transport`) stays in Python; a connection and a call reach it
 through their ``owner`` (``_loop``, ``max_size``, ``_release``, ``_discard``, ``_forget``,
 ``_open_for``, ``_error``, ``_status_error``, ``_stale_window``, ``_closed`` and ``_parsed_heads``).
 """
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, cast
 
 if TYPE_CHECKING:
-    from ..transport import Transport, _Waiter
+    from fleetven.http.transport import Transport, _Waiter
 
 __all__ = (
     "Connection", "Call", "Callback", "parse_head", "Malformed", "TooLarge", "Lost", "Closed", "SLOT", "EARLY",

@@ -35,8 +35,8 @@ from typing import Any, NamedTuple
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 from lxml import etree
 
-from ..exceptions import SignatureError
-from ..messages.timefmt import parse_datetime
+from fleetven.exceptions import SignatureError
+from fleetven.openadr.timefmt import parse_datetime
 
 __all__ = (
     "Signed",
@@ -351,7 +351,7 @@ def epoch(text: str) -> float:
 
     The usual form, ``YYYY-MM-DDThh:mm:ss[.f]Z``, is the seconds part (converted once per
     second) plus the fraction read as a float; anything else goes through
-    :func:`fleetven.messages.timefmt.parse_datetime`.
+    :func:`fleetven.openadr.timefmt.parse_datetime`.
 
     :param text: the ``dsp:timestamp`` text.
     :raises ValueError: the text is not an xCal date-time.

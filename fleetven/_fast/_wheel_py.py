@@ -40,7 +40,7 @@ from collections.abc import Callable
 from operator import attrgetter
 from typing import Any
 
-from ..exceptions import ConfigurationError, SchedulerError
+from fleetven.exceptions import ConfigurationError, SchedulerError
 
 __all__ = ("Timer", "TimerWheel")
 

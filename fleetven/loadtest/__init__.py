@@ -12,12 +12,12 @@ request's latency is measured from its due time (:class:`Recorder`, an
     result.write("out")
 """
 
-from .driver import LoadTest, LoadTestConfig, ReportOption, parse_report_option
-from .monitor import Monitor
-from .recorder import AGGREGATED, PERCENTILES, HistoryRow, RampPoint, Recorder, Tally
-from .report import render_report
-from .results import Result
-from .units import parse_duration
+from fleetven.loadtest.driver import LoadTest, LoadTestConfig, ReportOption, parse_report_option
+from fleetven.loadtest.monitor import Monitor
+from fleetven.loadtest.recorder import AGGREGATED, PERCENTILES, HistoryRow, RampPoint, Recorder, Tally
+from fleetven.loadtest.report import render_report
+from fleetven.loadtest.results import Result
+from fleetven.loadtest.units import parse_duration
 
 __all__ = (
     "LoadTest",

@@ -26,12 +26,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any, TextIO
 
-from ..exceptions import ConfigurationError
-from ..fleet import Fleet
-from .monitor import Monitor
-from .recorder import AGGREGATED, HistoryRow, Recorder
-from .results import Result
-from .units import format_duration, format_ms
+from fleetven.exceptions import ConfigurationError
+from fleetven.fleet.core import Fleet
+from fleetven.loadtest.monitor import Monitor
+from fleetven.loadtest.recorder import AGGREGATED, HistoryRow, Recorder
+from fleetven.loadtest.results import Result
+from fleetven.loadtest.units import format_duration, format_ms
 
 __all__ = ("LoadTest", "LoadTestConfig", "ReportOption", "parse_report_option")
 
@@ -52,7 +52,7 @@ def parse_report_option(text: str) -> ReportOption:
 
     :raises ConfigurationError: an unknown report name or a bad interval.
     """
-    from .units import parse_duration
+    from fleetven.loadtest.units import parse_duration
 
     name, sep, interval = text.partition(":")
     name = name.strip().upper()

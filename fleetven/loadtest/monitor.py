@@ -105,7 +105,7 @@ class Monitor:
         """A percentile of the loop lag, in milliseconds (0 before any sample)."""
         if not self.lag.get_total_count():
             return 0.0
-        from .recorder import histogram_figures
+        from fleetven.loadtest.recorder import histogram_figures
 
         return float(histogram_figures(self.lag, (percentile,))[0][percentile]) / 1000.0
 

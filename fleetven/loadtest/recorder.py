@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from hdrh.histogram import HdrHistogram  # type: ignore[import-untyped]
 
-from ..observe import Observer
+from fleetven.observe import Observer
 
 if TYPE_CHECKING:
-    from ..ven import Ven
+    from fleetven.ven.core import Ven
 
 __all__ = ("Recorder", "Tally", "HistoryRow", "RampPoint", "PERCENTILES", "AGGREGATED", "new_histogram")
 
@@ -365,7 +365,7 @@ class Recorder(Observer):
         self.ramp: list[RampPoint] = []
         #: (message type, error description) -> count.
         self.errors: Counter[tuple[str, str]] = Counter()
-        #: VENs per state (:data:`fleetven.ven.STATES`).
+        #: VENs per state (:data:`fleetven.ven.core.STATES`).
         self.states: Counter[str] = Counter()
         #: ``optIn`` / ``optOut`` -> count.
         self.event_answers: Counter[str] = Counter()

@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .recorder import AGGREGATED
-from .units import format_duration, format_ms
+from fleetven.loadtest.recorder import AGGREGATED
+from fleetven.loadtest.units import format_duration, format_ms
 
 if TYPE_CHECKING:
-    from .results import Result
+    from fleetven.loadtest.results import Result
 
 __all__ = ("render_report", "Series", "line_chart")
 

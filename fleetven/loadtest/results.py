@@ -22,12 +22,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import __version__
-from .recorder import AGGREGATED, PERCENTILES, PHASES, HistoryRow, Recorder, Tally
-from .units import format_duration, format_ms
+from fleetven._version import __version__
+from fleetven.loadtest.recorder import AGGREGATED, PERCENTILES, PHASES, HistoryRow, Recorder, Tally
+from fleetven.loadtest.units import format_duration, format_ms
 
 if TYPE_CHECKING:
-    from .driver import LoadTestConfig
+    from fleetven.loadtest.driver import LoadTestConfig
 
 __all__ = ("Result", "STATS_COLUMNS", "HISTORY_COLUMNS", "DOUBTFUL_LAG_MS", "DOUBTFUL_CPU_PERCENT")
 
@@ -273,7 +273,7 @@ class Result:
 
     def write(self, out_dir: str | os.PathLike[str]) -> list[Path]:
         """Write every result file into ``out_dir`` (created if needed); return their paths."""
-        from .report import render_report
+        from fleetven.loadtest.report import render_report
 
         target = Path(out_dir)
         target.mkdir(parents=True, exist_ok=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from ..exceptions import ConfigurationError, InvalidValue
-from ..messages.timefmt import parse_duration as parse_iso_duration
+from fleetven.exceptions import ConfigurationError, InvalidValue
+from fleetven.openadr.timefmt import parse_duration as parse_iso_duration
 
 __all__ = ("parse_duration", "format_duration", "format_ms")
 

@@ -6,10 +6,10 @@ anything unsafe or invalid with a :class:`~fleetven.exceptions.MessageError`;
 ``oadrPayload``.
 """
 
-from .build import build_message, build_signed_object
-from .model import *  # noqa: F403
-from .model import __all__ as _model_all
-from .parse import DEFAULT_MAX_SIZE, parse_document, parse_message
+from fleetven.messages.build import build_message, build_signed_object
+from fleetven.messages.parse import DEFAULT_MAX_SIZE, parse_document, parse_message
+from fleetven.openadr.model import *  # noqa: F403
+from fleetven.openadr.model import __all__ as _model_all
 
 __all__ = (
     "parse_message",

@@ -23,13 +23,13 @@ naming the message type and the element path
 (``oadrDistributeEvent/oadrEvent[2]/eiEvent/eventDescriptor/eventID``).
 
 Value conventions: datetimes are written in UTC with ``Z``; durations as
-ISO 8601 (:func:`~fleetven.messages.timefmt.format_duration`); floats with
+ISO 8601 (:func:`~fleetven.openadr.timefmt.format_duration`); floats with
 :func:`repr` (shortest round trip), ints in decimal, booleans as
-``true``/``false``. A :class:`~fleetven.messages.model.Response` without a
+``true``/``false``. A :class:`~fleetven.openadr.model.Response` without a
 ``request_id`` is written with an empty ``requestID`` (the schema requires
 the element, peers often leave it empty).
 
-Targets are lists of one-key dicts (see :data:`~fleetven.messages.model.Target`),
+Targets are lists of one-key dicts (see :data:`~fleetven.openadr.model.Target`),
 written in the order the schema's ``EiTargetType`` requires (grouped by type,
 document order kept within a type). Service areas and service locations are
 GML polygons in the schema: their value is ``{"pos_list": [float, ...]}``
@@ -45,10 +45,10 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, NoReturn
 
-from ..exceptions import BuildError, InvalidValue
-from . import model as m
-from .namespaces import NS
-from .timefmt import format_duration
+from fleetven.exceptions import BuildError, InvalidValue
+from fleetven.openadr import model as m
+from fleetven.openadr.namespaces import NS
+from fleetven.openadr.timefmt import format_duration
 
 __all__ = ("build_message", "build_signed_object", "envelope", "PAYLOAD_OPEN", "PAYLOAD_CLOSE")
 
@@ -350,7 +350,7 @@ _MEASUREMENTS: dict[str, tuple[str, str]] = {
 
 
 def _measurement(v: Any, parent: str) -> str:
-    """An ``emix:itemBase`` element for a :class:`~fleetven.messages.model.Measurement`.
+    """An ``emix:itemBase`` element for a :class:`~fleetven.openadr.model.Measurement`.
 
     ``parent`` is the relative path of the parent element, ending in ``/`` (or empty).
     """
@@ -1185,7 +1185,7 @@ def _build(msg: Any) -> tuple[str, list[str]]:
     if spec is None:
         name = getattr(type(msg), "message_type", None)
         raise BuildError(
-            f"cannot build a {type(msg).__name__}: not a message class of fleetven.messages.model",
+            f"cannot build a {type(msg).__name__}: not a message class of fleetven.openadr.model",
             message_type=name if isinstance(name, str) else None, path=None,
         )
     fn, open_tag, close_tag, finder, base, signed_open = spec
@@ -1216,7 +1216,7 @@ def build_signed_object(msg: m.Message) -> bytes:
     the ``oadrSignedObject`` element of :func:`build_message`'s document, so
     a signature can digest them as they are.
 
-    :param msg: a message object of :mod:`fleetven.messages.model`.
+    :param msg: a message object of :mod:`fleetven.openadr.model`.
     :returns: UTF-8 bytes of ``<oadr:oadrSignedObject ...>...</oadr:oadrSignedObject>``.
     :raises BuildError: a required value is missing, a value has the wrong type
         or cannot be written (naive datetime, non-finite number, a character
@@ -1234,7 +1234,7 @@ def build_message(msg: m.Message) -> bytes:
 
     Equal to ``envelope(build_signed_object(msg))``.
 
-    :param msg: a message object of :mod:`fleetven.messages.model`.
+    :param msg: a message object of :mod:`fleetven.openadr.model`.
     :returns: UTF-8 bytes, starting with the XML declaration.
     :raises BuildError: as :func:`build_signed_object`.
     """
@@ -1246,7 +1246,7 @@ def build_message(msg: m.Message) -> bytes:
 
 # Each oadrEvent is written by the ``build`` twin of fleetven._fast: compiled, or its pure-Python specification
 # (fleetven._fast._build_py.event, the code that was here). Picked last: the pure twin imports the helpers above.
-from .._fast import twin as _twin  # noqa: E402
+from fleetven._fast import twin as _twin  # noqa: E402
 
 _build_twin, BUILD_COMPILED = _twin("build")
 #: ``event(ev, out)`` of the twin in use: appends one ``oadrEvent`` element to ``out``.

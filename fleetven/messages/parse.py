@@ -31,10 +31,10 @@ from typing import Any
 
 from lxml import etree
 
-from .. import _fast
-from ..exceptions import MalformedXML, MessageError, MessageTooLarge, UnknownMessage, UnsafeXML
-from .model import Message
-from .namespaces import OADR
+from fleetven import _fast
+from fleetven.exceptions import MalformedXML, MessageError, MessageTooLarge, UnknownMessage, UnsafeXML
+from fleetven.openadr.model import Message
+from fleetven.openadr.namespaces import OADR
 
 __all__ = ("DEFAULT_MAX_SIZE", "parse_document", "parse_message")
 
@@ -221,7 +221,7 @@ def parse_message(data: bytes | bytearray | memoryview | str, *, max_size: int =
 
     :param data: the body as received.
     :param max_size: the largest body accepted, in bytes.
-    :returns: one of the classes in :data:`fleetven.messages.model.MESSAGE_TYPES`.
+    :returns: one of the classes in :data:`fleetven.openadr.model.MESSAGE_TYPES`.
     :raises MessageError: a subclass saying what was wrong and where; see
         :func:`parse_document` and :func:`fleetven._fast.extract`.
     """

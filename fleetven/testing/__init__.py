@@ -47,7 +47,7 @@ oadrCreateOpt / oadrCancelOpt   oadrCreatedOpt / oadrCanceledOpt
 ==============================  ==============================================
 """
 
-from ._records import Faults, Receipt, VenRecord
-from .vtn import SERVICES, TestVTN
+from fleetven.testing._records import Faults, Receipt, VenRecord
+from fleetven.testing.vtn import SERVICES, TestVTN
 
 __all__ = ("TestVTN", "Faults", "VenRecord", "Receipt", "SERVICES")

@@ -6,7 +6,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from ..messages import model as m
+from fleetven.openadr import model as m
 
 __all__ = ("Receipt", "Faults", "VenRecord")
 

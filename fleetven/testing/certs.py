@@ -44,7 +44,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from ..exceptions import ConfigurationError
+from fleetven.exceptions import ConfigurationError
 
 __all__ = ("CertificateAuthority", "Credentials", "KeyType", "generate_key", "fingerprint_of")
 

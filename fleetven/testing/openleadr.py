@@ -60,8 +60,8 @@ from typing import Any
 
 from aiohttp import web
 
-from .._extras import missing_extra
-from ..exceptions import ConfigurationError
+from fleetven._extras import missing_extra
+from fleetven.exceptions import ConfigurationError
 
 __all__ = ("OpenLEADRVTN", "ReportValue", "OptAnswer", "ReceivedMessage")
 

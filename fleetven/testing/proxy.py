@@ -60,7 +60,7 @@ from typing import Final
 
 from yarl import URL
 
-from ..exceptions import ConfigurationError
+from fleetven.exceptions import ConfigurationError
 
 __all__ = ("FaultProxy", "ProxyStats", "MODES")
 

@@ -50,11 +50,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ..exceptions import ConfigurationError
-from ..messages import model as m
-from ._http import Reply
-from ._records import Faults
-from .vtn import TestVTN
+from fleetven.exceptions import ConfigurationError
+from fleetven.openadr import model as m
+from fleetven.testing._http import Reply
+from fleetven.testing._records import Faults
+from fleetven.testing.vtn import TestVTN
 
 __all__ = ("Script", "EventAction", "ReportAction", "FaultAction", "ScriptedVTN", "load_script", "parse_script")
 
@@ -158,7 +158,7 @@ class _Reader:
 
     def duration(self, table: str, index: int | None, data: dict[str, Any], key: str,
                  default: float | None) -> float | None:
-        from ..loadtest.units import parse_duration
+        from fleetven.loadtest.units import parse_duration
 
         if key not in data:
             return default

@@ -12,20 +12,20 @@ from ssl import SSLContext
 from types import TracebackType
 from typing import Any
 
-from ..exceptions import MessageError, MessageTooLarge
-from ..messages import build_message, parse_message
-from ..messages import model as m
-from ..messages.build import build_signed_object
-from ..messages.parse import DEFAULT_MAX_SIZE
-from ..signing import (
+from fleetven.exceptions import MessageError, MessageTooLarge
+from fleetven.messages import build_message, parse_message
+from fleetven.messages.build import build_signed_object
+from fleetven.messages.parse import DEFAULT_MAX_SIZE
+from fleetven.openadr import model as m
+from fleetven.signing import (
     ReplayGuard,
     Verifier,
     load_signing_key,
     sign_message,
     verify_message,
 )
-from ._http import HttpServer, Reply
-from ._records import Faults, Receipt, VenRecord
+from fleetven.testing._http import HttpServer, Reply
+from fleetven.testing._records import Faults, Receipt, VenRecord
 
 __all__ = ("TestVTN", "SERVICES")
 
@@ -278,7 +278,7 @@ class TestVTN:
         """Add (or replace, by eventID) an event of ``ven_id`` and queue an ``oadrDistributeEvent``
         carrying all the VEN's current events (rule 61).
 
-        :param event: an event dict (:data:`~fleetven.messages.model.EVENT_SHAPE`); kept, not copied.
+        :param event: an event dict (:data:`~fleetven.openadr.model.EVENT_SHAPE`); kept, not copied.
         """
         rec = self.ven(ven_id)
         rec.events[event["event_id"]] = event

@@ -1,4 +1,4 @@
-"""fleetven.events against the EiEvent rules of the OpenADR 2.0b checklist.
+"""fleetven.ven.events against the EiEvent rules of the OpenADR 2.0b checklist.
 
 Each test is named after the rule it checks (numbers from ``shared/OPENADR.md``).
 Events are small dicts from ``tests/samples.py``; the book is a plain dict.
@@ -19,7 +19,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from fleetven.events import (
+from fleetven.messages import build_message
+from fleetven.openadr import model as m
+from fleetven.ven.events import (
     OPT_IN,
     OPT_OUT,
     EventChange,
@@ -31,8 +33,6 @@ from fleetven.events import (
     reconcile,
     status_schedule,
 )
-from fleetven.messages import build_message
-from fleetven.messages import model as m
 
 VEN = samples.VEN_ID
 ME = Identity(VEN, resource_ids={"res-1", "res-2"}, group_ids={"grp-1"}, party_ids={"party-1"})

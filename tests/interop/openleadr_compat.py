@@ -70,7 +70,7 @@ are OpenLEADR's ``pnode``/``aggregated_pnode`` (the element names);
 One difference is ours by design, not a quirk of OpenLEADR's:
 
 D1 ``test_event`` always in the descriptor
-    :data:`fleetven.messages.model.EVENT_SHAPE` always carries
+    :data:`fleetven.openadr.model.EVENT_SHAPE` always carries
     ``event_descriptor["test_event"]`` (``False`` when the message has no
     ``ei:testEvent``); OpenLEADR leaves the key out then.
 
@@ -86,8 +86,8 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from fleetven.messages import model as m
-from fleetven.messages.namespaces import GML
+from fleetven.openadr import model as m
+from fleetven.openadr.namespaces import GML
 
 __all__ = (
     "OPENLEADR_MEASUREMENTS",
@@ -329,7 +329,7 @@ def to_openleadr(msg: m.Message) -> tuple[str, dict[str, Any]]:
     Values keep our types (IDs are ``str``); :func:`diff_openleadr` allows for
     the ways OpenLEADR changes them.
 
-    :param msg: a model object from :mod:`fleetven.messages.model`.
+    :param msg: a model object from :mod:`fleetven.openadr.model`.
     :returns: the message type and the payload dict.
     """
     mtype: str = msg.message_type

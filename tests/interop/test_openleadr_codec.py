@@ -37,8 +37,8 @@ from openleadr.messaging import create_message, validate_xml_schema
 from openleadr.messaging import parse_message as openleadr_parse
 
 from fleetven.messages import build_message
-from fleetven.messages import model as m
 from fleetven.messages.parse import parse_document
+from fleetven.openadr import model as m
 
 from .openleadr_compat import assert_same_content, check_interval_starts, to_openleadr
 

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from fleetven import OpenADRClient
-from fleetven.fleet import Fleet
+from fleetven.fleet.core import Fleet
 from fleetven.testing.openleadr import OpenLEADRVTN
-from fleetven.ven import Ven
+from fleetven.ven.core import Ven
 
 UTC = timezone.utc
 DEADLINE = 30.0

@@ -25,12 +25,12 @@ import aiohttp
 import pytest
 
 from fleetven import OpenADRClient
-from fleetven.fleet import Fleet
-from fleetven.messages import model as m
+from fleetven.fleet.core import Fleet
+from fleetven.openadr import model as m
 from fleetven.signing import load_signing_key, sign_message
 from fleetven.testing.certs import CertificateAuthority, Credentials
 from fleetven.testing.openleadr import OpenLEADRVTN, ReceivedMessage
-from fleetven.ven import Ven
+from fleetven.ven.core import Ven
 
 UTC = timezone.utc
 DEADLINE = 30.0

@@ -23,10 +23,10 @@ from signxml import XMLSigner, XMLVerifier, methods
 
 from fleetven._fast._sig_py import C14N10, c14n
 from fleetven.exceptions import SignatureError
-from fleetven.messages import model as m
 from fleetven.messages.build import PAYLOAD_CLOSE, PAYLOAD_OPEN, build_signed_object
-from fleetven.messages.namespaces import NS
 from fleetven.messages.parse import parse_document
+from fleetven.openadr import model as m
+from fleetven.openadr.namespaces import NS
 from fleetven.signing import (
     ReplayGuard,
     SigningKey,
@@ -174,7 +174,7 @@ def test_fleetven_verifies_what_openleadr_signs(case: str, key_type: str, pki: d
 def _replay_protect(now: float) -> Any:
     from datetime import datetime, timezone
 
-    from fleetven.messages.timefmt import format_datetime
+    from fleetven.openadr.timefmt import format_datetime
 
     dsp = NS["dsp"]
     rp = etree.Element(f"{{{dsp}}}ReplayProtect", nsmap={"dsp": dsp})

@@ -35,27 +35,27 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-from .exceptions import ConfigurationError, ReplayError, SignatureError
-from .messages.build import build_signed_object
-from .messages.model import Message
-from .messages.parse import DEFAULT_MAX_SIZE, parse_document
+from fleetven.exceptions import ConfigurationError, ReplayError, SignatureError
+from fleetven.messages.build import build_signed_object
+from fleetven.messages.parse import DEFAULT_MAX_SIZE, parse_document
+from fleetven.openadr.model import Message
 
 if TYPE_CHECKING:
-    from ._fast._sig_py import Signed, c14n, ecdsa_der, ecdsa_raw, epoch, inspect_signed, seal, timestamp
+    from fleetven._fast._sig_py import Signed, c14n, ecdsa_der, ecdsa_raw, epoch, inspect_signed, seal, timestamp
 else:
     try:
-        from ._fast import Signed, c14n, inspect_signed, seal
+        from fleetven._fast import Signed, c14n, inspect_signed, seal
     except ImportError:  # the selector does not export them yet
-        from ._fast._sig_py import Signed, c14n, inspect_signed, seal
-    from ._fast import SIG_COMPILED as _SIG_COMPILED
+        from fleetven._fast._sig_py import Signed, c14n, inspect_signed, seal
+    from fleetven._fast import SIG_COMPILED as _SIG_COMPILED
 
     # the twin the selector chose for seal() (fleetven._fast exports only the three above)
     if _SIG_COMPILED:
-        from ._fast._sig_c import ecdsa_der, ecdsa_raw, epoch, timestamp
+        from fleetven._fast._sig_c import ecdsa_der, ecdsa_raw, epoch, timestamp
     else:
-        from ._fast._sig_py import ecdsa_der, ecdsa_raw, epoch, timestamp
+        from fleetven._fast._sig_py import ecdsa_der, ecdsa_raw, epoch, timestamp
 
-from ._fast._sig_py import DIGEST_METHODS, SIGNATURE_METHODS
+from fleetven._fast._sig_py import DIGEST_METHODS, SIGNATURE_METHODS
 
 __all__ = (
     "fingerprint",
@@ -661,7 +661,7 @@ def verify_message(data: bytes | str, verifier: Verifier, guard: ReplayGuard | N
     :raises SignatureError: the signature is missing or wrong (see :meth:`Verifier.verify`).
     :raises ReplayError: a replayed or stale message.
     """
-    from . import _fast
+    from fleetven import _fast
 
     root = parse_document(data, max_size=max_size)
     _check_raw(data.encode("utf-8") if isinstance(data, str) else bytes(data))

@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from .messages import model as m
+from fleetven.openadr import model as m
 
 if TYPE_CHECKING:
-    from .timerwheel import Timer
+    from fleetven.timerwheel import Timer
 
 __all__ = (
     "OPT_IN",
@@ -84,7 +84,7 @@ class EventRecord:
     A modification updates the record in place, so the VEN's timers and the
     randomised start survive it.
 
-    :ivar event: the latest event dict (:data:`fleetven.messages.model.EVENT_SHAPE`).
+    :ivar event: the latest event dict (:data:`fleetven.openadr.model.EVENT_SHAPE`).
     :ivar event_id: its ``eventID``.
     :ivar modification_number: its ``modificationNumber``.
     :ivar opt: the decision sent for it (``"optIn"``/``"optOut"``), ``None`` until

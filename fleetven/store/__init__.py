@@ -22,7 +22,7 @@ Two stores with the same behaviour:
 * :class:`MemoryStore`: the same rows in dicts; nothing survives the process (tests, load runs).
 
 Values are serialised with orjson and an explicit, typed encoding of what JSON lacks
-(datetimes, timedeltas, the message dataclasses of :mod:`fleetven.messages.model`): see
+(datetimes, timedeltas, the message dataclasses of :mod:`fleetven.openadr.model`): see
 :func:`encode` and :func:`decode`. Nothing is pickled.
 """
 
@@ -40,8 +40,8 @@ from typing import Any, Final
 
 import orjson
 
-from .exceptions import ConfigurationError, StoreError
-from .messages import model as m
+from fleetven.exceptions import ConfigurationError, StoreError
+from fleetven.openadr import model as m
 
 __all__ = (
     "SCHEMA_VERSION",
@@ -90,7 +90,7 @@ def _default(obj: Any) -> Any:
 
 def encode(value: Any) -> bytes:
     """Serialise ``value`` (JSON types, aware datetimes, timedeltas, the dataclasses of
-    :mod:`fleetven.messages.model`, nested freely) to bytes that :func:`decode` turns back into
+    :mod:`fleetven.openadr.model`, nested freely) to bytes that :func:`decode` turns back into
     an equal value. Tuples and sets come back as lists.
 
     :raises StoreError: a value of another type, or a naive datetime.

@@ -25,12 +25,12 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from .observe import Observer
+from fleetven.observe import Observer
 
 if TYPE_CHECKING:
-    from .fleet import Fleet
-    from .metrics import LoopLag
-    from .ven import Ven
+    from fleetven.fleet.core import Fleet
+    from fleetven.observe.metrics import LoopLag
+    from fleetven.ven.core import Ven
 
 __all__ = ("LiveStats", "LiveView", "percentile")
 

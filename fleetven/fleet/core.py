@@ -8,9 +8,9 @@
         fleet.add_ven(f"site-{i:04d}")
     fleet.run()                          # blocks, on uvloop; or: async with fleet: ...
 
-One :class:`~fleetven.transport.Transport` (one connection pool), one
+One :class:`~fleetven.http.transport.Transport` (one connection pool), one
 :class:`~fleetven.timerwheel.TimerWheel`, one random source and one handler
-table serve every VEN; each :class:`~fleetven.ven.Ven` is a small slotted
+table serve every VEN; each :class:`~fleetven.ven.core.Ven` is a small slotted
 object. A fleet of one is the plain single-VEN client.
 """
 
@@ -27,16 +27,16 @@ from datetime import timedelta
 from types import TracebackType
 from typing import Any
 
-from .exceptions import ConfigurationError
-from .messages.parse import DEFAULT_MAX_SIZE
-from .observe import Observer
-from .reports import make_report_spec
-from .signing import SigningKey, Verifier, load_signing_key
-from .store import SQLiteStore, Store, VenState, open_store
-from .timerwheel import TimerWheel
-from .tls import TLS_MODES, ContextCache, check_certificate
-from .transport import Transport
-from .ven import Handler, Shared, Ven, check_handler
+from fleetven.exceptions import ConfigurationError
+from fleetven.http.tls import TLS_MODES, ContextCache, check_certificate
+from fleetven.http.transport import Transport
+from fleetven.messages.parse import DEFAULT_MAX_SIZE
+from fleetven.observe import Observer
+from fleetven.signing import SigningKey, Verifier, load_signing_key
+from fleetven.store import SQLiteStore, Store, VenState, open_store
+from fleetven.timerwheel import TimerWheel
+from fleetven.ven.core import Handler, Shared, Ven, check_handler
+from fleetven.ven.reports import make_report_spec
 
 __all__ = ("Fleet",)
 
@@ -303,9 +303,9 @@ class Fleet:
 
     def add_report(self, callback: Callable[..., Any], resource_id: str, measurement: str | None = None,
                    **options: Any) -> tuple[str, str]:
-        """Offer the same report from every VEN; ``callback`` gets the :class:`~fleetven.ven.Ven` first.
+        """Offer the same report from every VEN; ``callback`` gets the :class:`~fleetven.ven.core.Ven` first.
 
-        Takes OpenLEADR's ``add_report`` arguments (see :func:`fleetven.reports.make_report_spec`).
+        Takes OpenLEADR's ``add_report`` arguments (see :func:`fleetven.ven.reports.make_report_spec`).
         Reports added while running are advertised at each VEN's next registration.
 
         :returns: ``(report_specifier_id, r_id)``.

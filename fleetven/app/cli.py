@@ -29,12 +29,12 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from cryptography import x509
 
-from . import __version__
-from .observe import Observer, Observers
-from .signing import fingerprint
+from fleetven._version import __version__
+from fleetven.observe import Observer, Observers
+from fleetven.signing import fingerprint
 
 if TYPE_CHECKING:
-    from .fleet import Fleet
+    from fleetven.fleet.core import Fleet
 
 __all__ = ("COMMANDS", "build_parser", "main")
 
@@ -166,8 +166,8 @@ def _configure_logging(fmt: str, level: str) -> Callable[[], None]:
 
 async def _serve(fleet: Fleet, args: argparse.Namespace, live: bool) -> int:
     """Run ``fleet`` until SIGTERM or SIGINT (or until it is stopped), with metrics and live view."""
-    from .live import LiveStats, LiveView
-    from .metrics import FleetMetrics, LoopLag
+    from fleetven.observe.live import LiveStats, LiveView
+    from fleetven.observe.metrics import FleetMetrics, LoopLag
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -229,8 +229,8 @@ async def _summaries(stats: Any, interval: float) -> None:
 
 
 def _run_run(args: argparse.Namespace) -> int:
-    from .config import build_fleet, load_config
-    from .exceptions import ConfigurationError
+    from fleetven.app.config import build_fleet, load_config
+    from fleetven.exceptions import ConfigurationError
 
     try:
         config = load_config(args.config)
@@ -288,15 +288,15 @@ def add_run(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 
 def add_loadtest(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``fleetven loadtest`` (implemented in :mod:`fleetven.loadtest.commands`)."""
-    from .loadtest.commands import add_loadtest as add
+    """Add ``fleetven loadtest`` (implemented in :mod:`fleetven.app.commands`)."""
+    from fleetven.app.commands import add_loadtest as add
 
     add(subparsers)
 
 
 def add_vtn(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``fleetven vtn`` (implemented in :mod:`fleetven.loadtest.commands`)."""
-    from .loadtest.commands import add_vtn as add
+    """Add ``fleetven vtn`` (implemented in :mod:`fleetven.app.commands`)."""
+    from fleetven.app.commands import add_vtn as add
 
     add(subparsers)
 

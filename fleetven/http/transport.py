@@ -61,17 +61,17 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from yarl import URL
 
-from ._fast import http as _http
-from ._fast._http_py import EARLY as _EARLY
-from ._fast._http_py import SLOT as _SLOT
-from ._fast._http_py import Callback
-from ._fast._http_py import Closed as _Closed
-from ._fast._http_py import Lost as _Lost
-from ._fast._http_py import Malformed as _Malformed
-from ._fast._http_py import TooLarge as _TooLarge
-from .exceptions import ConfigurationError, HTTPStatusError, MessageTooLarge, TransportError, TransportTimeout
-from .messages import model as m
-from .messages.parse import DEFAULT_MAX_SIZE
+from fleetven._fast import http as _http
+from fleetven._fast._http_py import EARLY as _EARLY
+from fleetven._fast._http_py import SLOT as _SLOT
+from fleetven._fast._http_py import Callback
+from fleetven._fast._http_py import Closed as _Closed
+from fleetven._fast._http_py import Lost as _Lost
+from fleetven._fast._http_py import Malformed as _Malformed
+from fleetven._fast._http_py import TooLarge as _TooLarge
+from fleetven.exceptions import ConfigurationError, HTTPStatusError, MessageTooLarge, TransportError, TransportTimeout
+from fleetven.messages.parse import DEFAULT_MAX_SIZE
+from fleetven.openadr import model as m
 
 __all__ = (
     "Transport",
@@ -97,7 +97,7 @@ OADR_POLL: Final = "OadrPoll"
 SERVICES: Final[tuple[str, ...]] = (EI_REGISTER_PARTY, EI_EVENT, EI_REPORT, EI_OPT, OADR_POLL)
 
 #: The service each VEN-to-VTN message is posted to. ``oadrResponse``
-#: (:class:`~fleetven.messages.model.ResponseMessage`) is absent: it goes to the
+#: (:class:`~fleetven.openadr.model.ResponseMessage`) is absent: it goes to the
 #: service of the message it answers, which the caller passes explicitly.
 SERVICE_OF: Final[dict[type, str]] = {
     m.QueryRegistration: EI_REGISTER_PARTY,
@@ -129,8 +129,8 @@ STALE_RETRY_WINDOW: float = 0.25
 # The connection protocol and the callback request: compiled (``_http_c``) or pure (``_http_py``); the
 # exceptions and sentinels are ``_http_py``'s whichever twin is in use.
 if TYPE_CHECKING:
-    from ._fast._http_py import Call
-    from ._fast._http_py import Connection as _Connection
+    from fleetven._fast._http_py import Call
+    from fleetven._fast._http_py import Connection as _Connection
 else:
     _Connection = _http.Connection
     Call = _http.Call
@@ -222,7 +222,7 @@ class Transport:
         if not keepalive_timeout >= 0:
             raise ConfigurationError(f"Transport keepalive_timeout must be >= 0, not {keepalive_timeout!r}")
         if user_agent is None:
-            from . import __version__
+            from fleetven._version import __version__
 
             user_agent = f"fleetven/{__version__}"
         self.vtn_url: str = base

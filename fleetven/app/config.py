@@ -34,12 +34,12 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from .exceptions import ConfigurationError, FleetvenError, InvalidValue
-from .fleet import Fleet
-from .messages.timefmt import parse_duration
-from .reports import make_report_spec
-from .tls import TLS_MODES
-from .ven import HANDLER_NAMES
+from fleetven.exceptions import ConfigurationError, FleetvenError, InvalidValue
+from fleetven.fleet.core import Fleet
+from fleetven.http.tls import TLS_MODES
+from fleetven.openadr.timefmt import parse_duration
+from fleetven.ven.core import HANDLER_NAMES
+from fleetven.ven.reports import make_report_spec
 
 __all__ = (
     "FleetConfig",
@@ -85,7 +85,7 @@ class VenConfig:
 
 @dataclass(frozen=True, slots=True)
 class ReportConfig:
-    """One ``[[reports]]`` entry: :meth:`fleetven.fleet.Fleet.add_report` arguments."""
+    """One ``[[reports]]`` entry: :meth:`fleetven.fleet.core.Fleet.add_report` arguments."""
 
     callback: Callable[..., Any]
     resource_id: str
@@ -99,7 +99,7 @@ class FleetConfig:
     """A validated ``fleetven run`` configuration (see :func:`load_config`).
 
     :ivar path: the file it was read from.
-    :ivar options: the ``[fleet]`` keyword options for :class:`~fleetven.fleet.Fleet`, converted
+    :ivar options: the ``[fleet]`` keyword options for :class:`~fleetven.fleet.core.Fleet`, converted
         (durations in seconds).
     :ivar store: the ``[store] path`` (absolute), ``":memory:"`` for ``"memory"``; without a
         ``[store]`` section, ``<the file's name>.db`` beside the file.
@@ -125,7 +125,7 @@ class FleetConfig:
     log_level: str = "INFO"
 
     def fleet_kwargs(self) -> dict[str, Any]:
-        """The keyword arguments of :class:`~fleetven.fleet.Fleet` this configuration gives."""
+        """The keyword arguments of :class:`~fleetven.fleet.core.Fleet` this configuration gives."""
         kwargs: dict[str, Any] = {
             "cert": self.cert,
             "key": self.key,
@@ -951,10 +951,10 @@ def load_config(path: str | os.PathLike[str], *, environ: Mapping[str, str] | No
 
 
 def build_fleet(config: FleetConfig, **extra: Any) -> Fleet:
-    """Make the :class:`~fleetven.fleet.Fleet` a configuration describes: its handlers, its reports
+    """Make the :class:`~fleetven.fleet.core.Fleet` a configuration describes: its handlers, its reports
     and every VEN (not started).
 
-    :param extra: more :class:`~fleetven.fleet.Fleet` keyword arguments (``observer=...``).
+    :param extra: more :class:`~fleetven.fleet.core.Fleet` keyword arguments (``observer=...``).
     :raises ConfigurationError: what the fleet itself refuses (a certificate that does not load,
         a key that does not match), every such mistake at once, each with where it came from.
     """

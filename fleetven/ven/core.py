@@ -3,9 +3,9 @@
 A :class:`Ven` is a small slotted object: its identity (name, venID,
 registrationID), its book of events, its report engine and the one timer it
 waits on. Everything that can be shared lives once per fleet in a
-:class:`Shared`: the :class:`~fleetven.transport.Transport`, the
+:class:`Shared`: the :class:`~fleetven.http.transport.Transport`, the
 :class:`~fleetven.timerwheel.TimerWheel`, the random source, the handler
-table, the fleet-wide reports and the settings. :class:`fleetven.fleet.Fleet`
+table, the fleet-wide reports and the settings. :class:`fleetven.fleet.core.Fleet`
 builds the :class:`Shared` and the VENs; user code gets VENs from it.
 
 How a VEN runs: every step is a timer on the shared wheel (register, poll,
@@ -22,7 +22,7 @@ No VEN owns a task that sleeps in a loop.
   in a first-in first-out queue, without a task.
 * **Polling**: ``oadrPoll``; every reply type is handled; after a non-empty
   reply the VEN polls again at once.
-* **Events**: :func:`fleetven.events.reconcile`, handlers (in parallel, with a
+* **Events**: :func:`fleetven.ven.events.reconcile`, handlers (in parallel, with a
   timeout), one ``oadrCreatedEvent`` per poll cycle, status transitions on
   the wheel.
 * **Durable state** (:mod:`fleetven.store`): the registration, the events with
@@ -51,8 +51,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from lxml import etree
 
-from . import events as ev
-from .exceptions import (
+from fleetven.exceptions import (
     ConfigurationError,
     MessageError,
     ProtocolError,
@@ -60,19 +59,20 @@ from .exceptions import (
     SignatureError,
     TransportError,
 )
-from .messages import build_message, build_signed_object, parse_document, parse_message
-from .messages import model as m
-from .messages.build import PAYLOAD_CLOSE, PAYLOAD_OPEN
-from .reports import ReportEngine, ReportSpec, make_report_spec
-from .signing import ReplayGuard, sign_message, verify_message
-from .store import MemoryStore, Store, VenState
-from .transport import EI_EVENT, EI_REGISTER_PARTY, EI_REPORT, OADR_POLL, SERVICE_OF
+from fleetven.http.transport import EI_EVENT, EI_REGISTER_PARTY, EI_REPORT, OADR_POLL, SERVICE_OF
+from fleetven.messages import build_message, build_signed_object, parse_document, parse_message
+from fleetven.messages.build import PAYLOAD_CLOSE, PAYLOAD_OPEN
+from fleetven.openadr import model as m
+from fleetven.signing import ReplayGuard, sign_message, verify_message
+from fleetven.store import MemoryStore, Store, VenState
+from fleetven.ven import events as ev
+from fleetven.ven.reports import ReportEngine, ReportSpec, make_report_spec
 
 if TYPE_CHECKING:
-    from .observe import Observer
-    from .signing import SigningKey, Verifier
-    from .timerwheel import Timer, TimerWheel
-    from .transport import Call, Transport
+    from fleetven.http.transport import Call, Transport
+    from fleetven.observe import Observer
+    from fleetven.signing import SigningKey, Verifier
+    from fleetven.timerwheel import Timer, TimerWheel
 
 __all__ = ("Ven", "Shared", "HANDLER_NAMES", "STATES")
 
@@ -114,7 +114,7 @@ def _ok(request_id: str | None = None, code: int = 200, description: str = "OK")
 
 
 class Shared:
-    """What every VEN of a fleet shares; one per fleet, built by :class:`~fleetven.fleet.Fleet`.
+    """What every VEN of a fleet shares; one per fleet, built by :class:`~fleetven.fleet.core.Fleet`.
 
     :param rng: the random source (poll phases, backoff jitter, ``startAfter``).
     :param poll_interval: seconds between polls when the VTN names no frequency.
@@ -298,7 +298,7 @@ class Shared:
 
 
 class Ven:
-    """One VEN identity of a fleet. Made by :meth:`fleetven.fleet.Fleet.add_ven`, not directly.
+    """One VEN identity of a fleet. Made by :meth:`fleetven.fleet.core.Fleet.add_ven`, not directly.
 
     :ivar name: the VEN's name (``oadrVenName``) and its key in ``fleet.vens``.
     :ivar ven_id: the venID (the VTN's once registered; the configured one before).
@@ -479,7 +479,7 @@ class Ven:
 
         Reports added after registration are advertised at the next registration.
 
-        :param callback: sampled for each value (see :class:`fleetven.reports.ReportSpec`).
+        :param callback: sampled for each value (see :class:`fleetven.ven.reports.ReportSpec`).
         :param resource_id: the resource the data point belongs to.
         :param measurement: the quantity measured (e.g. ``"power_real"``).
         :returns: ``(report_specifier_id, r_id)``.
@@ -509,7 +509,7 @@ class Ven:
         :param opt_type: ``"optIn"`` or ``"optOut"``.
         :param opt_reason: the reason (``"economic"``, ``"emergency"``, ``"mustRun"``, ...).
         :param event_id: the event opted (with ``modification_number``).
-        :param vavailability: availability windows, as :class:`~fleetven.messages.model.AvailableWindow`,
+        :param vavailability: availability windows, as :class:`~fleetven.openadr.model.AvailableWindow`,
             ``(dtstart, duration)`` tuples or ``{"dtstart", "duration"}`` dicts.
         :param targets: the opt's targets; by default this VEN (``[{"ven_id": ven_id}]``).
         :param opt_id: by default a random one.
@@ -598,7 +598,7 @@ class Ven:
     async def send(self, msg: m.Message, service: str | None = None, *, due: float | None = None) -> m.Message:
         """Send one message to the VTN and return its parsed answer.
 
-        :param service: the service to post to; by default the message's (:data:`fleetven.transport.SERVICE_OF`).
+        :param service: the service to post to; by default the message's (:data:`fleetven.http.transport.SERVICE_OF`).
         :param due: when the message was due (``loop.time()``), for the fleet's observer; default: now.
         :raises TransportError: the request failed.
         :raises MessageError: the answer could not be read.

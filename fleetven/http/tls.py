@@ -32,7 +32,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
-from .exceptions import ConfigurationError
+from fleetven.exceptions import ConfigurationError
 
 __all__ = (
     "TLS_MODES",
@@ -300,7 +300,7 @@ def check_certificate(
     """Read a certificate and check its validity period; meant for start-up.
 
     Every certificate in the file is checked (the leaf and any chain after it). One that expires
-    within ``warn_days`` is logged as a WARNING on the ``fleetven.tls`` logger, naming ``owner`` and
+    within ``warn_days`` is logged as a WARNING on the ``fleetven.http.tls`` logger, naming ``owner`` and
     the expiry date.
 
     :param cert_path_or_pem: a path to a PEM or DER file, PEM text, PEM or DER bytes, or a parsed

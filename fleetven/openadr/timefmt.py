@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
-from ..exceptions import InvalidValue
+from fleetven.exceptions import InvalidValue
 
 __all__ = ("parse_datetime", "parse_duration", "format_datetime", "format_duration", "MONTH", "YEAR")
 

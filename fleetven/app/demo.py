@@ -3,7 +3,7 @@
 Run it with ``make demo`` (which installs what it needs) or, in an environment
 that has fleetven and OpenLEADR 0.5.36::
 
-    python -m fleetven.demo --vens 1000
+    python -m fleetven.app.demo --vens 1000
 
 It starts OpenLEADR's own VTN on a free port of 127.0.0.1 (a real peer
 fleetven did not write), then a fleet of ``--vens`` VENs on the same event
@@ -26,10 +26,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ._extras import missing_extra
-from .fleet import Fleet
-from .testing.openleadr import OpenLEADRVTN
-from .ven import Ven
+from fleetven._extras import missing_extra
+from fleetven.fleet.core import Fleet
+from fleetven.testing.openleadr import OpenLEADRVTN
+from fleetven.ven.core import Ven
 
 __all__ = ("main", "run_demo")
 
@@ -127,8 +127,8 @@ async def run_demo(*, vens: int = 1000, poll: float = 5.0, report: float = 5.0, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point of ``python -m fleetven.demo``."""
-    parser = argparse.ArgumentParser(prog="python -m fleetven.demo", description=__doc__.split("\n\n")[0])
+    """Command-line entry point of ``python -m fleetven.app.demo``."""
+    parser = argparse.ArgumentParser(prog="python -m fleetven.app.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--vens", type=int, default=1000, help="how many VENs (default 1000)")
     parser.add_argument("--poll", type=float, default=5.0, help="poll interval the VTN asks for, s (default 5)")
     parser.add_argument("--report", type=float, default=5.0, help="report interval, s (default 5)")

@@ -29,7 +29,7 @@ them after a restart: sampling continues at the next instant of the request's ow
 (``oadrOnline``, ``oadrManualOverride``, and ``oadrLoadControlState`` when given; rule 510),
 whatever shape the callback returns (see :class:`ReportSpec`): a bare bool or number, as
 OpenLEADR users return, is sent as ``oadrOnline`` with ``oadrManualOverride`` false; a dict or
-:class:`~fleetven.messages.model.ResourceStatus` with a field missing or of the wrong type is
+:class:`~fleetven.openadr.model.ResourceStatus` with a field missing or of the wrong type is
 sent with the fields that can be read and the defaults (``online`` false, ``manual_override``
 false, no load control state); only a value from which nothing can be read (a string,
 ``None``, NaN...) is skipped, and the rest of the report still goes out. Each of these is
@@ -48,9 +48,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from .exceptions import ConfigurationError
-from .messages import model as m
-from .store import Sample, Store
+from fleetven.exceptions import ConfigurationError
+from fleetven.openadr import model as m
+from fleetven.store import Sample, Store
 
 __all__ = (
     "REPORT_NAMES",
@@ -100,7 +100,7 @@ _STATUS_DEFAULTS = {"online": False, "manual_override": False}
 _LOAD_CONTROL_KINDS = ("oadrCapacity", "oadrLevelOffset", "oadrPercentOffset", "oadrSetPoint")
 _LOAD_CONTROL_VALUES = ("oadrMin", "oadrMax", "oadrCurrent", "oadrNormal")
 _RICHER = ("a ResourceStatus or a dict {'online': bool, 'manual_override': bool, 'load_control_state': "
-           "{...}} (fleetven.reports.STATUS_KEYS)")
+           "{...}} (fleetven.ven.reports.STATUS_KEYS)")
 
 #: The namespace of the report ids :func:`make_report_spec` derives (uuid5).
 _ID_SPACE = uuid.UUID("5b0f3c1e-8a47-4d2b-9c61-0f7e2d9a4b13")
@@ -245,7 +245,7 @@ def _sampling_rate(value: Any) -> m.SamplingRate:
 
 def _measurement(measurement: Any, *, unit: str | None, scale: str | None, power_ac: bool,
                  power_hertz: float, power_voltage: float) -> m.Measurement:
-    """Resolve OpenLEADR's ``measurement`` argument to a :class:`~fleetven.messages.model.Measurement`."""
+    """Resolve OpenLEADR's ``measurement`` argument to a :class:`~fleetven.openadr.model.Measurement`."""
     if isinstance(measurement, m.Measurement):
         return m.Measurement(name=measurement.name, description=measurement.description, unit=measurement.unit,
                              scale=scale or measurement.scale, power_attributes=measurement.power_attributes,
@@ -325,7 +325,7 @@ def make_report_spec(
     :param callback: reads the value (sync or coroutine function); see :class:`ReportSpec`.
     :param resource_id: the resource this data point belongs to (its ``reportDataSource``).
     :param measurement: an OpenLEADR measurement name (``"voltage"``, ``"REAL_POWER"``...), a
-        :class:`~fleetven.messages.model.Measurement`, a dict, or any other string for a custom
+        :class:`~fleetven.openadr.model.Measurement`, a dict, or any other string for a custom
         unit; optional for ``TELEMETRY_STATUS``.
     :param data_collection_mode: ``"incremental"`` (sample every granularity: the callback takes
         no arguments and returns a value or ``[(datetime, value), ...]``) or ``"full"`` (callback

@@ -1,4 +1,4 @@
-"""The ``fleetven loadtest`` and ``fleetven vtn`` subcommands (plugged into :mod:`fleetven.cli`).
+"""The ``fleetven loadtest`` and ``fleetven vtn`` subcommands (plugged into :mod:`fleetven.app.cli`).
 
 ::
 
@@ -23,8 +23,8 @@ import ssl
 import sys
 from typing import TYPE_CHECKING, Any
 
-from ..exceptions import ConfigurationError, FleetvenError
-from .units import parse_duration
+from fleetven.exceptions import ConfigurationError, FleetvenError
+from fleetven.loadtest.units import parse_duration
 
 __all__ = ("add_loadtest", "add_vtn", "run_loadtest", "run_vtn", "EXIT_FAILED", "EXIT_USAGE")
 
@@ -128,7 +128,7 @@ def add_loadtest(subparsers: Subparsers) -> None:
 
 
 def _loadtest_config(args: argparse.Namespace) -> Any:
-    from .driver import LoadTestConfig, parse_report_option
+    from fleetven.loadtest.driver import LoadTestConfig, parse_report_option
 
     if (args.cert is None) != (args.key is None):
         raise ConfigurationError("--cert and --key go together")
@@ -161,8 +161,8 @@ def run_loadtest(args: argparse.Namespace) -> int:
     """Run ``fleetven loadtest``; return the exit status."""
     import uvloop
 
-    from .driver import LoadTest
-    from .results import Result
+    from fleetven.loadtest.driver import LoadTest
+    from fleetven.loadtest.results import Result
 
     try:
         config = _loadtest_config(args)
@@ -245,8 +245,8 @@ def _server_context(cert: str, key: str, passphrase: str | None, ca_file: str | 
 def _build_vtn(args: argparse.Namespace) -> Any:
     from datetime import timedelta
 
-    from ..signing import Verifier
-    from ..testing.script import ScriptedVTN, load_script
+    from fleetven.signing import Verifier
+    from fleetven.testing.script import ScriptedVTN, load_script
 
     if (args.cert is None) != (args.key is None):
         raise ConfigurationError("--cert and --key go together")

@@ -11,8 +11,8 @@ An OpenLEADR user switches by changing the import::
 
 The constructor, ``add_handler``, ``add_report`` (arguments and return
 value), ``create_opt``, ``cancel_opt``, ``run`` and ``stop`` take what
-OpenLEADR's take. Inside is a :class:`~fleetven.fleet.Fleet` holding one
-:class:`~fleetven.ven.Ven`, so the client behaves as fleetven's VENs do where
+OpenLEADR's take. Inside is a :class:`~fleetven.fleet.core.Fleet` holding one
+:class:`~fleetven.ven.core.Ven`, so the client behaves as fleetven's VENs do where
 OpenLEADR falls short: a failed registration is retried with backoff instead
 of abandoned, the poll interval gets jitter, every queued message is fetched.
 """
@@ -26,11 +26,11 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from .exceptions import ConfigurationError, MessageError, ProtocolError, TransportError
-from .fleet import Fleet
-from .messages import model as m
-from .signing import fingerprint
-from .ven import Ven
+from fleetven.exceptions import ConfigurationError, MessageError, ProtocolError, TransportError
+from fleetven.fleet.core import Fleet
+from fleetven.openadr import model as m
+from fleetven.signing import fingerprint
+from fleetven.ven.core import Ven
 
 __all__ = ("OpenADRClient",)
 
@@ -72,7 +72,7 @@ class OpenADRClient:
     :param events_clean_up_period: accepted for compatibility (unused).
     :param registration_timeout: how long :meth:`run` waits for the first
         registration before returning (registration goes on being retried).
-    :param fleet_options: further :class:`~fleetven.fleet.Fleet` keyword arguments.
+    :param fleet_options: further :class:`~fleetven.fleet.core.Fleet` keyword arguments.
     """
 
     def __init__(

@@ -45,13 +45,13 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 
-from .observe import Observer
+from fleetven.observe import Observer
 
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from .fleet import Fleet
-    from .ven import Ven
+    from fleetven.fleet.core import Fleet
+    from fleetven.ven.core import Ven
 
 __all__ = ("FleetMetrics", "LoopLag", "VEN_STATES")
 
