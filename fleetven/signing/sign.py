@@ -15,7 +15,6 @@ from fleetven.signing.keys import SigningKey
 __all__ = ("NONCE_BATCH", "nonce", "sign_message")
 
 
-
 def sign_message(msg_or_signed_object: Message | bytes, key: SigningKey, *,
                  now: float | None = None) -> bytes:
     """Sign a message: the whole ``oadrPayload`` document with its ``ds:Signature``.
@@ -23,7 +22,7 @@ def sign_message(msg_or_signed_object: Message | bytes, key: SigningKey, *,
     :param msg_or_signed_object: the bytes :func:`~fleetven.messages.build.build_signed_object`
         made, signed as they are (they are not built again: build a message sent again and again
         once), or a model message, built here with ``build_signed_object`` once.
-    :param key: from :func:`load_signing_key`.
+    :param key: from :func:`~fleetven.signing.keys.load_signing_key`.
     :param now: the signing time (POSIX seconds) for the ``ReplayProtect`` timestamp (written with
         ``key.stamps``); default: the clock.
     :returns: UTF-8 bytes, ready to send.
