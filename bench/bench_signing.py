@@ -190,8 +190,9 @@ class Signing:
 
     def sign(self, kind: str, data: Any, key: Any) -> Callable[[], bytes]:
         """``sign_message(data, key)`` with ``fleetven.signing.seal`` pointed at one twin."""
-        signing, seal = self.signing, self.twin(kind).seal
-        sign_message = signing.sign_message
+        seal = self.twin(kind).seal
+        sign_message = self.signing.sign_message
+        signing = sys.modules[sign_message.__module__]  # the module whose seal sign_message calls
 
         def run() -> bytes:
             signing.seal = seal
@@ -202,8 +203,9 @@ class Signing:
 
     def verify(self, kind: str, verifier: Any, root: Any, now: float) -> Callable[[], object]:
         """``Verifier.verify(root, ReplayGuard(), now=now)`` with ``inspect_signed`` pointed at one twin."""
-        signing, inspect = self.signing, self.twin(kind).inspect_signed
-        guard_class, verify = signing.ReplayGuard, verifier.verify
+        inspect = self.twin(kind).inspect_signed
+        guard_class, verify = self.signing.ReplayGuard, verifier.verify
+        signing = sys.modules[type(verifier).__module__]  # the module whose inspect_signed Verifier calls
 
         def run() -> object:
             signing.inspect_signed = inspect
@@ -665,8 +667,8 @@ def main(argv: list[str] | None = None) -> int:
                 infos[f"{identity.name}/{case}"] = info
     finally:  # leave fleetven.signing as it was
         selector = importlib.import_module("fleetven._fast")
-        sg.signing.seal = selector.seal
-        sg.signing.inspect_signed = selector.inspect_signed
+        sys.modules[sg.signing.sign_message.__module__].seal = selector.seal
+        sys.modules[sg.signing.Verifier.__module__].inspect_signed = selector.inspect_signed
     _print_rows(rows, infos)
     checks = targets(rows)
     _print_targets(checks)

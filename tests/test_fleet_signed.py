@@ -162,6 +162,16 @@ def test_disable_signature_sends_unsigned(pki: dict[str, Any]) -> None:
     assert fleet._shared.verifier is None
 
 
+def test_a_fleet_loads_each_identity_once_and_keeps_its_keys_to_itself(pki: dict[str, Any]) -> None:
+    cert, key = str(pki["ven_ec"].cert), str(pki["ven_ec"].key)
+    fleet = Fleet("https://127.0.0.1:9/x", cert=str(pki["fleet"].cert), key=str(pki["fleet"].key))
+    a = fleet.add_ven("a", cert=cert, key=key)._signer
+    assert a is not None and fleet.add_ven("b", cert=cert, key=key)._signer is a  # one load for both VENs
+    other = Fleet("https://127.0.0.1:9/x", cert=str(pki["fleet"].cert), key=str(pki["fleet"].key))
+    b = other.add_ven("a", cert=cert, key=key)._signer
+    assert b is not None and b is not a and b.fingerprint == a.fingerprint  # no cache shared between fleets
+
+
 def test_ca_file_alone_asks_for_no_signatures_require_vtn_signature_does(pki: dict[str, Any]) -> None:
     ca = str(pki["ca"].cert)
     # As in OpenLEADR: ca_file is the TLS trust anchor; signing VENs do not make VTN replies need signatures.

@@ -33,6 +33,7 @@ from fleetven._fast import _sig_py as pure
 from fleetven.exceptions import FleetvenError
 from fleetven.messages import build_signed_object
 from fleetven.openadr import model as m
+from fleetven.signing import sign as signer
 
 COMPILED: Any = None if NO_EXTENSIONS else importlib.import_module("fleetven._fast._sig_c")
 
@@ -247,33 +248,69 @@ def test_timestamp_twins_agree(now: float) -> None:
         assert re.fullmatch(r"-?\d{1,}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", result[1]), result
 
 
-def test_timestamp_is_signings_replay_timestamp() -> None:
-    assert signing._timestamp(1764147218.8902675) == "2025-11-26T08:53:38.890268Z"
-    assert signing._timestamp(0.0) == "1970-01-01T00:00:00.000000Z"
+_NOWS = (st.floats(allow_nan=True, allow_infinity=True) | st.floats(0, 4e9)
+         | st.integers(0, 4_000_000_000).map(lambda s: s + 0.5e-6 * (s % 7 - 3))
+         | st.sampled_from([0.0, -0.0, 0.9999996, 253402300799.0, 253402300800.0, -1.5]))
+
+
+@needs_c
+@settings(max_examples=500, deadline=None)
+@given(nows=st.lists(_NOWS, max_size=8), texts=st.lists(st.text(max_size=30) | st.just("2026-11-26T11:00:00.5Z"),
+                                                        max_size=4))
+def test_stamps_twins_agree_with_each_other_and_the_stateless_functions(nows: list[float], texts: list[str]) -> None:
+    """A Stamps object (its caches carried from call to call) gives what the stateless functions give."""
+    stamps_py, stamps_c = pure.Stamps(), COMPILED.Stamps()
+    texts = list(texts)
+    for now in nows + nows[::-1]:
+        a = outcome(stamps_py.timestamp, now)
+        assert a == outcome(stamps_c.timestamp, now) == outcome(pure.timestamp, now), now
+        if a[0] == "ok":
+            texts.append(a[1])
+    for text in texts + texts[::-1]:
+        a = outcome(stamps_py.epoch, text)
+        assert a == outcome(stamps_c.epoch, text) == outcome(pure.epoch, text), text
+
+
+def test_a_pure_stamps_object_gives_the_stateless_texts() -> None:
+    stamps = pure.Stamps()
+    for now in (1764147218.8902675, 1764147218.95, 0.0, 1764147218.1):
+        assert stamps.timestamp(now) == pure.timestamp(now)
+        assert stamps.epoch(pure.timestamp(now)) == pure.epoch(pure.timestamp(now))
+
+
+def test_timestamp_is_signings_replay_timestamp(tmp_path: Any) -> None:
+    from fleetven.testing.certs import CertificateAuthority
+
+    creds = CertificateAuthority.create(tmp_path, key_type="ec").issue_server("vtn", key_type="ec")
+    key = signing.load_signing_key(creds.cert_pem, creds.key_pem)
+    for now, text in ((1764147218.8902675, "2025-11-26T08:53:38.890268Z"), (0.0, "1970-01-01T00:00:00.000000Z")):
+        assert key.stamps.timestamp(now) == text
+        body = signing.sign_message(build_signed_object(m.Poll(ven_id="v")), key, now=now)
+        assert b"<dsp:timestamp>" + text.encode() + b"</dsp:timestamp>" in body
 
 
 # ================================================================== nonces
 
 
 def test_nonces_are_fresh_hex() -> None:
-    seen = {signing._nonce() for _ in range(3 * signing._NONCE_BATCH + 5)}
-    assert len(seen) == 3 * signing._NONCE_BATCH + 5
+    seen = {signer.nonce() for _ in range(3 * signer.NONCE_BATCH + 5)}
+    assert len(seen) == 3 * signer.NONCE_BATCH + 5
     assert all(re.fullmatch("[0-9a-f]{32}", n) for n in seen)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork")
 def test_a_forked_child_does_not_reuse_its_parents_nonces() -> None:
-    signing._nonce()  # the parent holds a batch
+    signer.nonce()  # the parent holds a batch
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
         os.close(read)
-        os.write(write, signing._nonce().encode())
+        os.write(write, signer.nonce().encode())
         os._exit(0)
     os.close(write)
     child = os.read(read, 64).decode()
     os.close(read)
     os.waitpid(pid, 0)
     assert re.fullmatch("[0-9a-f]{32}", child)
-    following = {signing._nonce() for _ in range(signing._NONCE_BATCH)}
+    following = {signer.nonce() for _ in range(signer.NONCE_BATCH)}
     assert child not in following

@@ -37,6 +37,7 @@ from fleetven.signing import (
     sign_message,
     verify_message,
 )
+from fleetven.signing.keys import KeyCache
 from fleetven.testing.certs import CertificateAuthority, Credentials
 
 UTC = dt.timezone.utc
@@ -377,12 +378,31 @@ def test_fingerprint_of_unreadable_file(tmp_path: Any) -> None:
 
 def test_load_signing_key_caches_by_identity(ec_cert: Credentials) -> None:
     cp, kp = str(ec_cert.cert), str(ec_cert.key)
-    a = load_signing_key(cp, kp)
-    assert load_signing_key(cp, kp) is a
-    assert load_signing_key(ec_cert.cert_pem, ec_cert.key_pem) is a  # same identity, given as bytes
+    keys = KeyCache()
+    a = load_signing_key(cp, kp, cache=keys)
+    assert load_signing_key(cp, kp, cache=keys) is a
+    assert load_signing_key(ec_cert.cert_pem, ec_cert.key_pem, cache=keys) is a  # same identity, given as bytes
+    assert len(keys) == 1
     assert a.algorithm == ECDSA_SHA256
     assert a.fingerprint == fingerprint(ec_cert.certificate)
     assert base64.b64decode(a.cert_b64) == ec_cert.cert_der and b"\n" not in a.cert_b64
+
+
+def test_load_signing_key_without_a_cache_loads_afresh(ec_cert: Credentials) -> None:
+    a = load_signing_key(ec_cert.cert_pem, ec_cert.key_pem)
+    b = load_signing_key(ec_cert.cert_pem, ec_cert.key_pem)
+    assert a is not b and a.fingerprint == b.fingerprint  # nothing is kept between calls without a cache
+
+
+def test_key_caches_are_separate_and_bounded(ec_cert: Credentials, rsa_cert: Credentials) -> None:
+    one, two = KeyCache(), KeyCache()
+    a = load_signing_key(ec_cert.cert_pem, ec_cert.key_pem, cache=one)
+    assert load_signing_key(ec_cert.cert_pem, ec_cert.key_pem, cache=two) is not a  # another owner's cache
+    small = KeyCache(size=1)
+    e = load_signing_key(ec_cert.cert_pem, ec_cert.key_pem, cache=small)
+    load_signing_key(rsa_cert.cert_pem, rsa_cert.key_pem, cache=small)
+    assert len(small) == 1
+    assert load_signing_key(ec_cert.cert_pem, ec_cert.key_pem, cache=small) is not e  # evicted, loaded again
 
 
 def test_load_signing_key_rsa_and_curves(ca: CertificateAuthority) -> None:
@@ -401,8 +421,9 @@ def test_load_signing_key_rsa_and_curves(ca: CertificateAuthority) -> None:
 def test_load_signing_key_encrypted(ca: CertificateAuthority) -> None:
     enc = ca.issue_client("enc", key_type="ec", passphrase="s3cret")
     cp, kp = str(enc.cert), str(enc.key)
-    k = load_signing_key(cp, kp, passphrase="s3cret")
-    assert load_signing_key(cp, kp, passphrase=b"s3cret") is k
+    keys = KeyCache()
+    k = load_signing_key(cp, kp, passphrase="s3cret", cache=keys)
+    assert load_signing_key(cp, kp, passphrase=b"s3cret", cache=keys) is k
     with pytest.raises(ConfigurationError, match=r"enc\.key.*(passphrase|encrypted)"):
         load_signing_key(cp, kp)
     with pytest.raises(ConfigurationError, match=r"enc\.key"):
@@ -585,10 +606,13 @@ def test_pure_module_is_the_twin_spec() -> None:
 
 @pytest.mark.parametrize("now", [0.0, 1.5, 1764147218.8902675, 1764147218.9999996, 1764147219.0000004, 951782400.25])
 def test_timestamp_fast_path_matches_the_codec(now: float) -> None:
-    from fleetven.signing import _epoch, _timestamp
+    from fleetven._fast import sig  # the twin signing uses
 
-    text = _timestamp(now)
-    expected = format_datetime(dt.datetime.fromtimestamp(now, UTC))
-    assert text.split(".")[0] == expected.split(".")[0].rstrip("Z")
-    assert abs(_epoch(text) - now) < 1e-6
-    assert _epoch(text) == parse_datetime(text).timestamp()
+    stamps = sig.Stamps()
+    for _ in range(2):  # the second time from the object's once-per-second caches
+        text = stamps.timestamp(now)
+        assert text == sig.timestamp(now)
+        expected = format_datetime(dt.datetime.fromtimestamp(now, UTC))
+        assert text.split(".")[0] == expected.split(".")[0].rstrip("Z")
+        assert abs(stamps.epoch(text) - now) < 1e-6
+        assert stamps.epoch(text) == sig.epoch(text) == parse_datetime(text).timestamp()

@@ -6,9 +6,12 @@ compiled modules are used when they import; a test fails when one was expected
 but is missing, so a silent fallback never goes unnoticed.
 
 * ``extract``: the message extractor (``_extract_c`` / ``_extract_py``);
-* ``c14n``, ``seal``, ``inspect_signed``, ``Signed``: the XML signature hot
+* ``c14n``, ``seal``, ``inspect_signed``, ``Signed``, ``Stamps``: the XML signature hot
   path (``_sig_c`` / ``_sig_py``). ``Signed`` is the same class whichever twin
-  is in use (the compiled one returns the pure module's ``Signed``).
+  is in use (the compiled one returns the pure module's ``Signed``). ``sig`` is
+  the signature module in use, for the rest of its API (``ecdsa_raw``,
+  ``ecdsa_der``, ``timestamp``, ``epoch``, ``DIGEST_METHODS``, ``SIGNATURE_METHODS``):
+  :mod:`fleetven.signing` reaches the twins through this module only.
 * ``http``: the HTTP/1.1 client protocol of :mod:`fleetven.http.transport` (the pooled
   connection and the callback request), the module ``_http_c`` or ``_http_py``; both
   share ``_http_py``'s exceptions and sentinels.
@@ -51,11 +54,13 @@ __all__ = (
     "NO_EXTENSIONS",
     "SIG_COMPILED",
     "Signed",
+    "Stamps",
     "c14n",
     "extract",
     "http",
     "inspect_signed",
     "seal",
+    "sig",
     "twin",
 )
 
@@ -63,6 +68,8 @@ __all__ = (
 EXTRACT_COMPILED: bool
 #: True when the compiled signature module is the one in use.
 SIG_COMPILED: bool
+#: The signature module in use (``_sig_c`` or ``_sig_py``).
+sig: ModuleType
 
 #: True when the compiled HTTP client protocol is the one in use.
 HTTP_COMPILED: bool
@@ -72,15 +79,16 @@ http: ModuleType
 
 if TYPE_CHECKING:  # the pure twins' signatures are the ones both twins have
     from fleetven._fast import _http_py as http
+    from fleetven._fast import _sig_py as sig
     from fleetven._fast._extract_py import extract
-    from fleetven._fast._sig_py import c14n, inspect_signed, seal
+    from fleetven._fast._sig_py import Stamps, c14n, inspect_signed, seal
 
     EXTRACT_COMPILED = SIG_COMPILED = HTTP_COMPILED = False
 else:
     _module, EXTRACT_COMPILED = twin("extract")
     extract = _module.extract
-    _module, SIG_COMPILED = twin("sig")
-    c14n, inspect_signed, seal = _module.c14n, _module.inspect_signed, _module.seal
+    sig, SIG_COMPILED = twin("sig")
+    c14n, inspect_signed, seal, Stamps = sig.c14n, sig.inspect_signed, sig.seal, sig.Stamps
     http, HTTP_COMPILED = twin("http")
     del _module
 

@@ -13,6 +13,13 @@ import base64
 import hashlib
 
 from fleetven._fast import _sig_py as _py
+
+# The twin's tables, so that this module offers the whole of its API (fleetven.signing reads them here).
+DIGEST_METHODS = _py.DIGEST_METHODS
+SIGNATURE_METHODS = _py.SIGNATURE_METHODS
+Signed = _py.Signed
+C14N10 = _py.C14N10
+C14N11 = _py.C14N11
 from fleetven.exceptions import SignatureError
 
 cetree.import_lxml__etree()
@@ -847,16 +854,13 @@ cdef extern from "<time.h>" nogil:
 cdef extern from "<math.h>" nogil:
     double nearbyint(double x)
 
-cdef long long _stamp_second = -1
-cdef char[32] _stamp_text  # "YYYY-MM-DDThh:mm:ss", 19 characters for the years the fast path takes
 DEF LAST_SECOND = 253402300799  # 9999-12-31T23:59:59Z
 
 
-def timestamp(now):
-    """``now`` (POSIX seconds) as an xCal UTC date-time with microseconds: the same text, or the same
-    exception, as :func:`fleetven._fast._sig_py.timestamp`."""
-    global _stamp_second
-    cdef double x, fraction
+cdef object _timestamp(object now, long long* cached_second, char* cached_text):
+    """The text of :func:`timestamp`; ``cached_text`` holds the 19 characters of ``cached_second[0]``
+    ("YYYY-MM-DDThh:mm:ss"), reused when ``now`` falls in that second and updated when not."""
+    cdef double x
     cdef long long second, micros
     cdef time_t t
     cdef tm parts
@@ -875,20 +879,48 @@ def timestamp(now):
     elif micros < 0:
         second -= 1
         micros += 1000000
-    if second != _stamp_second:
+    if second != cached_second[0]:
         if second > LAST_SECOND:
             return _py.timestamp(now)
         t = <time_t>second
-        if gmtime_r(&t, &parts) is NULL or strftime(_stamp_text, 32, b"%Y-%m-%dT%H:%M:%S", &parts) != 19:
+        if gmtime_r(&t, &parts) is NULL or strftime(cached_text, 32, b"%Y-%m-%dT%H:%M:%S", &parts) != 19:
+            cached_second[0] = -1  # the buffer may hold anything now
             return _py.timestamp(now)
-        _stamp_second = second
-    memcpy(out, _stamp_text, 19)
+        cached_second[0] = second
+    memcpy(out, cached_text, 19)
     out[19] = b"."
     for i in range(25, 19, -1):
         out[i] = <char>(48 + micros % 10)
         micros //= 10
     out[26] = b"Z"
     return PyUnicode_DecodeASCII(out, 27, NULL)
+
+
+def timestamp(now):
+    """``now`` (POSIX seconds) as an xCal UTC date-time with microseconds: the same text, or the same
+    exception, as :func:`fleetven._fast._sig_py.timestamp`. Stateless (:meth:`Stamps.timestamp` caches)."""
+    cdef long long second = -1
+    cdef char[32] text
+    return _timestamp(now, &second, text)
+
+
+cdef class Stamps:
+    """The compiled twin of :class:`fleetven._fast._sig_py.Stamps`: the same texts and values, or the
+    same exceptions; the date part of the last second signed is kept in the object, in C."""
+
+    cdef long long _second
+    cdef char[32] _text  # "YYYY-MM-DDThh:mm:ss" of _second
+
+    def __cinit__(self):
+        self._second = -1
+
+    def timestamp(self, now):
+        """:func:`timestamp` of ``now``, the part up to the seconds formatted once per second."""
+        return _timestamp(now, &self._second, self._text)
+
+    def epoch(self, text):
+        """:func:`epoch` of ``text`` (read in C, with no cache to keep)."""
+        return epoch(text)
 
 
 

@@ -40,6 +40,7 @@ from fleetven.openadr.timefmt import parse_datetime
 
 __all__ = (
     "Signed",
+    "Stamps",
     "c14n",
     "seal",
     "ecdsa_raw",
@@ -317,54 +318,97 @@ def ecdsa_der(raw: bytes) -> bytes:
     return encode_dss_signature(int.from_bytes(raw[:half], "big"), int.from_bytes(raw[half:], "big"))
 
 
-_stamp: tuple[int, str] = (-1, "")  # (second, its text): one tuple, so threads never see half of it
-
-
-def timestamp(now: float) -> str:
-    """``now`` (POSIX seconds) as an xCal UTC date-time with microseconds, ``2026-11-26T08:50:20.936910Z``.
-
-    The ``ReplayProtect`` timestamp of a message signed at ``now``. The microseconds are rounded
-    as :meth:`datetime.datetime.fromtimestamp` rounds them (half to even); the part up to the
-    seconds is formatted once per second.
-
-    :param now: POSIX seconds.
-    :raises OverflowError: ``now`` is out of the platform's range.
-    """
-    global _stamp
+def _split(now: float) -> tuple[int, int]:
+    """(whole second, microseconds) of ``now``, rounded as :meth:`datetime.datetime.fromtimestamp` rounds."""
     second = int(now)  # towards zero, as math.modf; now - second is exact
     micros = round((now - second) * 1e6)
     if micros >= 1_000_000:
         second, micros = second + 1, micros - 1_000_000
     elif micros < 0:
         second, micros = second - 1, micros + 1_000_000
-    stamp = _stamp
-    if stamp[0] != second:
-        stamp = _stamp = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
-    return f"{stamp[1]}.{micros:06d}Z"
+    return second, micros
 
 
-_epoch_cache: tuple[str, float] = ("", 0.0)  # (seconds part, its POSIX time), one tuple as _stamp
+def _seconds_text(second: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+
+
+def _is_usual(text: str) -> bool:
+    """``YYYY-MM-DDThh:mm:ss[.f]Z`` in shape (what :meth:`Stamps.epoch` reads by its seconds part)."""
+    n = len(text)
+    return n >= 20 and text[-1] == "Z" and text[10] == "T" and (
+        n == 20 or (text[19] == "." and text[20:-1].isdigit()))
+
+
+def timestamp(now: float) -> str:
+    """``now`` (POSIX seconds) as an xCal UTC date-time with microseconds, ``2026-11-26T08:50:20.936910Z``.
+
+    The ``ReplayProtect`` timestamp of a message signed at ``now``. The microseconds are rounded
+    as :meth:`datetime.datetime.fromtimestamp` rounds them (half to even). Stateless: a signer
+    that stamps many messages uses :meth:`Stamps.timestamp`, which formats the seconds once per second.
+
+    :param now: POSIX seconds.
+    :raises OverflowError: ``now`` is out of the platform's range.
+    """
+    second, micros = _split(now)
+    return f"{_seconds_text(second)}.{micros:06d}Z"
 
 
 def epoch(text: str) -> float:
     """A ``ReplayProtect`` timestamp as POSIX seconds.
 
-    The usual form, ``YYYY-MM-DDThh:mm:ss[.f]Z``, is the seconds part (converted once per
-    second) plus the fraction read as a float; anything else goes through
-    :func:`fleetven.openadr.timefmt.parse_datetime`.
+    The usual form, ``YYYY-MM-DDThh:mm:ss[.f]Z``, is the seconds part plus the fraction read as
+    a float; anything else goes through :func:`fleetven.openadr.timefmt.parse_datetime`.
+    Stateless: :meth:`Stamps.epoch` gives the same value and converts the seconds part once per second.
 
     :param text: the ``dsp:timestamp`` text.
     :raises ValueError: the text is not an xCal date-time.
     """
-    global _epoch_cache
-    n = len(text)
-    if n >= 20 and text[-1] == "Z" and text[10] == "T" and (n == 20 or (text[19] == "." and text[20:-1].isdigit())):
-        prefix = text[:19]
-        cache = _epoch_cache
-        if cache[0] != prefix:
-            cache = _epoch_cache = (prefix, parse_datetime(prefix + "Z").timestamp())
-        return cache[1] + (float(text[19:-1]) if n > 20 else 0.0)  # ".f" reads as 0.f
+    if _is_usual(text):
+        return parse_datetime(text[:19] + "Z").timestamp() + (float(text[19:-1]) if len(text) > 20 else 0.0)
     return parse_datetime(text).timestamp()
+
+
+class Stamps:
+    """The ``ReplayProtect`` timestamp conversions of one owner, with their once-per-second caches.
+
+    :meth:`timestamp` and :meth:`epoch` give exactly what the module's :func:`timestamp` and
+    :func:`epoch` give; each remembers its last second, so a signer or a verifier that handles
+    many messages a second formats or reads the date part once. Its owner makes one and keeps
+    it (a :class:`fleetven.signing.SigningKey` for signing, a :class:`fleetven.signing.Verifier`
+    for verifying); nothing here is shared between owners. Each cache is one tuple, replaced
+    whole, so threads never see half of it.
+    """
+
+    __slots__ = ("_stamp", "_epoch")
+
+    def __init__(self) -> None:
+        self._stamp: tuple[int | None, str] = (None, "")  # (second, its text); None: no second yet
+        self._epoch: tuple[str, float] = ("", 0.0)  # (seconds part, its POSIX time)
+
+    def timestamp(self, now: float) -> str:
+        """:func:`timestamp` of ``now``, the part up to the seconds formatted once per second.
+
+        :raises OverflowError: ``now`` is out of the platform's range.
+        """
+        second, micros = _split(now)
+        stamp = self._stamp
+        if stamp[0] != second:
+            stamp = self._stamp = (second, _seconds_text(second))
+        return f"{stamp[1]}.{micros:06d}Z"
+
+    def epoch(self, text: str) -> float:
+        """:func:`epoch` of ``text``, the seconds part converted once per second.
+
+        :raises ValueError: the text is not an xCal date-time.
+        """
+        if _is_usual(text):
+            prefix = text[:19]
+            cache = self._epoch
+            if cache[0] != prefix:
+                cache = self._epoch = (prefix, parse_datetime(prefix + "Z").timestamp())
+            return cache[1] + (float(text[19:-1]) if len(text) > 20 else 0.0)  # ".f" reads as 0.f
+        return parse_datetime(text).timestamp()
 
 
 def seal(signed_object: bytes, key: Any, timestamp: str, nonce: str) -> bytes:

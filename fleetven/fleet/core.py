@@ -33,6 +33,7 @@ from fleetven.http.transport import Transport
 from fleetven.messages.parse import DEFAULT_MAX_SIZE
 from fleetven.observe import Observer
 from fleetven.signing import SigningKey, Verifier, load_signing_key
+from fleetven.signing.keys import KeyCache
 from fleetven.store import SQLiteStore, Store, VenState, open_store
 from fleetven.timerwheel import TimerWheel
 from fleetven.ven.core import Handler, Shared, Ven, check_handler
@@ -129,6 +130,7 @@ class Fleet:
         "_shared",
         "_https",
         "_contexts",
+        "_keys",
         "_checked",
         "_running",
         "_done",
@@ -218,6 +220,7 @@ class Fleet:
         self._shared.transport = self._new_transport()
         self._https = vtn_url.lower().startswith("https:")
         self._contexts = ContextCache()
+        self._keys = KeyCache()  # the signing key of each identity, loaded once for all the VENs sharing it
         self._checked: set[str] = set()
         self._running = False
         self._done: asyncio.Event | None = None
@@ -247,7 +250,7 @@ class Fleet:
         """The signing key of an identity (loaded once, shared), ``None`` when it sends unsigned."""
         if cert is None or key is None or self.disable_signature:
             return None
-        return load_signing_key(cert, key, passphrase)
+        return load_signing_key(cert, key, passphrase, cache=self._keys)
 
     def _new_transport(self) -> Transport:
         return Transport(
