@@ -180,12 +180,12 @@ async def test_many_answer_heads_are_each_read_right_and_the_cache_stays_bounded
         data = answer(body, b"X-N: %d" % n, status=b"200 OK" if n % 5 else b"500 Oops")
         got = await _outcome(http_impl, owner, [data], False)
         assert got[:3] == (body, 200 if n % 5 else 500, b"OK" if n % 5 else b"Oops")
-        assert 0 < len(owner._parsed_heads) <= _http_py.HEAD_CACHE
+        assert 0 < len(owner.parsed_heads) <= _http_py.HEAD_CACHE
 
 
 async def test_a_fleet_of_posts_through_either_twin(http_impl: ModuleType) -> None:
     """Answers of changing lengths through post(), with more requests than connections (handed over)."""
-    assert transport_module._Connection is http_impl.Connection
+    assert transport_module.Call is http_impl.Call
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -234,7 +234,7 @@ def test_the_compiled_twin_carries_the_requests_unless_told_otherwise() -> None:
     import fleetven._fast
 
     code = ("import sys, fleetven.http.transport as t, fleetven._fast as f; "
-            "print(t._Connection.__module__, t.Call.__module__, f.HTTP_COMPILED, "
+            "print(f.Connection.__module__, t.Call.__module__, f.HTTP_COMPILED, "
             "'fleetven._fast._http_c' in sys.modules)")
     env = {**os.environ, "FLEETVEN_NO_EXTENSIONS": "1"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
@@ -242,5 +242,5 @@ def test_the_compiled_twin_carries_the_requests_unless_told_otherwise() -> None:
     if NO_EXTENSIONS:
         pytest.skip("FLEETVEN_NO_EXTENSIONS is set: pure build, no compiled HTTP protocol")
     assert fleetven._fast.HTTP_COMPILED
-    assert transport_module._Connection.__module__ == "fleetven._fast._http_c"
+    assert fleetven._fast.Connection.__module__ == "fleetven._fast._http_c"
     assert transport_module.Call.__module__ == "fleetven._fast._http_c"

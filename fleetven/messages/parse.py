@@ -31,7 +31,7 @@ from typing import Any
 
 from lxml import etree
 
-from fleetven import _fast
+from fleetven._fast import extract
 from fleetven.exceptions import MalformedXML, MessageError, MessageTooLarge, UnknownMessage, UnsafeXML
 from fleetven.openadr.model import Message
 from fleetven.openadr.namespaces import OADR
@@ -225,6 +225,5 @@ def parse_message(data: bytes | bytearray | memoryview | str, *, max_size: int =
     :raises MessageError: a subclass saying what was wrong and where; see
         :func:`parse_document` and :func:`fleetven._fast.extract`.
     """
-    # looked up at call time: fleetven._fast may still be importing when this module loads
-    msg: Message = _fast.extract(parse_document(data, max_size=max_size))
+    msg: Message = extract(parse_document(data, max_size=max_size))
     return msg
