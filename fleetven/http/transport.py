@@ -57,7 +57,7 @@ import asyncio
 import socket
 import ssl as _ssl
 from collections import deque
-from types import TracebackType
+from types import ModuleType, TracebackType
 from typing import Any, Final
 
 from yarl import URL
@@ -70,6 +70,7 @@ from fleetven._fast import Connection as _Connection
 from fleetven._fast import Lost as _Lost
 from fleetven._fast import Malformed as _Malformed
 from fleetven._fast import TooLarge as _TooLarge
+from fleetven._fast import http as _http
 from fleetven.exceptions import ConfigurationError, HTTPStatusError, MessageTooLarge, TransportError, TransportTimeout
 from fleetven.messages.parse import DEFAULT_MAX_SIZE
 from fleetven.openadr import model as m
@@ -157,6 +158,9 @@ class Transport:
         idle, so that the request is sent once more on a new connection (see the retry rule of
         :mod:`fleetven.http.transport`); :data:`STALE_RETRY_WINDOW` (0.25 s) by default. A
         negative value turns that retry off.
+    :param protocol: the module of the HTTP/1.1 client protocol that carries the requests (its
+        ``Connection`` and ``Call`` classes): ``fleetven._fast.http`` by default, the twin
+        :mod:`fleetven._fast` picked; a test running both twins passes each in turn.
     :raises ConfigurationError: a URL that is not ``http``/``https`` with a host,
         or a non-positive number.
 
@@ -194,6 +198,8 @@ class Transport:
         "_queue_timer",
         "_opening",
         "parsed_heads",
+        "_connection_type",
+        "_call_type",
     )
 
     def __init__(
@@ -207,6 +213,7 @@ class Transport:
         keepalive_timeout: float = 30.0,
         ttl_dns_cache: int | None = 60,
         stale_retry_window: float = STALE_RETRY_WINDOW,
+        protocol: ModuleType | None = None,
     ) -> None:
         base = vtn_url.rstrip("/")
         url = URL(base)
@@ -229,6 +236,10 @@ class Transport:
         self.keepalive_timeout: float = keepalive_timeout
         self.ttl_dns_cache: int | None = ttl_dns_cache
         self.stale_retry_window: float = stale_retry_window
+        if protocol is None:
+            protocol = _http
+        self._connection_type: type[_Connection] = protocol.Connection
+        self._call_type: type[Call] = protocol.Call
         self._https = url.scheme == "https"
         host = url.raw_host or ""
         port = url.port or (443 if self._https else 80)
@@ -399,7 +410,7 @@ class Transport:
             key = ssl if self._https else None
             data = b"".join((head, b"%d\r\n\r\n" % len(body), body))
         now = loop.time()
-        call = Call(self, service, data, key, ven, callback)
+        call = self._call_type(self, service, data, key, ven, callback)
         call.deadline = now + self.timeout
         stack = self._idle.get(key)
         while stack:
@@ -469,7 +480,7 @@ class Transport:
         expired: list[Call] = []
         next_due: float | None = None
         for _, waiter in self._waiters:
-            if isinstance(waiter, Call) and not waiter.finished:
+            if isinstance(waiter, self._call_type) and not waiter.finished:
                 if waiter.deadline <= limit:
                     expired.append(waiter)
                 elif next_due is None or waiter.deadline < next_due:
@@ -551,7 +562,7 @@ class Transport:
                 if fut.done() and not fut.cancelled() and fut.exception() is None:
                     # Cancelled after being served: pass the slot or connection on.
                     given = fut.result()
-                    if isinstance(given, _Connection):
+                    if isinstance(given, self._connection_type):
                         self.release(given)
                     else:
                         self._count -= 1
@@ -559,7 +570,7 @@ class Transport:
                 raise
             finally:
                 timer.cancel()
-            if isinstance(got, _Connection):
+            if isinstance(got, self._connection_type):
                 return got
             return await self._connect(key, deadline)  # a slot was reserved for us
 
@@ -605,7 +616,7 @@ class Transport:
         for family, address in await self._resolve():
             try:
                 _, conn = await loop.create_connection(
-                    lambda: _Connection(self, key),
+                    lambda: self._connection_type(self, key),
                     address,
                     self._port,
                     family=family,
