@@ -10,8 +10,8 @@ calls (aiohttp's ``ClientSession`` spent about ten times that per request):
 - the request is one ``bytes.join`` of a pre-built per-service head
   (``POST``, ``Host``, ``Content-Type: application/xml``, ``User-Agent``),
   the ``Content-Length`` and the body, written with one ``transport.write``;
-- the answer is parsed by the connection's protocol as it arrives (compiled:
-  ``fleetven._fast._http_c``, with its pure twin ``_http_py``; a strict
+- the answer is parsed by the connection's protocol as it arrives
+  (``fleetven._fast.http``: the compiled twin or its pure one; a strict
   HTTP/1.1 parser: status line, ``Content-Length``, ``Transfer-Encoding:
   chunked``, ``Connection``; 1xx interim answers skipped), the body collected
   up to ``max_size``; the waiting request is woken through one future, with
