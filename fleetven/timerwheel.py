@@ -15,28 +15,15 @@ seconds per tick), never early, and timers of one tick run in deadline order.
 For tests and simulations, ``TimerWheel.manual(start=0.0)`` has a simulated
 clock and no loop; ``wheel.advance_to(t)`` runs what is due up to ``t``.
 
-The wheel is compiled (``fleetven._fast._wheel_c``) unless the environment
-variable ``FLEETVEN_NO_EXTENSIONS`` is set or the extension is missing; its
-pure-Python twin ``fleetven._fast._wheel_py`` is the specification.
-:data:`COMPILED` says which one is in use.
+The wheel is compiled unless the environment variable ``FLEETVEN_NO_EXTENSIONS``
+is set or the extension is missing; its pure-Python twin is the specification.
+:mod:`fleetven._fast` picks one; :data:`COMPILED` (``fleetven._fast.WHEEL_COMPILED``)
+says which one is in use.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from fleetven._fast import NO_EXTENSIONS, twin
+from fleetven._fast import NO_EXTENSIONS, Timer, TimerWheel
+from fleetven._fast import WHEEL_COMPILED as COMPILED
 
 __all__ = ("COMPILED", "NO_EXTENSIONS", "Timer", "TimerWheel")
-
-#: True when the compiled wheel is the one in use.
-COMPILED: bool
-
-if TYPE_CHECKING:
-    from fleetven._fast._wheel_py import Timer, TimerWheel
-
-    COMPILED = False
-else:
-    _module, COMPILED = twin("wheel")
-    Timer, TimerWheel = _module.Timer, _module.TimerWheel
-    del _module

@@ -36,6 +36,7 @@ from _helpers import load_twin
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import fleetven._fast
 import fleetven.messages.build as build
 from fleetven._fast import NO_EXTENSIONS
 from fleetven._fast import _build_py as pure
@@ -58,10 +59,12 @@ def compiled() -> ModuleType:
 def test_build_uses_the_compiled_twin_unless_asked_not_to() -> None:
     if NO_EXTENSIONS:
         assert build.BUILD_COMPILED is False
-        assert build._event is pure.event
+        assert fleetven._fast.BUILD_COMPILED is False
+        assert fleetven._fast.event is pure.event
     else:
         assert build.BUILD_COMPILED is True, "fleetven._fast._build_c is missing: build it (`make test`)"
-        assert build._event.__module__ == "fleetven._fast._build_c"
+        assert fleetven._fast.BUILD_COMPILED is True
+        assert fleetven._fast.event.__module__ == "fleetven._fast._build_c"
 
 
 # ---------------------------------------------------------------- outcomes

@@ -21,12 +21,9 @@ DEADLINE = 10.0
 MAX_SIZE = 64
 
 @pytest.fixture(params=["py", "c"])
-def http_impl(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """The twin module, pure then compiled, also put under :mod:`fleetven.http.transport`."""
-    module = load_twin("http", request.param)
-    monkeypatch.setattr(transport_module, "_Connection", module.Connection)
-    monkeypatch.setattr(transport_module, "Call", module.Call)
-    return module
+def http_impl(request: pytest.FixtureRequest) -> ModuleType:
+    """The twin module, pure then compiled (a Transport carries requests on it with ``protocol=``)."""
+    return load_twin("http", request.param)
 
 
 def answer(body: bytes, *extra: bytes, status: bytes = b"200 OK", version: bytes = b"1.1") -> bytes:
@@ -126,66 +123,62 @@ async def _outcome(module: ModuleType, owner: Transport, pieces: list[bytes], eo
 async def test_the_twins_read_every_answer_alike_however_it_is_cut() -> None:
     py = load_twin("http", "py")
     c = load_twin("http", "c")
-    owner = Transport("http://127.0.0.1:9/OpenADR2/Simple/2.0b", max_size=MAX_SIZE)
-    owner._start()
-    for name, (data, eof) in ANSWERS.items():
-        whole = await _outcome(py, owner, [data], eof)
-        for pieces in _cuts(data):
-            expected = await _outcome(py, owner, pieces, eof)
-            assert await _outcome(c, owner, pieces, eof) == expected, (name, pieces)
-            if name != "extra-bytes":  # there, bytes read after the answer spoil the connection afterwards
-                assert expected == whole, (name, pieces)
+    async with Transport("http://127.0.0.1:9/OpenADR2/Simple/2.0b", max_size=MAX_SIZE) as owner:
+        for name, (data, eof) in ANSWERS.items():
+            whole = await _outcome(py, owner, [data], eof)
+            for pieces in _cuts(data):
+                expected = await _outcome(py, owner, pieces, eof)
+                assert await _outcome(c, owner, pieces, eof) == expected, (name, pieces)
+                if name != "extra-bytes":  # there, bytes read after the answer spoil the connection afterwards
+                    assert expected == whole, (name, pieces)
 
 
 async def test_what_the_answers_say() -> None:
     """The pure twin's outcomes (the compiled twin's are the same, above) are the right ones."""
-    owner = Transport("http://127.0.0.1:9/OpenADR2/Simple/2.0b", max_size=MAX_SIZE)
-    owner._start()
+    async with Transport("http://127.0.0.1:9/OpenADR2/Simple/2.0b", max_size=MAX_SIZE) as owner:
 
-    async def outcome(name: str) -> tuple[Any, ...]:
-        data, eof = ANSWERS[name]
-        return await _outcome(_http_py, owner, [data], eof)
+        async def outcome(name: str) -> tuple[Any, ...]:
+            data, eof = ANSWERS[name]
+            return await _outcome(_http_py, owner, [data], eof)
 
-    assert (await outcome("length"))[:4] == (b"<a/>", 200, b"OK", True)
-    assert (await outcome("close"))[:4] == (b"<a/>", 200, b"OK", False)
-    assert (await outcome("http10"))[3] is False
-    assert (await outcome("http10-keep-alive"))[3] is True
-    assert (await outcome("chunked"))[:4] == (b"<ab><c>", 200, b"OK", True)
-    assert (await outcome("until-eof"))[:4] == (b"<eof/>", 200, b"OK", False)
-    assert (await outcome("interim"))[:2] == (b"<a/>", 200)
-    assert (await outcome("no-content"))[:4] == (b"", 204, b"No Content", True)
-    assert (await outcome("error"))[:3] == (b"oops", 500, b"Internal Server Error")
-    assert (await outcome("no-reason"))[:3] == (b"", 503, b"")
-    for bad in ("bad-status", "bad-header", "bad-length", "two-lengths", "length-and-chunked", "gzip", "switching",
-                "bad-chunk-size", "bad-chunk-end"):
-        got = await outcome(bad)
-        assert got[0][0] == "_Malformed" and got[5] is True, bad
-    assert (await outcome("too-large"))[0][0] == "_TooLarge"
-    assert (await outcome("too-large-chunked"))[0][0] == "_TooLarge"
-    assert (await outcome("too-large-eof"))[0][0] == "_TooLarge"
-    assert (await outcome("huge-length"))[0][0] == "_TooLarge"
-    assert (await outcome("huge-chunk"))[0][0] == "_TooLarge"
-    assert (await outcome("huge-length-error"))[:4] == (b"", 500, b"No", False)
-    assert (await outcome("too-large-error"))[:4] == (b"", 404, b"Not Found", False)
-    assert (await outcome("extra-bytes"))[:4] == (b"<a/>", 200, b"OK", False)
-    assert (await outcome("cut-short"))[0][0] == "_Lost"
-    assert (await outcome("cut-in-head"))[0][0] == "_Lost"
+        assert (await outcome("length"))[:4] == (b"<a/>", 200, b"OK", True)
+        assert (await outcome("close"))[:4] == (b"<a/>", 200, b"OK", False)
+        assert (await outcome("http10"))[3] is False
+        assert (await outcome("http10-keep-alive"))[3] is True
+        assert (await outcome("chunked"))[:4] == (b"<ab><c>", 200, b"OK", True)
+        assert (await outcome("until-eof"))[:4] == (b"<eof/>", 200, b"OK", False)
+        assert (await outcome("interim"))[:2] == (b"<a/>", 200)
+        assert (await outcome("no-content"))[:4] == (b"", 204, b"No Content", True)
+        assert (await outcome("error"))[:3] == (b"oops", 500, b"Internal Server Error")
+        assert (await outcome("no-reason"))[:3] == (b"", 503, b"")
+        for bad in ("bad-status", "bad-header", "bad-length", "two-lengths", "length-and-chunked", "gzip", "switching",
+                    "bad-chunk-size", "bad-chunk-end"):
+            got = await outcome(bad)
+            assert got[0][0] == "_Malformed" and got[5] is True, bad
+        assert (await outcome("too-large"))[0][0] == "_TooLarge"
+        assert (await outcome("too-large-chunked"))[0][0] == "_TooLarge"
+        assert (await outcome("too-large-eof"))[0][0] == "_TooLarge"
+        assert (await outcome("huge-length"))[0][0] == "_TooLarge"
+        assert (await outcome("huge-chunk"))[0][0] == "_TooLarge"
+        assert (await outcome("huge-length-error"))[:4] == (b"", 500, b"No", False)
+        assert (await outcome("too-large-error"))[:4] == (b"", 404, b"Not Found", False)
+        assert (await outcome("extra-bytes"))[:4] == (b"<a/>", 200, b"OK", False)
+        assert (await outcome("cut-short"))[0][0] == "_Lost"
+        assert (await outcome("cut-in-head"))[0][0] == "_Lost"
 
 
 async def test_many_answer_heads_are_each_read_right_and_the_cache_stays_bounded(http_impl: ModuleType) -> None:
-    owner = Transport("http://127.0.0.1:9/OpenADR2/Simple/2.0b", max_size=MAX_SIZE)
-    owner._start()
-    for n in range(3 * _http_py.HEAD_CACHE):
-        body = b"x" * (n % 7)
-        data = answer(body, b"X-N: %d" % n, status=b"200 OK" if n % 5 else b"500 Oops")
-        got = await _outcome(http_impl, owner, [data], False)
-        assert got[:3] == (body, 200 if n % 5 else 500, b"OK" if n % 5 else b"Oops")
-        assert 0 < len(owner._parsed_heads) <= _http_py.HEAD_CACHE
+    async with Transport("http://127.0.0.1:9/OpenADR2/Simple/2.0b", max_size=MAX_SIZE) as owner:
+        for n in range(3 * _http_py.HEAD_CACHE):
+            body = b"x" * (n % 7)
+            data = answer(body, b"X-N: %d" % n, status=b"200 OK" if n % 5 else b"500 Oops")
+            got = await _outcome(http_impl, owner, [data], False)
+            assert got[:3] == (body, 200 if n % 5 else 500, b"OK" if n % 5 else b"Oops")
+            assert 0 < len(owner.parsed_heads) <= _http_py.HEAD_CACHE
 
 
 async def test_a_fleet_of_posts_through_either_twin(http_impl: ModuleType) -> None:
     """Answers of changing lengths through post(), with more requests than connections (handed over)."""
-    assert transport_module._Connection is http_impl.Connection
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -207,7 +200,7 @@ async def test_a_fleet_of_posts_through_either_twin(http_impl: ModuleType) -> No
     url = f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}/OpenADR2/Simple/2.0b"
     loop = asyncio.get_running_loop()
     try:
-        async with Transport(url, timeout=DEADLINE, limit=3) as transport:
+        async with Transport(url, timeout=DEADLINE, limit=3, protocol=http_impl) as transport:
             results: dict[int, asyncio.Future[tuple[bytes | None, BaseException | None]]] = {}
             for i in range(40):
                 fut = results[i] = loop.create_future()
@@ -234,7 +227,7 @@ def test_the_compiled_twin_carries_the_requests_unless_told_otherwise() -> None:
     import fleetven._fast
 
     code = ("import sys, fleetven.http.transport as t, fleetven._fast as f; "
-            "print(t._Connection.__module__, t.Call.__module__, f.HTTP_COMPILED, "
+            "print(f.Connection.__module__, t.Call.__module__, f.HTTP_COMPILED, "
             "'fleetven._fast._http_c' in sys.modules)")
     env = {**os.environ, "FLEETVEN_NO_EXTENSIONS": "1"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
@@ -242,5 +235,5 @@ def test_the_compiled_twin_carries_the_requests_unless_told_otherwise() -> None:
     if NO_EXTENSIONS:
         pytest.skip("FLEETVEN_NO_EXTENSIONS is set: pure build, no compiled HTTP protocol")
     assert fleetven._fast.HTTP_COMPILED
-    assert transport_module._Connection.__module__ == "fleetven._fast._http_c"
+    assert fleetven._fast.Connection.__module__ == "fleetven._fast._http_c"
     assert transport_module.Call.__module__ == "fleetven._fast._http_c"

@@ -465,10 +465,8 @@ def answer(body: bytes, *extra: bytes, status: bytes = b"200 OK", version: bytes
     return b"\r\n".join(head) + b"\r\n\r\n" + body
 
 
-async def test_stale_pooled_connection_is_retried_once_on_a_new_one(monkeypatch: pytest.MonkeyPatch) -> None:
-    import fleetven.http.transport as transport_module
-
-    monkeypatch.setattr(transport_module, "STALE_RETRY_WINDOW", DEADLINE)  # no timing in the test
+async def test_stale_pooled_connection_is_retried_once_on_a_new_one() -> None:
+    window = DEADLINE  # no timing in the test
 
     async def first_answers_then_drops(
         server: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int
@@ -478,7 +476,9 @@ async def test_stale_pooled_connection_is_retried_once_on_a_new_one(monkeypatch:
         await writer.drain()
         await reader.readuntil(b"\r\n\r\n")  # the next request: hang up without a byte of answer
 
-    async with raw(first_answers_then_drops) as server, Transport(server.url, timeout=DEADLINE) as transport:
+    async with raw(first_answers_then_drops) as server, Transport(
+        server.url, timeout=DEADLINE, stale_retry_window=window
+    ) as transport:
         assert await transport.request("OadrPoll", b"<p/>") == b"<a1/>"
         # The pooled connection dies under the second request: it is sent again on connection 2.
         assert await transport.request("OadrPoll", b"<p/>") == b"<a2/>"
@@ -488,10 +488,8 @@ async def test_stale_pooled_connection_is_retried_once_on_a_new_one(monkeypatch:
         assert server.connections == 3
 
 
-async def test_no_retry_once_the_answer_has_begun(monkeypatch: pytest.MonkeyPatch) -> None:
-    import fleetven.http.transport as transport_module
-
-    monkeypatch.setattr(transport_module, "STALE_RETRY_WINDOW", DEADLINE)
+async def test_no_retry_once_the_answer_has_begun() -> None:
+    window = DEADLINE
 
     async def then_half(server: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
         await server.read_request(reader)
@@ -501,7 +499,9 @@ async def test_no_retry_once_the_answer_has_begun(monkeypatch: pytest.MonkeyPatc
         await writer.drain()
         writer.transport.abort()
 
-    async with raw(then_half) as server, Transport(server.url, timeout=DEADLINE) as transport:
+    async with raw(then_half) as server, Transport(
+        server.url, timeout=DEADLINE, stale_retry_window=window
+    ) as transport:
         assert await transport.request("EiEvent", b"<e/>") == b"<a/>"
         with pytest.raises(TransportError) as info:
             await transport.request("EiEvent", b"<e/>", ven="site-11")
@@ -510,10 +510,8 @@ async def test_no_retry_once_the_answer_has_begun(monkeypatch: pytest.MonkeyPatc
     assert "ven=site-11" in str(info.value)
 
 
-async def test_no_retry_outside_the_stale_window(monkeypatch: pytest.MonkeyPatch) -> None:
-    import fleetven.http.transport as transport_module
-
-    monkeypatch.setattr(transport_module, "STALE_RETRY_WINDOW", -1.0)  # no failure is "immediate"
+async def test_no_retry_outside_the_stale_window() -> None:
+    window = -1.0  # no failure is "immediate"
 
     async def first_answers_then_drops(
         server: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int
@@ -522,7 +520,9 @@ async def test_no_retry_outside_the_stale_window(monkeypatch: pytest.MonkeyPatch
         writer.write(answer(b"<a/>"))
         await server.read_request(reader)
 
-    async with raw(first_answers_then_drops) as server, Transport(server.url, timeout=DEADLINE) as transport:
+    async with raw(first_answers_then_drops) as server, Transport(
+        server.url, timeout=DEADLINE, stale_retry_window=window
+    ) as transport:
         await transport.request("EiOpt", b"<o/>")
         with pytest.raises(TransportError):
             await transport.request("EiOpt", b"<o/>")

@@ -21,7 +21,7 @@ C:
   ``group_id``, ...).
 
 A value of another kind is written by the very helper of
-:mod:`fleetven.messages.build` that the pure twin calls for it (measurements
+:mod:`fleetven.openadr._text` that the pure twin calls for it (measurements
 and other targets always are). Some shapes (an interval that is not a common
 one, a ``tolerance``, a list or dict subclass) and every exception, whatever
 raised it, make it drop the buffer and hand the event to the pure twin, which
@@ -42,7 +42,7 @@ from libc.string cimport memcpy, strlen
 
 from fleetven._fast import _build_py as _py
 from fleetven.openadr import model as _m
-from fleetven.messages.build import (
+from fleetven.openadr._text import (
     _EVENT_STATUS,
     _MEASUREMENTS,
     _SCALES,

@@ -1,15 +1,15 @@
 """Building ``oadrEvent`` elements, pure-Python twin: the specification.
 
 :mod:`fleetven.messages.build` writes each ``oadrEvent`` of an
-``oadrDistributeEvent`` with :func:`event` of the twin :func:`fleetven._fast.twin`
-picks (``twin("build")``). ``fleetven/_fast/_build_c.pyx`` is the compiled
+``oadrDistributeEvent`` with :func:`fleetven._fast.event`, this twin's
+:func:`event` or the compiled one's. ``fleetven/_fast/_build_c.pyx`` is the compiled
 twin and must append exactly the same text, or raise the same error after
 appending the same pieces (the element path of a
 :class:`~fleetven.exceptions.BuildError` is worked out from what was appended);
 ``tests/test_build_twins.py`` compares them on generated events.
 
-This module imports the value helpers of :mod:`fleetven.messages.build`, which
-picks the twin only once they are all defined.
+The value writers it shares with :mod:`fleetven.messages.build` live below
+both, in :mod:`fleetven.openadr._text`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from fleetven.messages.build import (
+from fleetven.openadr._text import (
     _DURATIONS,
     _EVENT_STATUS,
     _HM,
@@ -50,7 +50,7 @@ def event(ev: Any, out: list[str]) -> None:
 
     :param ev: the event: a dict as :class:`~fleetven.openadr.model.DistributeEvent` documents.
     :param out: the pieces of the message written so far.
-    :raises fleetven.messages.build._Bad: a value cannot be written (the caller
+    :raises fleetven.openadr._text._Bad: a value cannot be written (the caller
         turns it into a :class:`~fleetven.exceptions.BuildError`, with the path
         worked out from ``out``); other errors of a malformed value
         (``AttributeError``, ``TypeError``, ...) propagate likewise.

@@ -126,7 +126,7 @@ cdef class Connection:
             if self.transport is not None:
                 self.transport.abort()
             if self.in_idle:
-                self.owner._discard(self)
+                self.owner.discard(self)
             return
         try:
             self._feed(bytes(data) if type(data) is not bytes else data)
@@ -183,7 +183,7 @@ cdef class Connection:
     cdef _watch(self, double when):
         if self.timer is not None:
             self.timer.cancel()
-        loop = self.owner._loop
+        loop = self.owner.loop
         self.timer_at = when
         self.timer = loop.call_at(when, self._on_deadline)
 
@@ -192,7 +192,7 @@ cdef class Connection:
         waiter = self.waiter
         if waiter is None or self.lost:
             return
-        loop = self.owner._loop
+        loop = self.owner.loop
         if loop.time() < self.deadline - _EARLY:
             self._watch(self.deadline)
         elif not waiter.done():
@@ -211,18 +211,18 @@ cdef class Connection:
                 self._finish(True)
                 return
             got_bytes = self.state != _HEAD or bool(self.buf)
-            loop = self.owner._loop
+            loop = self.owner.loop
             stale = (
                 not got_bytes
                 and not self.fresh
                 and loop is not None
-                and loop.time() - self.sent_at <= self.owner._stale_window()
+                and loop.time() - self.sent_at <= self.owner.stale_retry_window
             )
             what = f"{type(exc).__name__}: {exc}" if exc is not None else "connection closed by the VTN"
             where = "before the answer" if not got_bytes else "in the middle of the answer"
             self._fail(Lost(f"{what} {where}", stale=stale))
         elif self.in_idle:
-            self.owner._discard(self)
+            self.owner.discard(self)
 
     def _fail(self, exc):
         waiter = self.waiter
@@ -295,7 +295,7 @@ cdef class Connection:
 
     cdef _head(self, bytes head):
         owner = self.owner
-        heads = <dict?>owner._parsed_heads
+        heads = <dict?>owner.parsed_heads
         parsed = heads.get(head)
         if parsed is None:
             parsed = parse_head(head)
@@ -427,7 +427,7 @@ cdef class Call:
         if conn is not None:
             self.conn = None
             (<Connection?>conn)._abort()
-            self.owner._discard(conn)
+            self.owner.discard(conn)
         elif self.opener is not None:
             self.opener.cancel()
 
@@ -445,9 +445,9 @@ cdef class Call:
         if self.conn is not None:
             self._answered(result)
         elif result is SLOT:
-            self.owner._open_for(self)
+            self.owner.open_for(self)
         else:
-            self._send_on(result, self.owner._loop.time())
+            self._send_on(result, self.owner.loop.time())
 
     def set_exception(self, exc, /):
         if self.finished:
@@ -456,14 +456,14 @@ cdef class Call:
         owner = self.owner
         if conn is not None:
             self.conn = None
-            if isinstance(exc, Lost) and exc.stale and not self.retried and not owner._closed:
+            if isinstance(exc, Lost) and exc.stale and not self.retried and not owner.closed:
                 self.retried = True
-                owner._forget(conn)
-                owner._open_for(self)
+                owner.forget(conn)
+                owner.open_for(self)
                 return
             conn.abort()
-            owner._discard(conn)
-        self._deliver(None, owner._error(exc, self.service, self.ven))
+            owner.discard(conn)
+        self._deliver(None, owner.error_for(exc, self.service, self.ven))
 
     # -- internals
 
@@ -481,25 +481,25 @@ cdef class Call:
         status = conn.status
         reason = conn.reason
         owner = self.owner
-        owner._release(conn)
+        owner.release(conn)
         if status == 200:
             self._deliver(body, None)
         else:
-            self._deliver(None, owner._status_error(status, reason, self.service, self.ven))
+            self._deliver(None, owner.status_error(status, reason, self.service, self.ven))
 
     def _fail_open(self, exc):
         if self.finished:
             return
         if isinstance(exc, asyncio.CancelledError):
             exc = Closed()
-        self._deliver(None, self.owner._error(exc, self.service, self.ven))
+        self._deliver(None, self.owner.error_for(exc, self.service, self.ven))
 
     cdef _deliver(self, object answer, object error):
         self.finished = True
         try:
             self.callback(answer, error)
         except Exception as exc:
-            loop = self.owner._loop
+            loop = self.owner.loop
             if loop is not None:
                 loop.call_exception_handler(
                     {"message": f"fleetven transport callback {self.callback!r} raised", "exception": exc}

@@ -4,8 +4,9 @@ and the callback request (:class:`Call`), in pure Python; ``_http_c`` is its com
 Both twins share this module's exceptions and sentinels, so that the transport, which
 catches them, sees the same classes whichever twin carries its requests. The pool itself
 (:class:`fleetven.http.transport.Transport`) stays in Python; a connection and a call reach it
-through their ``owner`` (``_loop``, ``max_size``, ``_release``, ``_discard``, ``_forget``,
-``_open_for``, ``_error``, ``_status_error``, ``_stale_window``, ``_closed`` and ``_parsed_heads``).
+through their ``owner``, and need of it exactly what the :class:`Pool` protocol says (its
+attributes are read, its methods called, directly: no wrapper per request). This module does not
+import :mod:`fleetven.http`: the transport builds on it, not the other way round.
 """
 
 from __future__ import annotations
@@ -13,14 +14,11 @@ from __future__ import annotations
 import asyncio
 import ssl as _ssl
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final, cast
-
-if TYPE_CHECKING:
-    from fleetven.http.transport import Transport, _Waiter
+from typing import Any, Final, Protocol, cast
 
 __all__ = (
     "Connection", "Call", "Callback", "parse_head", "Malformed", "TooLarge", "Lost", "Closed", "SLOT", "EARLY",
-    "HEAD_CACHE",
+    "HEAD_CACHE", "Pool", "Waiter",
 )
 
 #: The most answer heads a transport keeps parsed (a VTN sends the same few again and again).
@@ -69,6 +67,61 @@ _SLOT: Final = object()  # a pool waiter's wake-up: "a connection slot is reserv
 
 #: A loop timer may fire this much before its time (uvloop counts whole milliseconds).
 _EARLY: Final = 0.002
+
+
+class Waiter(Protocol):
+    """What waits on a connection or for a pool slot: an :class:`asyncio.Future` or a :class:`Call`."""
+
+    def done(self) -> bool: ...
+
+    def set_result(self, result: Any, /) -> None: ...
+
+    def set_exception(self, exc: BaseException, /) -> None: ...
+
+
+class Pool(Protocol):
+    """What a :class:`Connection` and a :class:`Call` need from the pool that owns them
+    (:class:`fleetven.http.transport.Transport` implements it).
+
+    The attributes are read on the hot path as plain attributes; the methods are called only
+    when a request ends, fails or needs a connection opened.
+    """
+
+    #: The event loop the pool is bound to (``None`` until its first use).
+    loop: asyncio.AbstractEventLoop | None
+    #: The largest answer body accepted, in bytes.
+    max_size: int
+    #: Seconds after sending within which a reused connection found closed, with no byte of
+    #: answer, counts as one the peer had closed while idle (the request is sent once more).
+    stale_retry_window: float
+    #: Answer heads parsed lately and what :func:`parse_head` said of them, shared by the pool's
+    #: connections (emptied when it holds :data:`HEAD_CACHE` of them).
+    parsed_heads: dict[bytes, tuple[int, bytes, bool, int, bool]]
+
+    @property
+    def closed(self) -> bool:
+        """Whether the pool was closed (no request is retried then)."""
+        ...
+
+    def release(self, conn: _Connection) -> None:
+        """A request is done with ``conn``: hand it to a waiter, pool it or close it."""
+
+    def discard(self, conn: _Connection) -> None:
+        """Close ``conn`` and free its slot (idempotent)."""
+
+    def forget(self, conn: _Connection) -> None:
+        """Drop a broken ``conn`` but keep its slot for the connection replacing it."""
+
+    def open_for(self, call: Call) -> None:
+        """Open a connection for ``call`` in a slot already counted, and send it there."""
+
+    def error_for(self, exc: BaseException, service: str, ven: str | None) -> BaseException:
+        """The public error to report for a failure ``exc`` of a request (others pass unchanged)."""
+        ...
+
+    def status_error(self, status: int, reason: bytes, service: str, ven: str | None) -> BaseException:
+        """The public error for an answer of HTTP ``status`` other than 200."""
+        ...
 
 
 def _parse_head(head: bytes) -> tuple[int, bytes, bool, int, bool] | None:
@@ -157,11 +210,11 @@ class _Connection(asyncio.Protocol):
         "timer_at",
     )
 
-    def __init__(self, owner: Transport, key: _ssl.SSLContext | None) -> None:
+    def __init__(self, owner: Pool, key: _ssl.SSLContext | None) -> None:
         self.owner = owner
         self.key = key
         self.transport: asyncio.Transport | None = None
-        self.waiter: _Waiter | None = None
+        self.waiter: Waiter | None = None
         self.state = _IDLE
         self.buf = b""
         self.status = 0
@@ -195,7 +248,7 @@ class _Connection(asyncio.Protocol):
             if self.transport is not None:
                 self.transport.abort()
             if self.in_idle:
-                self.owner._discard(self)
+                self.owner.discard(self)
             return
         try:
             self._feed(data)
@@ -214,7 +267,7 @@ class _Connection(asyncio.Protocol):
 
     # ------------------------------------------------------------- request side
 
-    def send(self, data: bytes, waiter: _Waiter, now: float, deadline: float) -> None:
+    def send(self, data: bytes, waiter: Waiter, now: float, deadline: float) -> None:
         """Write one request; ``waiter`` gets the body (status in :attr:`status`) or the failure,
         a :class:`TimeoutError` when no complete answer came by ``deadline``."""
         self.waiter = waiter
@@ -244,7 +297,7 @@ class _Connection(asyncio.Protocol):
         answered it re-arms itself for the one in flight, if any, instead of one timer per request."""
         if self.timer is not None:
             self.timer.cancel()
-        loop = self.owner._loop
+        loop = self.owner.loop
         assert loop is not None
         self.timer_at = when
         self.timer = loop.call_at(when, self._on_deadline)
@@ -254,7 +307,7 @@ class _Connection(asyncio.Protocol):
         waiter = self.waiter
         if waiter is None or self.lost:
             return
-        loop = self.owner._loop
+        loop = self.owner.loop
         assert loop is not None
         if loop.time() < self.deadline - _EARLY:
             self._watch(self.deadline)  # the request this timer was armed for is done: watch the next
@@ -277,14 +330,14 @@ class _Connection(asyncio.Protocol):
             stale = (
                 not got_bytes
                 and not self.fresh
-                and self.owner._loop is not None
-                and self.owner._loop.time() - self.sent_at <= self.owner._stale_window()
+                and self.owner.loop is not None
+                and self.owner.loop.time() - self.sent_at <= self.owner.stale_retry_window
             )
             what = f"{type(exc).__name__}: {exc}" if exc is not None else "connection closed by the VTN"
             where = "before the answer" if not got_bytes else "in the middle of the answer"
             self._fail(_Lost(f"{what} {where}", stale=stale))
         elif self.in_idle:
-            self.owner._discard(self)
+            self.owner.discard(self)
 
     def _fail(self, exc: Exception) -> None:
         waiter = self.waiter
@@ -357,7 +410,7 @@ class _Connection(asyncio.Protocol):
 
     def _head(self, head: bytes) -> None:
         owner = self.owner
-        heads = owner._parsed_heads
+        heads = owner.parsed_heads
         parsed = heads.get(head)
         if parsed is None:
             parsed = _parse_head(head)
@@ -462,7 +515,7 @@ class Call:
 
     def __init__(
         self,
-        owner: Transport,
+        owner: Pool,
         service: str,
         data: bytes,
         key: _ssl.SSLContext | None,
@@ -494,7 +547,7 @@ class Call:
         if conn is not None:
             self.conn = None
             conn.abort()
-            self.owner._discard(conn)
+            self.owner.discard(conn)
         elif self.opener is not None:
             self.opener.cancel()
         # Waiting in the pool's queue: done() is true now, so the pool skips it.
@@ -510,9 +563,9 @@ class Call:
         if self.conn is not None:
             self._answered(result)
         elif result is _SLOT:
-            self.owner._open_for(self)  # a slot was reserved for us
+            self.owner.open_for(self)  # a slot was reserved for us
         else:
-            loop = self.owner._loop
+            loop = self.owner.loop
             assert loop is not None
             self._send(result, loop.time())  # handed over by a releasing request
 
@@ -523,15 +576,15 @@ class Call:
         owner = self.owner
         if conn is not None:
             self.conn = None
-            if isinstance(exc, _Lost) and exc.stale and not self.retried and not owner._closed:
+            if isinstance(exc, _Lost) and exc.stale and not self.retried and not owner.closed:
                 # The VTN closed this pooled connection while it was idle: once more on a new one.
                 self.retried = True
-                owner._forget(conn)
-                owner._open_for(self)
+                owner.forget(conn)
+                owner.open_for(self)
                 return
             conn.abort()
-            owner._discard(conn)
-        self._deliver(None, owner._error(exc, self.service, self.ven))
+            owner.discard(conn)
+        self._deliver(None, owner.error_for(exc, self.service, self.ven))
 
     # -- internals
 
@@ -547,25 +600,25 @@ class Call:
         status = conn.status
         reason = conn.reason
         owner = self.owner
-        owner._release(conn)  # may hand it at once to a request waiting for a connection
+        owner.release(conn)  # may hand it at once to a request waiting for a connection
         if status == 200:
             self._deliver(body, None)
         else:
-            self._deliver(None, owner._status_error(status, reason, self.service, self.ven))
+            self._deliver(None, owner.status_error(status, reason, self.service, self.ven))
 
     def _fail_open(self, exc: BaseException) -> None:
         if self.finished:
             return
         if isinstance(exc, asyncio.CancelledError):
             exc = _Closed()  # only closing the transport cancels an opening it did not start
-        self._deliver(None, self.owner._error(exc, self.service, self.ven))
+        self._deliver(None, self.owner.error_for(exc, self.service, self.ven))
 
     def _deliver(self, answer: bytes | None, error: BaseException | None) -> None:
         self.finished = True
         try:
             self.callback(answer, error)
         except Exception as exc:  # a callback must not break the connection or the pool
-            loop = self.owner._loop
+            loop = self.owner.loop
             if loop is not None:
                 loop.call_exception_handler(
                     {"message": f"fleetven transport callback {self.callback!r} raised", "exception": exc}

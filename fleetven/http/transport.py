@@ -10,8 +10,8 @@ calls (aiohttp's ``ClientSession`` spent about ten times that per request):
 - the request is one ``bytes.join`` of a pre-built per-service head
   (``POST``, ``Host``, ``Content-Type: application/xml``, ``User-Agent``),
   the ``Content-Length`` and the body, written with one ``transport.write``;
-- the answer is parsed by the connection's protocol as it arrives (compiled:
-  ``fleetven._fast._http_c``, with its pure twin ``_http_py``; a strict
+- the answer is parsed by the connection's protocol as it arrives
+  (``fleetven._fast.http``: the compiled twin or its pure one; a strict
   HTTP/1.1 parser: status line, ``Content-Length``, ``Transfer-Encoding:
   chunked``, ``Connection``; 1xx interim answers skipped), the body collected
   up to ``max_size``; the waiting request is woken through one future, with
@@ -39,7 +39,8 @@ Retry rule: a POST is not retried in general (OpenADR requests are not all
 idempotent). One case is: a *pooled* connection that the VTN closed while it
 sat idle, the classic keep-alive race. When a request on a reused connection
 sees the connection closed or reset with *zero* bytes of answer, within
-:data:`STALE_RETRY_WINDOW` seconds of being sent (the VTN cannot have spent
+``stale_retry_window`` seconds of being sent (:data:`STALE_RETRY_WINDOW`
+by default) (the VTN cannot have spent
 real work on it), it is sent once more on a freshly opened connection. A
 fresh connection failing, a timeout, or a failure after any byte of the
 answer is never retried.
@@ -56,19 +57,20 @@ import asyncio
 import socket
 import ssl as _ssl
 from collections import deque
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from types import ModuleType, TracebackType
+from typing import Any, Final
 
 from yarl import URL
 
+from fleetven._fast import EARLY as _EARLY
+from fleetven._fast import SLOT as _SLOT
+from fleetven._fast import Call, Callback, Waiter
+from fleetven._fast import Closed as _Closed
+from fleetven._fast import Connection as _Connection
+from fleetven._fast import Lost as _Lost
+from fleetven._fast import Malformed as _Malformed
+from fleetven._fast import TooLarge as _TooLarge
 from fleetven._fast import http as _http
-from fleetven._fast._http_py import EARLY as _EARLY
-from fleetven._fast._http_py import SLOT as _SLOT
-from fleetven._fast._http_py import Callback
-from fleetven._fast._http_py import Closed as _Closed
-from fleetven._fast._http_py import Lost as _Lost
-from fleetven._fast._http_py import Malformed as _Malformed
-from fleetven._fast._http_py import TooLarge as _TooLarge
 from fleetven.exceptions import ConfigurationError, HTTPStatusError, MessageTooLarge, TransportError, TransportTimeout
 from fleetven.messages.parse import DEFAULT_MAX_SIZE
 from fleetven.openadr import model as m
@@ -121,34 +123,16 @@ SERVICE_OF: Final[dict[type, str]] = {
 
 _CONTENT_TYPE: Final = "application/xml"
 
-#: Seconds after sending within which a reused connection found closed or reset,
-#: with no byte of answer, is taken for one the VTN had closed while idle, and
-#: the request is sent again once on a new connection (see the module docstring).
-STALE_RETRY_WINDOW: float = 0.25
-
-# The connection protocol and the callback request: compiled (``_http_c``) or pure (``_http_py``); the
-# exceptions and sentinels are ``_http_py``'s whichever twin is in use.
-if TYPE_CHECKING:
-    from fleetven._fast._http_py import Call
-    from fleetven._fast._http_py import Connection as _Connection
-else:
-    _Connection = _http.Connection
-    Call = _http.Call
+#: The default ``stale_retry_window`` of :class:`Transport`, in seconds: within this time of being
+#: sent, a reused connection found closed or reset with no byte of answer is taken for one the VTN
+#: had closed while idle, and the request is sent again once on a new connection (see the module
+#: docstring).
+STALE_RETRY_WINDOW: Final = 0.25
 
 
 def _expire(fut: asyncio.Future[Any]) -> None:
     if not fut.done():
         fut.set_exception(TimeoutError())
-
-
-class _Waiter(Protocol):
-    """What waits on a connection or for a pool slot: an :class:`asyncio.Future` or a :class:`Call`."""
-
-    def done(self) -> bool: ...
-
-    def set_result(self, result: Any, /) -> None: ...
-
-    def set_exception(self, exc: BaseException, /) -> None: ...
 
 
 class Transport:
@@ -169,8 +153,22 @@ class Transport:
     :param keepalive_timeout: seconds an idle pooled connection is kept open
         (``0``: connections are closed after each answer).
     :param ttl_dns_cache: seconds a resolved VTN address is cached (``None``: forever).
+    :param stale_retry_window: seconds after sending within which a reused connection found
+        closed or reset, with no byte of answer, is taken for one the VTN closed while it was
+        idle, so that the request is sent once more on a new connection (see the retry rule of
+        :mod:`fleetven.http.transport`); :data:`STALE_RETRY_WINDOW` (0.25 s) by default. A
+        negative value turns that retry off.
+    :param protocol: the module of the HTTP/1.1 client protocol that carries the requests (its
+        ``Connection`` and ``Call`` classes): ``fleetven._fast.http`` by default, the twin
+        :mod:`fleetven._fast` picked; a test running both twins passes each in turn.
     :raises ConfigurationError: a URL that is not ``http``/``https`` with a host,
         or a non-positive number.
+
+    The pooled connections and :class:`Call` reach their transport through the methods and
+    attributes of the :class:`fleetven._fast.Pool` protocol (:meth:`release`, :meth:`discard`,
+    :meth:`forget`, :meth:`open_for`, :meth:`error_for`, :meth:`status_error`, :attr:`loop`,
+    :attr:`max_size`, :attr:`stale_retry_window`, :attr:`parsed_heads`, :attr:`closed`), which
+    this class implements; they are not meant for other callers.
     """
 
     __slots__ = (
@@ -181,12 +179,13 @@ class Transport:
         "user_agent",
         "keepalive_timeout",
         "ttl_dns_cache",
+        "stale_retry_window",
         "_https",
         "_host",
         "_port",
         "_urls",
         "_heads",
-        "_loop",
+        "loop",
         "_closed",
         "_idle",
         "_conns",
@@ -198,7 +197,9 @@ class Transport:
         "_addresses_until",
         "_queue_timer",
         "_opening",
-        "_parsed_heads",
+        "parsed_heads",
+        "_connection_type",
+        "_call_type",
     )
 
     def __init__(
@@ -211,6 +212,8 @@ class Transport:
         user_agent: str | None = None,
         keepalive_timeout: float = 30.0,
         ttl_dns_cache: int | None = 60,
+        stale_retry_window: float = STALE_RETRY_WINDOW,
+        protocol: ModuleType | None = None,
     ) -> None:
         base = vtn_url.rstrip("/")
         url = URL(base)
@@ -232,6 +235,11 @@ class Transport:
         self.user_agent: str = user_agent
         self.keepalive_timeout: float = keepalive_timeout
         self.ttl_dns_cache: int | None = ttl_dns_cache
+        self.stale_retry_window: float = stale_retry_window
+        if protocol is None:
+            protocol = _http
+        self._connection_type: type[_Connection] = protocol.Connection
+        self._call_type: type[Call] = protocol.Call
         self._https = url.scheme == "https"
         host = url.raw_host or ""
         port = url.port or (443 if self._https else 80)
@@ -250,12 +258,13 @@ class Transport:
             ).encode("latin-1")
             for s in SERVICES
         }
-        self._loop: asyncio.AbstractEventLoop | None = None
+        #: The event loop the transport is bound to, from its first use on (``None`` before); read only.
+        self.loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._idle: dict[_ssl.SSLContext | None, deque[_Connection]] = {}
         self._conns: set[_Connection] = set()
         self._count = 0  # connections open or being opened (the pool's slots in use)
-        self._waiters: deque[tuple[_ssl.SSLContext | None, _Waiter]] = deque()
+        self._waiters: deque[tuple[_ssl.SSLContext | None, Waiter]] = deque()
         self._sweeper: asyncio.TimerHandle | None = None
         self._default_ssl: _ssl.SSLContext | None = None
         self._addresses: list[tuple[int, str]] = []
@@ -264,11 +273,11 @@ class Transport:
         self._opening: set[asyncio.Task[None]] = set()  # tasks opening a connection for a callback request
         # Answer heads parsed lately and what they said: a VTN sends a few heads again and again (one per
         # Content-Length; they change with the Date header once a second). Emptied when it holds
-        # fleetven._fast._http_py.HEAD_CACHE of them.
-        self._parsed_heads: dict[bytes, tuple[int, bytes, bool, int, bool]] = {}
+        # fleetven._fast.HEAD_CACHE of them.
+        self.parsed_heads: dict[bytes, tuple[int, bytes, bool, int, bool]] = {}
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else ("open" if self._loop is not None else "idle")
+        state = "closed" if self._closed else ("open" if self.loop is not None else "idle")
         return f"<Transport {self.vtn_url} {state} limit={self.limit}>"
 
     @property
@@ -281,12 +290,8 @@ class Transport:
         """Connections open or being opened now (in use or idle)."""
         return self._count
 
-    def _stale_window(self) -> float:
-        """:data:`STALE_RETRY_WINDOW`, read when a connection fails (tests change it)."""
-        return STALE_RETRY_WINDOW
-
     def _start(self) -> asyncio.AbstractEventLoop:
-        self._loop = loop = asyncio.get_running_loop()
+        self.loop = loop = asyncio.get_running_loop()
         return loop
 
     def _prepare(
@@ -301,7 +306,7 @@ class Transport:
             raise TransportError(
                 f"transport is closed (ven={ven}, service={service}, url={url})", ven=ven, service=service, url=url
             )
-        loop = self._loop
+        loop = self.loop
         if loop is None:
             loop = self._start()
         return loop, ssl if self._https else None, b"".join((head, b"%d\r\n\r\n" % len(body), body))
@@ -336,7 +341,7 @@ class Transport:
                 candidate = stack.pop()
                 candidate.in_idle = False
                 if candidate.lost:
-                    self._discard(candidate)
+                    self.discard(candidate)
                     continue
                 conn = candidate
                 break
@@ -353,7 +358,7 @@ class Transport:
                         raise
                     # The VTN closed this pooled connection while it was idle: once more on a new one.
                     retried = True
-                    self._forget(conn)
+                    self.forget(conn)
                     conn = None
                     conn = await self._connect(key, deadline)
                     now = loop.time()
@@ -362,16 +367,16 @@ class Transport:
         except BaseException as exc:
             if conn is not None:
                 conn.abort()
-                self._discard(conn)
-            error = self._error(exc, service, ven)
+                self.discard(conn)
+            error = self.error_for(exc, service, ven)
             if error is exc:
                 raise
             raise error from exc
         conn.fresh = False
         status = conn.status
-        self._release(conn)
+        self.release(conn)
         if status != 200:
-            raise self._status_error(status, conn.reason, service, ven)
+            raise self.status_error(status, conn.reason, service, ven)
         return answer
 
     def post(
@@ -398,21 +403,21 @@ class Transport:
         :raises TransportError: the transport is closed.
         """
         head = self._heads.get(service)
-        loop = self._loop
+        loop = self.loop
         if head is None or loop is None or self._closed:
             loop, key, data = self._prepare(service, body, ssl, ven)
         else:  # what _prepare gives, inline (the hot path)
             key = ssl if self._https else None
             data = b"".join((head, b"%d\r\n\r\n" % len(body), body))
         now = loop.time()
-        call = Call(self, service, data, key, ven, callback)
+        call = self._call_type(self, service, data, key, ven, callback)
         call.deadline = now + self.timeout
         stack = self._idle.get(key)
         while stack:
             conn = stack.pop()
             conn.in_idle = False
             if conn.lost:
-                self._discard(conn)
+                self.discard(conn)
                 continue
             call._send(conn, now)
             return call
@@ -421,14 +426,14 @@ class Transport:
             waiters.popleft()
         if not waiters and (self._count < self.limit or self._evict()):
             self._count += 1
-            self._open_for(call)
+            self.open_for(call)
             return call
         waiters.append((key, call))  # served first in, first out by _release and _wake
         if self._queue_timer is None:
             self._queue_timer = loop.call_at(call.deadline, self._expire_queued)
         return call
 
-    def _status_error(self, status: int, reason: bytes, service: str, ven: str | None) -> HTTPStatusError:
+    def status_error(self, status: int, reason: bytes, service: str, ven: str | None) -> HTTPStatusError:
         url = self._urls[service]
         text = reason.decode("latin-1")
         text = f"{status} {text}" if text else str(status)
@@ -440,9 +445,9 @@ class Transport:
             status=status,
         )
 
-    def _open_for(self, call: Call) -> None:
+    def open_for(self, call: Call) -> None:
         """Open a connection for ``call`` in a slot already counted, in a task (rare: the pool is warm)."""
-        loop = self._loop
+        loop = self.loop
         assert loop is not None
         task = call.opener = loop.create_task(self._open_and_send(call))
         self._opening.add(task)
@@ -458,9 +463,9 @@ class Transport:
         call.opener = None
         if call.finished:  # cancelled once the connection was made: keep it for the next request
             conn.reusable = True
-            self._release(conn)
+            self.release(conn)
             return
-        loop = self._loop
+        loop = self.loop
         assert loop is not None
         call._send(conn, loop.time())
 
@@ -468,14 +473,14 @@ class Transport:
         """Fail the callback requests that waited for a connection past their deadline: one timer
         for the whole queue, armed at the earliest deadline, rather than one per waiting request."""
         self._queue_timer = None
-        loop = self._loop
+        loop = self.loop
         if loop is None or self._closed:
             return
         limit = loop.time() + _EARLY
         expired: list[Call] = []
         next_due: float | None = None
         for _, waiter in self._waiters:
-            if isinstance(waiter, Call) and not waiter.finished:
+            if isinstance(waiter, self._call_type) and not waiter.finished:
                 if waiter.deadline <= limit:
                     expired.append(waiter)
                 elif next_due is None or waiter.deadline < next_due:
@@ -485,7 +490,7 @@ class Transport:
         for call in expired:
             call.set_exception(TimeoutError())
 
-    def _error(self, exc: BaseException, service: str, ven: str | None) -> BaseException:
+    def error_for(self, exc: BaseException, service: str, ven: str | None) -> BaseException:
         """The public error for an internal failure (other exceptions pass unchanged)."""
         url = self._urls[service]
         if isinstance(exc, TransportError | ConfigurationError):
@@ -526,7 +531,7 @@ class Transport:
 
     async def _acquire(self, key: _ssl.SSLContext | None, deadline: float) -> _Connection:
         """A connection for ``key``: idle, newly opened, or handed over by a releasing request."""
-        loop = self._loop
+        loop = self.loop
         assert loop is not None
         waiters = self._waiters
         while True:
@@ -537,7 +542,7 @@ class Transport:
                 conn = stack.pop()
                 conn.in_idle = False
                 if conn.lost:
-                    self._discard(conn)
+                    self.discard(conn)
                     continue
                 return conn
             while waiters and waiters[0][1].done():
@@ -557,15 +562,15 @@ class Transport:
                 if fut.done() and not fut.cancelled() and fut.exception() is None:
                     # Cancelled after being served: pass the slot or connection on.
                     given = fut.result()
-                    if isinstance(given, _Connection):
-                        self._release(given)
+                    if isinstance(given, self._connection_type):
+                        self.release(given)
                     else:
                         self._count -= 1
                         self._wake()
                 raise
             finally:
                 timer.cancel()
-            if isinstance(got, _Connection):
+            if isinstance(got, self._connection_type):
                 return got
             return await self._connect(key, deadline)  # a slot was reserved for us
 
@@ -577,7 +582,7 @@ class Transport:
                 oldest = stack[0]
         if oldest is None:
             return False
-        self._discard(oldest)
+        self.discard(oldest)
         return True
 
     async def _connect(self, key: _ssl.SSLContext | None, deadline: float) -> _Connection:
@@ -598,7 +603,7 @@ class Transport:
         return conn
 
     async def _open(self, key: _ssl.SSLContext | None) -> _Connection:
-        loop = self._loop
+        loop = self.loop
         assert loop is not None
         ctx: _ssl.SSLContext | None = None
         if self._https:
@@ -611,7 +616,7 @@ class Transport:
         for family, address in await self._resolve():
             try:
                 _, conn = await loop.create_connection(
-                    lambda: _Connection(self, key),
+                    lambda: self._connection_type(self, key),
                     address,
                     self._port,
                     family=family,
@@ -626,7 +631,7 @@ class Transport:
         raise error
 
     async def _resolve(self) -> list[tuple[int, str]]:
-        loop = self._loop
+        loop = self.loop
         assert loop is not None
         now = loop.time()
         if self._addresses and (self.ttl_dns_cache is None or now < self._addresses_until):
@@ -643,10 +648,10 @@ class Transport:
         self._addresses_until = now + (self.ttl_dns_cache or 0)
         return addresses
 
-    def _release(self, conn: _Connection) -> None:
+    def release(self, conn: _Connection) -> None:
         """A request is done with ``conn``: hand it to a waiter, pool it, or close it."""
         if not conn.reusable or conn.lost or self._closed:
-            self._discard(conn)
+            self.discard(conn)
             return
         waiters = self._waiters
         while waiters:
@@ -658,12 +663,12 @@ class Transport:
                 return
             # The first waiter needs another TLS context: give it this connection's slot.
             waiters.appendleft((key, fut))
-            self._discard(conn)
+            self.discard(conn)
             return
         if self.keepalive_timeout <= 0:
-            self._discard(conn)
+            self.discard(conn)
             return
-        loop = self._loop
+        loop = self.loop
         assert loop is not None
         conn.in_idle = True
         conn.idle_since = loop.time()
@@ -677,20 +682,20 @@ class Transport:
     def _sweep(self) -> None:
         """Close the connections idle for longer than ``keepalive_timeout``."""
         self._sweeper = None
-        loop = self._loop
+        loop = self.loop
         if loop is None or self._closed:
             return
         cutoff = loop.time() - self.keepalive_timeout
         next_due: float | None = None
         for stack in list(self._idle.values()):
             while stack and stack[0].idle_since <= cutoff:
-                self._discard(stack[0])
+                self.discard(stack[0])
             if stack and (next_due is None or stack[0].idle_since < next_due):
                 next_due = stack[0].idle_since
         if next_due is not None:
             self._sweeper = loop.call_at(next_due + self.keepalive_timeout, self._sweep)
 
-    def _discard(self, conn: _Connection) -> None:
+    def discard(self, conn: _Connection) -> None:
         """Close ``conn`` and free its slot (idempotent)."""
         if conn.dead:
             return
@@ -711,7 +716,7 @@ class Transport:
         self._count -= 1
         self._wake()
 
-    def _forget(self, conn: _Connection) -> None:
+    def forget(self, conn: _Connection) -> None:
         """Drop a broken ``conn`` but keep its slot for the connection replacing it."""
         conn.abort()
         conn.dead = True
@@ -746,7 +751,7 @@ class Transport:
         for _, fut in waiters:
             if not fut.done():
                 fut.set_exception(_Closed())
-        loop = self._loop
+        loop = self.loop
         pending: list[asyncio.Future[Any]] = []
         for task in list(self._opening):
             task.cancel()
@@ -758,7 +763,7 @@ class Transport:
             if conn.waiter is not None:
                 conn._fail(_Closed())  # the request in flight discards it
             else:
-                self._discard(conn)
+                self.discard(conn)
         self._idle.clear()
         if pending:
             await asyncio.wait(pending, timeout=1.0)
@@ -766,7 +771,7 @@ class Transport:
     async def __aenter__(self) -> Transport:
         if self._closed:
             raise TransportError(f"transport is closed (url={self.vtn_url})", url=self.vtn_url)
-        if self._loop is None:
+        if self.loop is None:
             self._start()
         return self
 

@@ -26,12 +26,11 @@ survived (:class:`~fleetven.exceptions.UnsafeXML`).
 
 from __future__ import annotations
 
-import threading
-from typing import Any
+from typing import Any, Final
 
 from lxml import etree
 
-from fleetven import _fast
+from fleetven._fast import extract
 from fleetven.exceptions import MalformedXML, MessageError, MessageTooLarge, UnknownMessage, UnsafeXML
 from fleetven.openadr.model import Message
 from fleetven.openadr.namespaces import OADR
@@ -67,11 +66,6 @@ _SNIFFED = {
     b"<\x00": "UTF-16",
 }
 
-# lxml parsers must not be used by two threads at once; fleetven parses on the
-# event loop thread, but a parser per thread keeps any other use safe too. The
-# parser holds no per-document or per-VEN state between parses.
-_local = threading.local()
-
 
 class _DenyResolver(etree.Resolver):
     """Answers every request for an external resource with an empty document.
@@ -103,13 +97,15 @@ def _new_parser() -> etree.XMLParser:
     return parser
 
 
+#: The hardened parser, made once: a constant, configured at import and never changed. It holds no
+#: per-document or per-VEN state between parses; lxml locks a parser while it parses, so another thread
+#: using it waits rather than breaks (fleetven parses on the event loop thread).
+_PARSER: Final = _new_parser()
+
+
 def _parser() -> etree.XMLParser:
-    """This thread's hardened parser."""
-    try:
-        return _local.parser  # type: ignore[no-any-return]
-    except AttributeError:
-        parser = _local.parser = _new_parser()
-        return parser
+    """The hardened parser :func:`parse_document` uses."""
+    return _PARSER
 
 
 def _check_encoding(data: bytes) -> None:
@@ -200,7 +196,7 @@ def parse_document(data: bytes | bytearray | memoryview | str, *, max_size: int 
         if body.find(b"<!ENTITY") >= 0:
             raise UnsafeXML("refused a document with an entity declaration (<!ENTITY)", construct="ENTITY")
     try:
-        root = etree.fromstring(body, _parser())
+        root = etree.fromstring(body, _PARSER)
     except etree.XMLSyntaxError as exc:
         line, column = exc.position if exc.position else (0, 0)
         raise MalformedXML(f"malformed XML at line {line}, column {column}: {exc.msg}", line=line,
@@ -225,6 +221,5 @@ def parse_message(data: bytes | bytearray | memoryview | str, *, max_size: int =
     :raises MessageError: a subclass saying what was wrong and where; see
         :func:`parse_document` and :func:`fleetven._fast.extract`.
     """
-    # looked up at call time: fleetven._fast may still be importing when this module loads
-    msg: Message = _fast.extract(parse_document(data, max_size=max_size))
+    msg: Message = extract(parse_document(data, max_size=max_size))
     return msg
