@@ -55,7 +55,6 @@ from fleetven.exceptions import (
     ConfigurationError,
     MessageError,
     ProtocolError,
-    RegistrationRejected,
     SignatureError,
     TransportError,
 )
@@ -65,7 +64,10 @@ from fleetven.messages.build import PAYLOAD_CLOSE, PAYLOAD_OPEN
 from fleetven.openadr import model as m
 from fleetven.signing import ReplayGuard, sign_message, verify_message
 from fleetven.store import MemoryStore, Store, VenState
+from fleetven.ven import decide
 from fleetven.ven import events as ev
+from fleetven.ven import polling as pl
+from fleetven.ven import registration as regn
 from fleetven.ven.reports import ReportEngine, ReportSpec, make_report_spec
 
 if TYPE_CHECKING:
@@ -94,12 +96,15 @@ OPT_REASONS: Final = frozenset(("economic", "emergency", "mustRun", "notParticip
                                 "overrideStatus", "participating", "x-schedule"))
 
 #: Response codes meaning "the VTN does not know this VEN" on a poll.
-_NOT_REGISTERED: Final = frozenset((452, 463))
+_NOT_REGISTERED: Final = pl.NOT_REGISTERED
 
 #: The states in which a VEN takes no step (see :meth:`Ven._live`).
 _NOT_LIVE: Final = frozenset(("stopped", "cancelled", "new"))
 
 Handler = Callable[..., Any]
+
+#: What :meth:`Ven._call_handler` returns for a handler that timed out or raised.
+_FAILED: Final = object()
 
 #: Stands for the venID in the fleet's ``oadrPoll`` template.
 _VEN_ID_MARK: Final = "fleetven-ven-id-0f6c2a"
@@ -987,47 +992,15 @@ class Ven:
 
     async def _register_steps(self) -> None:
         shared = self._shared
-        query = await self.send(m.QueryRegistration(request_id=shared.request_id()))
-        if not isinstance(query, m.CreatedPartyRegistration):
-            raise ProtocolError(
-                f"{self.name}: oadrQueryRegistration answered with {query.message_type}",
-                ven=self.name, message_type=query.message_type,
-            )
-        again = self.registration_id is not None
-        create = m.CreatePartyRegistration(
-            request_id=shared.request_id(),
-            ven_name=self.name,
-            ven_id=self.ven_id if again else None,  # rule 404: neither the first time
-            registration_id=self.registration_id if again else None,
-            profile_name="2.0b",
-            transport_name="simpleHttp",
-            report_only=False,
-            xml_signature=self._signer is not None,
-            http_pull_model=True,
-        )
-        reply = await self.send(create)
-        if not isinstance(reply, m.CreatedPartyRegistration):
-            raise ProtocolError(
-                f"{self.name}: oadrCreatePartyRegistration answered with {reply.message_type}",
-                ven=self.name, message_type=reply.message_type,
-            )
-        code = reply.response.response_code
-        if code != 200:
-            raise RegistrationRejected(
-                f"{self.name}: registration refused with {code} ({reply.response.response_description})",
-                ven=self.name, response_code=code,
-            )
-        ven_id = reply.ven_id or self.ven_id
-        if not ven_id or not reply.registration_id:
-            raise ProtocolError(
-                f"{self.name}: oadrCreatedPartyRegistration carries no venID or registrationID",
-                ven=self.name, message_type=reply.message_type,
-            )
-        self.ven_id = ven_id
-        self.registration_id = reply.registration_id
-        self.vtn_id = sys.intern(reply.vtn_id)  # the same VTN for the whole fleet: one string
-        freq = reply.requested_oadr_poll_freq
-        self.poll_freq = freq.total_seconds() if freq is not None and freq > timedelta(0) else shared.poll_interval
+        regn.check_query(await self.send(m.QueryRegistration(request_id=shared.request_id())), name=self.name)
+        create = regn.create_registration(name=self.name, ven_id=self.ven_id, registration_id=self.registration_id,
+                                         signed=self._signer is not None, request_id=shared.request_id())
+        adopted = regn.adopt(await self.send(create), name=self.name, ven_id=self.ven_id,
+                            default_poll=shared.poll_interval)
+        ven_id = self.ven_id = adopted.ven_id
+        self.registration_id = adopted.registration_id
+        self.vtn_id = adopted.vtn_id
+        self.poll_freq = adopted.poll_freq
         self._identity.ven_id = ven_id
         self._save_registration(complete=False)
         shared.store.flush()  # durability first: never registered twice for want of a commit
@@ -1186,33 +1159,34 @@ class Ven:
             engine = self._report_engine()
             engine.on_create_report(reply)
             await self.send(engine.created_report(request_id=reply.request_id))
-        elif isinstance(reply, m.RegisterReport):
-            await self.send(m.RegisteredReport(response=_ok(reply.request_id), ven_id=self.ven_id))
         elif isinstance(reply, m.CancelReport):
             engine = self._report_engine()
             engine.on_cancel_report(reply)
             await self.send(engine.canceled_report(request_id=reply.request_id))
-        elif isinstance(reply, m.UpdateReport):
-            await self.send(m.UpdatedReport(response=_ok(reply.request_id), ven_id=self.ven_id))
-        elif isinstance(reply, m.RequestReregistration):
-            await self.send(m.ResponseMessage(response=_ok(), ven_id=self.ven_id), EI_REGISTER_PARTY)
-            logger.info("%s: the VTN asked for a new registration", self.name)
-            self._retry_registration(0.0)
-            return None
         elif isinstance(reply, m.CancelPartyRegistration):
             await self._on_cancel_party_registration(reply)
             return None
         else:
-            logger.warning("%s: ignored an unexpected %s in answer to oadrPoll", self.name, reply.message_type)
-        return True
+            ack = pl.acknowledgement(reply, self.ven_id)
+            if ack is None:
+                logger.warning("%s: ignored an unexpected %s in answer to oadrPoll", self.name, reply.message_type)
+            elif isinstance(reply, m.RequestReregistration):
+                await self.send(ack, EI_REGISTER_PARTY)
+                logger.info("%s: the VTN asked for a new registration", self.name)
+                self._retry_registration(0.0)
+                return None
+            else:
+                await self.send(ack)
+        return True  # polling.AGAIN: the VTN may have more queued
 
     def _on_poll_response(self, reply: m.ResponseMessage) -> bool | None:
         """The ``oadrResponse`` answer to a poll (the idle ``200`` is the common one)."""
         code = reply.response.response_code
-        if code == 200:
+        step = pl.after_response(code)
+        if step is pl.WAIT:
             self._refused_polls = 0
             return False
-        if code in _NOT_REGISTERED:
+        if step is pl.LOST:
             self._lost_registration(code)
             return None
         logger.warning("%s: oadrPoll answered with %d (%s)", self.name, code, reply.response.response_description)
@@ -1220,7 +1194,7 @@ class Ven:
 
     def _lost_registration(self, code: int) -> None:
         """The VTN does not know this VEN any more: register afresh (at once the first time, then backing off)."""
-        delay = 0.0 if self._refused_polls == 0 else self._shared.backoff(self._refused_polls - 1)
+        delay = pl.lost_delay(self._refused_polls, self._shared.backoff)
         self._refused_polls += 1
         logger.warning("%s: the VTN answered a poll with %d (not registered); registering again in %.2f s",
                        self.name, code, delay)
@@ -1230,18 +1204,14 @@ class Ven:
         self._retry_registration(delay)
 
     async def _on_cancel_party_registration(self, msg: m.CancelPartyRegistration) -> None:
-        if msg.registration_id != self.registration_id:
+        answer, accepted = regn.answer_cancel(msg, registration_id=self.registration_id, ven_id=self.ven_id)
+        if not accepted:
             logger.warning("%s: the VTN cancelled registration %r, ours is %r: answered 452",
                            self.name, msg.registration_id, self.registration_id)
-            await self.send(m.CanceledPartyRegistration(
-                response=_ok(msg.request_id, 452, "registrationID does not match"),
-                registration_id=msg.registration_id, ven_id=self.ven_id,
-            ))
+            await self.send(answer)
             self._arm(0.0, self._on_poll_timer)
             return
-        await self.send(m.CanceledPartyRegistration(
-            response=_ok(msg.request_id), registration_id=msg.registration_id, ven_id=self.ven_id,
-        ))
+        await self.send(answer)
         logger.warning("%s: the VTN cancelled the registration; registering again later", self.name)
         self.registration_id = None
         if self._engine is not None:
@@ -1270,14 +1240,14 @@ class Ven:
     async def _on_distribute(self, msg: m.DistributeEvent) -> None:
         ven_id = self.ven_id
         assert ven_id is not None
-        if msg.vtn_id != self.vtn_id:  # exact, case-sensitive (E1_1080)
+        if decide.is_foreign(msg, self.vtn_id):  # exact, case-sensitive (E1_1080)
             logger.warning("%s: oadrDistributeEvent from vtnID %r, registered with %r: answered 452",
                            self.name, msg.vtn_id, self.vtn_id)
-            await self._answer_all(msg, 452, "vtnID does not match the registration")
+            refusal = decide.answer_all(msg, 452, "vtnID does not match the registration", ven_id=ven_id)
+            if refusal is not None:
+                await self.send(refusal, EI_EVENT)
             return
-        changes = ev.reconcile(self._book, msg, identity=self._identity, rng=self._shared.rng)
-        asked = [c for c in changes if c.needs_handler]
-        implied = [c for c in changes if c.kind == "implied_cancel"]
+        changes, asked, implied = decide.plan(self._book, msg, identity=self._identity, rng=self._shared.rng)
         if implied:
             decisions, _ = await asyncio.gather(self._decide(asked), self._tell_implied_cancels(implied))
         else:
@@ -1306,24 +1276,6 @@ class Ven:
         if isinstance(reply, m.ResponseMessage) and reply.response.response_code != 200:
             logger.warning("%s: oadrCreatedEvent answered with %d", self.name, reply.response.response_code)
 
-    async def _answer_all(self, msg: m.DistributeEvent, code: int, text: str) -> None:
-        responses = [
-            m.EventResponse(response_code=code, request_id=msg.request_id, event_id=e["event_id"],
-                            modification_number=e["modification_number"], opt_type=ev.OPT_OUT,
-                            response_description=text)
-            for e in msg.events
-        ]
-        responses += [
-            m.EventResponse(response_code=code, request_id=msg.request_id, event_id=err.event_id,
-                            modification_number=err.modification_number or 0, opt_type=ev.OPT_OUT,
-                            response_description=text)
-            for err in msg.errors if err.event_id is not None
-        ]
-        if responses:
-            assert self.ven_id is not None
-            await self.send(m.CreatedEvent(response=_ok(msg.request_id), ven_id=self.ven_id,
-                                           event_responses=responses), EI_EVENT)
-
     async def _decide(self, changes: list[ev.EventChange]) -> dict[str, str]:
         if not changes:
             return {}
@@ -1351,28 +1303,19 @@ class Ven:
             if name == "on_event":
                 self._shared.warn_once(name, "%s: no on_event handler: answering optOut (this is logged once)",
                                        self.name)
-                return ev.OPT_OUT
-            self._shared.warn_once(name, "%s: no on_update_event handler: keeping the earlier answer "
-                                   "(this is logged once)", self.name)
-            record = change.record
-            return record.opt if record is not None and record.opt is not None else ev.OPT_OUT
-        try:
-            async with asyncio.timeout(self._shared.handler_timeout):
-                result = fn(self, event)
-                if inspect.isawaitable(result):
-                    result = await result
-        except TimeoutError:
-            logger.error("%s: %s for event %s took longer than %.3g s: answering optOut",
-                         self.name, name, change.event_id, self._shared.handler_timeout)
+            else:
+                self._shared.warn_once(name, "%s: no on_update_event handler: keeping the earlier answer "
+                                       "(this is logged once)", self.name)
+            return decide.fallback_answer(change)
+        what = f"{name} for event {change.event_id}"
+        result = await self._call_handler(what, ": answering optOut", fn, event)
+        if result is _FAILED:
             return ev.OPT_OUT
-        except Exception:
-            logger.exception("%s: %s for event %s raised: answering optOut", self.name, name, change.event_id)
+        opt = decide.handler_answer(result)
+        if opt is None:
+            logger.error("%s: %s returned %r, not 'optIn' or 'optOut': answering optOut", self.name, what, result)
             return ev.OPT_OUT
-        if result != ev.OPT_IN and result != ev.OPT_OUT:
-            logger.error("%s: %s for event %s returned %r, not 'optIn' or 'optOut': answering optOut",
-                         self.name, name, change.event_id, result)
-            return ev.OPT_OUT
-        return str(result)
+        return opt
 
     async def _tell_implied_cancels(self, changes: list[ev.EventChange]) -> None:
         """Tell ``on_update_event`` about events the VTN cancelled by leaving them out (rule 61).
@@ -1382,11 +1325,8 @@ class Ven:
         cancelled are left alone: the VTN merely stopped listing them. The VTN asked nothing,
         so the handler's answer goes nowhere."""
         calls = []
-        for change in changes:
-            record = change.record
-            if record is None or self._over(record) or record.event["event_status"] == "cancelled":
-                continue  # ended, or an explicit cancellation came first and was delivered then
-            record.event = _cancelled(record.event)
+        # the ended ones, and those an explicit cancellation came first for (delivered then), are left out
+        for record in decide.implied_to_tell(changes, _utcnow()):
             fn = self.handler("on_update_event")
             if fn is None:
                 logger.info("%s: event %s was cancelled by the VTN (left out of oadrDistributeEvent); "
@@ -1394,52 +1334,35 @@ class Ven:
                 continue
             logger.info("%s: event %s was cancelled by the VTN (left out of oadrDistributeEvent)",
                         self.name, record.event_id)
-            calls.append(self._notify(f"on_update_event for the implied cancellation of event {record.event_id}",
-                                      fn, record.event))
+            calls.append(self._call_handler(
+                f"on_update_event for the implied cancellation of event {record.event_id}", "", fn, record.event))
         if calls:
             await asyncio.gather(*calls)
 
     # -------------------------------------------------------- status timers
 
     def _track(self, change: ev.EventChange) -> None:
-        kind = change.kind
         record = change.record
         if record is None:
             return
-        if kind == "new" or kind == "modified":
-            _cancel_timers(record)
-            self._schedule_statuses(record)
-        elif kind == "cancelled" or kind == "implied_cancel":
-            _cancel_timers(record)
-            if record.status in ("completed", "cancelled") or (kind == "implied_cancel" and self._over(record)):
-                return
-            delay = ev.cancel_delay(record, self._shared.rng)
-            record.timers.append(self._wheel().call_later(delay, self._on_status_timer, record, "cancelled"))
-
-    @staticmethod
-    def _over(record: ev.EventRecord) -> bool:
-        """Whether the event completed or was cancelled already: leaving it out cancels nothing."""
-        if record.status in ("completed", "cancelled"):
-            return True
-        schedule = ev.status_schedule(record)
-        return bool(schedule) and schedule[-1][1] == "completed" and schedule[-1][0] <= _utcnow()
+        timers = decide.timers_for(change, _utcnow(), self._shared.rng)
+        if timers is None:
+            return
+        _cancel_timers(record)
+        if timers:
+            self._arm_statuses(record, timers)
 
     def _schedule_statuses(self, record: ev.EventRecord) -> None:
-        schedule = ev.status_schedule(record)
-        if not schedule:
-            return
+        timers = decide.status_timers(record, _utcnow())
+        if timers:
+            self._arm_statuses(record, timers)
+
+    def _arm_statuses(self, record: ev.EventRecord, timers: list[tuple[float, str]]) -> None:
+        """Arm an event's status timers (``(seconds from now, status)`` from :mod:`fleetven.ven.decide`)."""
         wheel = self._wheel()
-        now = _utcnow()
         base = wheel.time()
-        latest_past: str | None = None
-        for when, status in schedule:
-            delta = (when - now).total_seconds()
-            if delta <= 0:
-                latest_past = status
-            else:
-                record.timers.append(wheel.call_at(base + delta, self._on_status_timer, record, status))
-        if latest_past is not None:
-            record.timers.insert(0, wheel.call_at(base, self._on_status_timer, record, latest_past))
+        for delay, status in timers:
+            record.timers.append(wheel.call_at(base + delay, self._on_status_timer, record, status))
 
     def _on_status_timer(self, record: ev.EventRecord, status: str) -> None:
         if not self._live() or record.status == status:
@@ -1452,21 +1375,28 @@ class Ven:
             self._shared.observe(observer.event_status, self, record.event_id, status)
         fn = self.handler("on_event_status")
         if fn is not None:
-            self._shared.spawn(self._notify(f"on_event_status({status}) for event {record.event_id}", fn,
-                                            record.event, status))
+            self._shared.spawn(self._notify_status(record, status, fn))
 
-    async def _notify(self, what: str, fn: Handler, *args: Any) -> None:
-        """Call a handler whose answer goes nowhere (``on_event_status``, ``on_update_event`` for an
-        implied cancellation) within ``handler_timeout``; a failure is logged with ``what``."""
+    async def _notify_status(self, record: ev.EventRecord, status: str, fn: Handler) -> None:
+        await self._call_handler(f"on_event_status({status}) for event {record.event_id}", "", fn,
+                                 record.event, status)
+
+    async def _call_handler(self, what: str, outcome: str, fn: Handler, *args: Any) -> Any:
+        """Call a handler, sync or async, as ``fn(ven, *args)`` within ``handler_timeout``: its
+        result, or :data:`_FAILED` when it timed out or raised (logged with ``what``, then ``outcome``:
+        what the VEN does instead)."""
         try:
             async with asyncio.timeout(self._shared.handler_timeout):
                 result = fn(self, *args)
                 if inspect.isawaitable(result):
-                    await result
+                    result = await result
         except TimeoutError:
-            logger.error("%s: %s took longer than %.3g s", self.name, what, self._shared.handler_timeout)
+            logger.error("%s: %s took longer than %.3g s%s", self.name, what, self._shared.handler_timeout, outcome)
+            return _FAILED
         except Exception:
-            logger.exception("%s: %s raised", self.name, what)
+            logger.exception("%s: %s raised%s", self.name, what, outcome)
+            return _FAILED
+        return result
 
     # --------------------------------------------------------------- helpers
 
@@ -1557,17 +1487,6 @@ def _ids(values: Iterable[str]) -> frozenset[str]:
     """A frozenset of IDs; the one shared empty set when there are none (most VENs)."""
     found = frozenset(values)
     return found if found else _NO_IDS
-
-
-def _cancelled(event: m.Event) -> m.Event:
-    """A copy of ``event`` with status ``cancelled``, flat and in the descriptor, as an explicit
-    cancellation carries it."""
-    copy = dict(event)
-    copy["event_status"] = "cancelled"
-    descriptor = copy.get("event_descriptor")
-    if isinstance(descriptor, dict):
-        copy["event_descriptor"] = {**descriptor, "event_status": "cancelled"}
-    return copy
 
 
 def _cancel_timers(record: ev.EventRecord) -> None:
