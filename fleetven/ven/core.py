@@ -786,18 +786,13 @@ class Ven:
             if not self._complete:
                 self._save_registration(complete=True)
         except _RETRYABLE as exc:
-            delay = self._shared.backoff(self._failures)
-            self._failures += 1
-            logger.log(logging.WARNING if self._failures == 1 else logging.DEBUG,
-                       "%s: resuming after a restart failed (%d in a row): %s; again in %.2f s",
-                       self.name, self._failures, exc, delay)
-            self._arm(delay, self._on_resume_timer)
+            self._back_off(self._resume_later, logging.DEBUG if self._failures else logging.WARNING,
+                           "%(ven)s: resuming after a restart failed (%(n)d in a row): %(exc)s; again in %(delay).2f s",
+                           exc)
             return
-        except Exception:
-            delay = self._shared.backoff(self._failures)
-            self._failures += 1
-            logger.exception("%s: resuming after a restart crashed; again in %.2f s", self.name, delay)
-            self._arm(delay, self._on_resume_timer)
+        except Exception as exc:
+            self._back_off(self._resume_later, logging.ERROR,
+                           "%(ven)s: resuming after a restart crashed; again in %(delay).2f s", exc, trace=True)
             return
         self._failures = 0
         if self._live():
@@ -968,21 +963,14 @@ class Ven:
         try:
             await self._register_steps()
         except _RETRYABLE as exc:
-            delay = self._shared.backoff(self._failures)
-            self._failures += 1
             # A refusal for a security reason was logged at ERROR once (Shared.signature_refused,
             # Shared.tls_refused); its retries are not a network problem to warn about each time.
             security = isinstance(exc, SignatureError) or self._shared.tls_refused(self.name, exc)
-            logger.log(logging.DEBUG if security else logging.WARNING,
-                       "%s: registration failed (attempt %d): %s; retrying in %.2f s",
-                       self.name, self._failures, exc, delay)
-            self._retry_registration(delay)
-        except Exception:
-            delay = self._shared.backoff(self._failures)
-            self._failures += 1
-            logger.exception("%s: registration crashed (attempt %d); retrying in %.2f s",
-                             self.name, self._failures, delay)
-            self._retry_registration(delay)
+            self._back_off(self._retry_registration, logging.DEBUG if security else logging.WARNING,
+                           "%(ven)s: registration failed (attempt %(n)d): %(exc)s; retrying in %(delay).2f s", exc)
+        except Exception as exc:
+            self._back_off(self._retry_registration, logging.ERROR,
+                           "%(ven)s: registration crashed (attempt %(n)d); retrying in %(delay).2f s", exc, trace=True)
         else:
             self._failures = 0
             if not self._live():  # stopped or cancelled from a handler during the last step
@@ -1116,9 +1104,7 @@ class Ven:
     async def _refused_poll(self, data: bytes, exc: SignatureError) -> None:
         """A poll answer failed its signature check: tell the VTN (463), then poll again after a backoff."""
         await self._refuse(data, exc)
-        delay = self._shared.backoff(self._failures)
-        self._failures += 1
-        self._arm(delay, self._on_poll_timer)
+        self._back_off(self._poll_later)  # logged once per reason by Shared.signature_refused
 
     def _poll_done(self, again: bool | None) -> None:
         """A poll cycle ended well: arm the next one (at once when ``again``)."""
@@ -1130,22 +1116,35 @@ class Ven:
 
     def _poll_failed(self, exc: BaseException) -> None:
         """A poll cycle failed (transport, message or protocol error): poll again after a backoff."""
-        delay = self._shared.backoff(self._failures)
-        self._failures += 1
         # The first failure of a run is a warning; the retries that follow are debug noise.
         # A refused TLS certificate is logged at ERROR once per fleet instead (Shared.tls_refused).
         security = self._shared.tls_refused(self.name, exc)
-        logger.log(logging.WARNING if self._failures == 1 and not security else logging.DEBUG,
-                   "%s: poll failed (%d in a row): %s; polling again in %.2f s",
-                   self.name, self._failures, exc, delay)
-        self._arm(delay, self._on_poll_timer)
+        self._back_off(self._poll_later, logging.WARNING if not self._failures and not security else logging.DEBUG,
+                       "%(ven)s: poll failed (%(n)d in a row): %(exc)s; polling again in %(delay).2f s", exc)
 
     def _poll_crashed(self, exc: BaseException) -> None:
         """A poll cycle raised something unexpected: log it with its traceback, back off."""
+        self._back_off(self._poll_later, logging.ERROR, "%(ven)s: poll cycle crashed; polling again in %(delay).2f s",
+                       exc, trace=True)
+
+    def _back_off(self, then: Callable[[float], None], level: int = logging.DEBUG, text: str = "",
+                  exc: BaseException | None = None, *, trace: bool = False) -> None:
+        """A step failed: count the failure, log ``text`` at ``level`` (with ``exc``'s traceback when
+        ``trace``) and call ``then`` with the backoff delay (:meth:`Shared.backoff`). ``text`` takes
+        ``%(ven)s`` (the name), ``%(n)d`` (failures in a row, this one included), ``%(exc)s`` and
+        ``%(delay)``. The one retry path of every step (registration, resume, poll)."""
         delay = self._shared.backoff(self._failures)
         self._failures += 1
-        logger.error("%s: poll cycle crashed; polling again in %.2f s", self.name, delay, exc_info=exc)
+        if text:
+            logger.log(level, text, {"ven": self.name, "n": self._failures, "exc": exc, "delay": delay},
+                       exc_info=exc if trace else None)
+        then(delay)
+
+    def _poll_later(self, delay: float) -> None:
         self._arm(delay, self._on_poll_timer)
+
+    def _resume_later(self, delay: float) -> None:
+        self._arm(delay, self._on_resume_timer)
 
     async def _dispatch(self, reply: m.Message) -> bool | None:
         """Handle one poll reply: True to poll again at once, False to wait a period,
