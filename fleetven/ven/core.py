@@ -249,11 +249,7 @@ class Shared:
         self.registering -= 1
         queue = self.registration_queue
         while queue and self.registering < self.max_registering:
-            ven = queue.popleft()
-            if ven._queued:
-                ven._queued = False
-                if ven._live():
-                    ven._begin_registration()
+            queue.popleft().slot_free()
 
     def observe(self, method: Callable[..., None], *args: Any) -> None:
         """Call an observer method; one that raises is logged (once per method) and the fleet goes on."""
@@ -821,6 +817,32 @@ class Ven:
             self._engine = None
         for record in self._book.values():
             _cancel_timers(record)
+
+    @property
+    def answer_pending(self) -> bool:
+        """Whether an ``oadrCreatedEvent`` waits for the VTN's acknowledgement (the outbox; it is sent
+        again before the next poll, and kept in the store until then)."""
+        return self._unsent is not None
+
+    async def deliver_answer(self) -> None:
+        """Send the ``oadrCreatedEvent`` waiting for the VTN's acknowledgement, if any (the fleet calls
+        this before it stops); when that fails it stays in the outbox.
+
+        :raises TransportError: the request failed.
+        :raises MessageError: the answer could not be read.
+        """
+        created = self._unsent
+        if created is not None:
+            await self._send_created_event(created)
+
+    def slot_free(self) -> None:
+        """A registration slot is free for this VEN (its turn in the fleet's registration queue,
+        called by :meth:`Shared.registration_over`): it registers now, unless it left the queue
+        (stopped or removed) in the meantime."""
+        if self._queued:
+            self._queued = False
+            if self._live():
+                self._begin_registration()
 
     @property
     def next_step_at(self) -> float | None:
