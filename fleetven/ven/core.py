@@ -68,6 +68,7 @@ from fleetven.ven import decide
 from fleetven.ven import events as ev
 from fleetven.ven import polling as pl
 from fleetven.ven import registration as regn
+from fleetven.ven.record import VenRecord
 from fleetven.ven.reports import ReportEngine, ReportSpec, make_report_spec
 
 if TYPE_CHECKING:
@@ -311,18 +312,13 @@ class Ven:
 
     __slots__ = (
         "name",
-        "ven_id",
-        "registration_id",
-        "vtn_id",
-        "_state",
-        "poll_freq",
+        "_rec",
         "cert",
         "key",
         "passphrase",
         "_shared",
         "_ssl",
         "_identity",
-        "_book",
         "_handlers",
         "_specs",
         "_engine",
@@ -331,14 +327,11 @@ class Ven:
         "_failures",
         "_refused_polls",
         "_idle_reply",
-        "_unsent",
         "_queued",
         "_signer",
         "_guard",
         "_watch",
         "_call",
-        "_complete",
-        "_opts",
     )
 
     def __init__(
@@ -356,12 +349,8 @@ class Ven:
         ssl_context: ssl.SSLContext | None = None,
         signer: SigningKey | None = None,
     ) -> None:
-        self.name = name
-        self.ven_id = ven_id
-        self.registration_id: str | None = None
-        self.vtn_id: str | None = None
-        self._state = "new"
-        self.poll_freq = shared.poll_interval
+        self.name = name  # also the record's: read on every poll, kept here too (the same string)
+        self._rec = VenRecord(name=name, ven_id=ven_id, poll_freq=shared.poll_interval)
         self.cert = cert
         self.key = key
         self.passphrase = passphrase
@@ -370,7 +359,6 @@ class Ven:
         self._identity = ev.Identity(
             ven_id, resource_ids=_ids(resource_ids), group_ids=_ids(group_ids), party_ids=_ids(party_ids)
         )
-        self._book: dict[str, ev.EventRecord] = {}
         self._handlers: dict[str, Handler] | None = None
         self._specs: list[ReportSpec] | None = None
         self._engine: ReportEngine | None = None
@@ -379,14 +367,11 @@ class Ven:
         self._failures = 0
         self._refused_polls = 0
         self._idle_reply: int | None = None
-        self._unsent: m.CreatedEvent | None = None
         self._queued = False  # waiting in the fleet's registration queue
         self._signer = signer  # signs every message this VEN sends (None: unsigned)
         self._guard: ReplayGuard | None = None  # this VEN's nonces, made at the first verified message
         self._watch: tuple[float, float] | None = None  # (due, sent) of an observed fast-path poll in flight
         self._call: Call | None = None  # the poll in flight on the fast path (no task then)
-        self._complete = False  # the registration's follow-up steps (reports, events) all done
-        self._opts: dict[str, m.CreateOpt] | None = None  # opts created and not cancelled
 
     def __repr__(self) -> str:
         return f"<Ven {self.name!r} ven_id={self.ven_id!r} state={self.state}>"
@@ -394,16 +379,58 @@ class Ven:
     # ------------------------------------------------------------ public API
 
     @property
+    def record(self) -> VenRecord:
+        """This VEN's state as a plain record (:class:`~fleetven.ven.record.VenRecord`), the live one:
+        what to persist, or to move to another process."""
+        return self._rec
+
+    @property
+    def ven_id(self) -> str | None:
+        """The venID (the VTN's once registered; the configured one before)."""
+        return self._rec.ven_id
+
+    @ven_id.setter
+    def ven_id(self, value: str | None) -> None:
+        self._rec.ven_id = value
+
+    @property
+    def registration_id(self) -> str | None:
+        """The registrationID, ``None`` while not registered."""
+        return self._rec.registration_id
+
+    @registration_id.setter
+    def registration_id(self, value: str | None) -> None:
+        self._rec.registration_id = value
+
+    @property
+    def vtn_id(self) -> str | None:
+        """The vtnID of the VTN it registered with."""
+        return self._rec.vtn_id
+
+    @vtn_id.setter
+    def vtn_id(self, value: str | None) -> None:
+        self._rec.vtn_id = value
+
+    @property
+    def poll_freq(self) -> float:
+        """Seconds between polls (the VTN's ``oadrRequestedOadrPollFreq``)."""
+        return self._rec.poll_freq
+
+    @poll_freq.setter
+    def poll_freq(self, value: float) -> None:
+        self._rec.poll_freq = value
+
+    @property
     def state(self) -> str:
         """One of :data:`STATES`: ``new``, ``registering``, ``registered``, ``unregistered``
         (the VTN dropped the registration; registering again), ``cancelled`` or ``stopped``."""
-        return self._state
+        return self._rec.state
 
     @state.setter
     def state(self, new: str) -> None:
-        old = self._state
+        old = self._rec.state
         if new != old:
-            self._state = new
+            self._rec.state = new
             observer = self._shared.observer
             if observer is not None:
                 self._shared.observe(observer.ven_state, self, old, new)
@@ -411,17 +438,17 @@ class Ven:
     @property
     def events(self) -> dict[str, m.Event]:
         """The events this VEN knows, by eventID (a fresh dict of the latest event dicts)."""
-        return {event_id: record.event for event_id, record in self._book.items()}
+        return {event_id: record.event for event_id, record in self._rec.book.items()}
 
     @property
     def opts(self) -> dict[str, m.CreateOpt]:
         """The opts this VEN created and did not cancel, by optID (kept across restarts)."""
-        return dict(self._opts) if self._opts else {}
+        return dict(self._rec.opts) if self._rec.opts else {}
 
     @property
     def answers(self) -> dict[str, str]:
         """The answer (``"optIn"`` or ``"optOut"``) given to each known event, by ``eventID``."""
-        return {event_id: record.opt for event_id, record in self._book.items() if record.opt is not None}
+        return {event_id: record.opt for event_id, record in self._rec.book.items() if record.opt is not None}
 
     def add_targets(self, *, resource_ids: Iterable[str] = (), group_ids: Iterable[str] = (),
                     party_ids: Iterable[str] = ()) -> None:
@@ -449,7 +476,7 @@ class Ven:
     @property
     def registered(self) -> bool:
         """Whether the VEN holds a registration."""
-        return self.registration_id is not None
+        return self._rec.registration_id is not None
 
     def add_handler(self, name: str, handler: Handler) -> None:
         """Set this VEN's own handler; it wins over the fleet's.
@@ -531,7 +558,7 @@ class Ven:
         if opt_id is None:
             opt_id = f"opt-{self._shared.rng.getrandbits(64):016x}"
         if event_id is not None and modification_number is None:
-            record = self._book.get(event_id)
+            record = self._rec.book.get(event_id)
             modification_number = record.modification_number if record is not None else 0
         msg = m.CreateOpt(
             opt_id=opt_id,
@@ -550,9 +577,9 @@ class Ven:
         reply = await self.send(msg)
         if not isinstance(reply, m.CreatedOpt) or reply.response.response_code != 200:
             raise self._refused("oadrCreateOpt", reply)
-        if self._opts is None:
-            self._opts = {}
-        self._opts[opt_id] = msg
+        if self._rec.opts is None:
+            self._rec.opts = {}
+        self._rec.opts[opt_id] = msg
         self._shared.store.put_opt(self.name, opt_id, {"message": msg})
         return opt_id
 
@@ -563,14 +590,14 @@ class Ven:
         :raises ProtocolError: not registered, or the VTN refused (field ``response_code``).
         :raises TransportError: the request failed.
         """
-        if not self._opts or opt_id not in self._opts:
+        if not self._rec.opts or opt_id not in self._rec.opts:
             raise ConfigurationError(f"ven {self.name} has no opt {opt_id!r} to cancel")
         ven_id = self._require_registration("cancel_opt")
         reply = await self.send(m.CancelOpt(request_id=self._shared.request_id(), opt_id=opt_id, ven_id=ven_id))
         if not isinstance(reply, m.CanceledOpt) or reply.response.response_code != 200:
             raise self._refused("oadrCancelOpt", reply)
-        if self._opts is not None:
-            self._opts.pop(opt_id, None)
+        if self._rec.opts is not None:
+            self._rec.opts.pop(opt_id, None)
         self._shared.store.drop_opt(self.name, opt_id)
 
     async def cancel_registration(self) -> None:
@@ -582,9 +609,9 @@ class Ven:
         :raises TransportError: the request failed (the VEN keeps polling).
         """
         ven_id = self._require_registration("cancel_registration")
-        assert self.registration_id is not None
+        assert self._rec.registration_id is not None
         msg = m.CancelPartyRegistration(
-            request_id=self._shared.request_id(), registration_id=self.registration_id, ven_id=ven_id
+            request_id=self._shared.request_id(), registration_id=self._rec.registration_id, ven_id=ven_id
         )
         reply = await self.send(msg)
         if not isinstance(reply, m.CanceledPartyRegistration) or reply.response.response_code != 200:
@@ -592,7 +619,7 @@ class Ven:
         if self._engine is not None:
             self._engine.forget()
         self._halt("cancelled")
-        self.registration_id = None
+        self._rec.registration_id = None
         self._save_registration(complete=False)
         logger.info("%s: registration cancelled", self.name)
 
@@ -661,7 +688,7 @@ class Ven:
         service = _SERVICE_BY_NAME.get(message_type or "", OADR_POLL)
         response = _ok(request_id, 463, f"signature refused: {getattr(exc, 'reason', exc)}"[:200])
         try:
-            await self.send(m.ResponseMessage(response=response, ven_id=self.ven_id), service)
+            await self.send(m.ResponseMessage(response=response, ven_id=self._rec.ven_id), service)
         except (TransportError, MessageError) as err:
             logger.debug("%s: the 463 answer to a refused message failed: %s", self.name, err)
 
@@ -674,11 +701,11 @@ class Ven:
         register again: at a random phase within its poll period it resumes (finishes an
         interrupted registration, delivers its outbox, asks for its events) and polls."""
         if self.state in ("new", "stopped"):
-            if self.registration_id is not None:
+            if self._rec.registration_id is not None:
                 self.state = "registered"
-                for record in self._book.values():
+                for record in self._rec.book.values():
                     self._reschedule(record)
-                self._arm(self._shared.rng.uniform(0.0, self.poll_freq), self._on_resume_timer)
+                self._arm(self._shared.rng.uniform(0.0, self._rec.poll_freq), self._on_resume_timer)
                 return
             self.state = "registering"
             self._arm(0.0, self._on_register_timer)
@@ -693,23 +720,23 @@ class Ven:
         reg = state.registration
         if reg is not None:
             if reg.get("ven_id"):
-                self.ven_id = reg["ven_id"]
-                self._identity.ven_id = self.ven_id
+                self._rec.ven_id = reg["ven_id"]
+                self._identity.ven_id = self._rec.ven_id
             if reg.get("registration_id"):
-                self.registration_id = reg["registration_id"]
-                self.vtn_id = sys.intern(reg["vtn_id"]) if reg.get("vtn_id") is not None else None
-                self.poll_freq = float(reg.get("poll_freq") or self._shared.poll_interval)
-                self._complete = bool(reg.get("complete"))
+                self._rec.registration_id = reg["registration_id"]
+                self._rec.vtn_id = sys.intern(reg["vtn_id"]) if reg.get("vtn_id") is not None else None
+                self._rec.poll_freq = float(reg.get("poll_freq") or self._shared.poll_interval)
+                self._rec.complete = bool(reg.get("complete"))
             if reg.get("cancelled"):
                 self.state = "cancelled"
         for event_id, row in state.events.items():
-            self._book[event_id] = ev.EventRecord(
+            self._rec.book[event_id] = ev.EventRecord(
                 event=row["event"], event_id=event_id, modification_number=row["modification_number"],
                 opt=row["opt"], start_offset=row["start_offset"], status=row["status"])
-        self._unsent = state.outbox
-        self._opts = {opt_id: row["message"] for opt_id, row in state.opts.items()} or None
+        self._rec.outbox = state.outbox
+        self._rec.opts = {opt_id: row["message"] for opt_id, row in state.opts.items()} or None
         orphans = set(state.samples) - set(state.requests)
-        if self.registration_id is None or self.state == "cancelled":
+        if self._rec.registration_id is None or self.state == "cancelled":
             orphans |= set(state.requests)
         elif state.requests:
             self._report_engine().restore(state.requests, state.samples, state.dropped)
@@ -729,10 +756,10 @@ class Ven:
     # ---------------------------------------------------------- durable state
 
     def _save_registration(self, *, complete: bool) -> None:
-        self._complete = complete
+        self._rec.complete = complete
         self._shared.store.put_registration(self.name, {
-            "ven_id": self.ven_id, "registration_id": self.registration_id, "vtn_id": self.vtn_id,
-            "poll_freq": self.poll_freq, "complete": complete, "cancelled": self._state == "cancelled",
+            "ven_id": self._rec.ven_id, "registration_id": self._rec.registration_id, "vtn_id": self._rec.vtn_id,
+            "poll_freq": self._rec.poll_freq, "complete": complete, "cancelled": self._rec.state == "cancelled",
             "options": {"profile_name": "2.0b", "transport_name": "simpleHttp", "http_pull_model": True,
                         "report_only": False, "xml_signature": self._signer is not None},
         })
@@ -764,13 +791,13 @@ class Ven:
 
     async def _resume(self) -> None:
         """The first step of a VEN restored with a registration; then it polls."""
-        ven_id = self.ven_id
+        ven_id = self._rec.ven_id
         assert ven_id is not None
         try:
-            if not self._complete:
+            if not self._rec.complete:
                 await self._register_reports(ven_id)
-            if self._unsent is not None:
-                await self._send_created_event(self._unsent)
+            if self._rec.outbox is not None:
+                await self._send_created_event(self._rec.outbox)
             reply = await self.send(m.RequestEvent(request_id=self._shared.request_id(), ven_id=ven_id))
             if isinstance(reply, m.DistributeEvent):
                 await self._on_distribute(reply)
@@ -779,7 +806,7 @@ class Ven:
                 return
             elif isinstance(reply, m.ResponseMessage) and reply.response.response_code != 200:
                 raise self._refused("oadrRequestEvent", reply)
-            if not self._complete:
+            if not self._rec.complete:
                 self._save_registration(complete=True)
         except _RETRYABLE as exc:
             self._back_off(self._resume_later, logging.DEBUG if self._failures else logging.WARNING,
@@ -815,14 +842,14 @@ class Ven:
         if self._engine is not None:
             self._engine.close()
             self._engine = None
-        for record in self._book.values():
+        for record in self._rec.book.values():
             _cancel_timers(record)
 
     @property
     def answer_pending(self) -> bool:
         """Whether an ``oadrCreatedEvent`` waits for the VTN's acknowledgement (the outbox; it is sent
         again before the next poll, and kept in the store until then)."""
-        return self._unsent is not None
+        return self._rec.outbox is not None
 
     async def deliver_answer(self) -> None:
         """Send the ``oadrCreatedEvent`` waiting for the VTN's acknowledgement, if any (the fleet calls
@@ -831,7 +858,7 @@ class Ven:
         :raises TransportError: the request failed.
         :raises MessageError: the answer could not be read.
         """
-        created = self._unsent
+        created = self._rec.outbox
         if created is not None:
             await self._send_created_event(created)
 
@@ -870,7 +897,7 @@ class Ven:
         self._timer = wheel.call_later(max(delay, 0.0), callback)
 
     def _live(self) -> bool:
-        return self._state not in _NOT_LIVE
+        return self._rec.state not in _NOT_LIVE
 
     def _on_register_timer(self) -> None:
         self._timer = None
@@ -892,15 +919,16 @@ class Ven:
     def _on_poll_timer(self) -> None:
         timer = self._timer
         self._timer = None
-        if self._state in _NOT_LIVE:
+        rec = self._rec
+        if rec.state in _NOT_LIVE:
             return
         shared = self._shared
         transport = shared.transport
-        ven_id = self.ven_id
+        ven_id = rec.ven_id
         if (
             transport is None
             or ven_id is None
-            or self._unsent is not None
+            or rec.outbox is not None
         ):
             # The poll was due at the timer's deadline: what an observer measures latency from.
             self._task = shared.spawn(self._poll(due=timer.when if timer is not None else None))
@@ -932,7 +960,8 @@ class Ven:
                 shared.observe(observer.request_done, self, "oadrPoll", watch[0], watch[1],
                                asyncio.get_running_loop().time(), error)
         transport = shared.transport
-        if transport is None or self._state in _NOT_LIVE:
+        rec = self._rec
+        if transport is None or rec.state in _NOT_LIVE:
             return
         if error is not None:
             if isinstance(error, _RETRYABLE):
@@ -950,7 +979,7 @@ class Ven:
             # The most common answer of all: the same "nothing for you" as last time (see _read_answer),
             # with no failures to reset (see _poll_done): the next poll a period from now.
             self._refused_polls = 0
-            self._arm(self.poll_freq, self._on_poll_timer)
+            self._arm(rec.poll_freq, self._on_poll_timer)
             return
         try:
             reply = self._read_answer(data, transport.max_size)
@@ -998,26 +1027,27 @@ class Ven:
             if not self._live():  # stopped or cancelled from a handler during the last step
                 return
             self.state = "registered"
-            self._arm(self._shared.rng.uniform(0.0, self.poll_freq), self._on_poll_timer)
+            self._arm(self._shared.rng.uniform(0.0, self._rec.poll_freq), self._on_poll_timer)
 
     async def _register_steps(self) -> None:
         shared = self._shared
         regn.check_query(await self.send(m.QueryRegistration(request_id=shared.request_id())), name=self.name)
-        create = regn.create_registration(name=self.name, ven_id=self.ven_id, registration_id=self.registration_id,
-                                         signed=self._signer is not None, request_id=shared.request_id())
-        adopted = regn.adopt(await self.send(create), name=self.name, ven_id=self.ven_id,
-                            default_poll=shared.poll_interval)
-        ven_id = self.ven_id = adopted.ven_id
-        self.registration_id = adopted.registration_id
-        self.vtn_id = adopted.vtn_id
-        self.poll_freq = adopted.poll_freq
+        rec = self._rec
+        create = regn.create_registration(name=self.name, ven_id=rec.ven_id, registration_id=rec.registration_id,
+                                          signed=self._signer is not None, request_id=shared.request_id())
+        adopted = regn.adopt(await self.send(create), name=self.name, ven_id=rec.ven_id,
+                             default_poll=shared.poll_interval)
+        ven_id = rec.ven_id = adopted.ven_id
+        rec.registration_id = adopted.registration_id
+        rec.vtn_id = adopted.vtn_id
+        rec.poll_freq = adopted.poll_freq
         self._identity.ven_id = ven_id
         self._save_registration(complete=False)
         shared.store.flush()  # durability first: never registered twice for want of a commit
         if self.state == "unregistered":
             self.state = "registering"
         logger.debug("%s: registered as %s (registration %s, VTN %s, poll every %.3g s)",
-                     self.name, ven_id, self.registration_id, self.vtn_id, self.poll_freq)
+                     self.name, ven_id, self._rec.registration_id, self._rec.vtn_id, self._rec.poll_freq)
         await self._register_reports(ven_id)
         request = m.RequestEvent(request_id=shared.request_id(), ven_id=ven_id)
         events_reply = await self.send(request)
@@ -1065,7 +1095,7 @@ class Ven:
     async def _poll(self, reply: m.Message | None = None, *, due: float | None = None) -> None:
         """One poll cycle; with ``reply``, the rest of a cycle whose answer the fast path read.
         ``due``: when the poll was due (for the fleet's observer)."""
-        ven_id = self.ven_id
+        ven_id = self._rec.ven_id
         assert ven_id is not None
         try:
             transport = self._shared.transport
@@ -1074,8 +1104,8 @@ class Ven:
             if reply is not None:  # the fast path read the answer: only the dispatch is left
                 again: bool | None = await self._dispatch(reply)
             else:
-                if self._unsent is not None:
-                    await self._send_created_event(self._unsent)
+                if self._rec.outbox is not None:
+                    await self._send_created_event(self._rec.outbox)
                 observer = self._shared.observer
                 if observer is None:
                     data = await transport.request(OADR_POLL, self._poll_body(ven_id), ssl=self._ssl, ven=self.name)
@@ -1134,7 +1164,7 @@ class Ven:
             logger.info("%s: polling again after %d failures", self.name, self._failures)
             self._failures = 0
         if again is not None and self._live():
-            self._arm(0.0 if again else self.poll_freq, self._on_poll_timer)
+            self._arm(0.0 if again else self._rec.poll_freq, self._on_poll_timer)
 
     def _poll_failed(self, exc: BaseException) -> None:
         """A poll cycle failed (transport, message or protocol error): poll again after a backoff."""
@@ -1188,7 +1218,7 @@ class Ven:
             await self._on_cancel_party_registration(reply)
             return None
         else:
-            ack = pl.acknowledgement(reply, self.ven_id)
+            ack = pl.acknowledgement(reply, self._rec.ven_id)
             if ack is None:
                 logger.warning("%s: ignored an unexpected %s in answer to oadrPoll", self.name, reply.message_type)
             elif isinstance(reply, m.RequestReregistration):
@@ -1219,22 +1249,22 @@ class Ven:
         self._refused_polls += 1
         logger.warning("%s: the VTN answered a poll with %d (not registered); registering again in %.2f s",
                        self.name, code, delay)
-        self.registration_id = None
+        self._rec.registration_id = None
         self.state = "unregistered"
         self._save_registration(complete=False)
         self._retry_registration(delay)
 
     async def _on_cancel_party_registration(self, msg: m.CancelPartyRegistration) -> None:
-        answer, accepted = regn.answer_cancel(msg, registration_id=self.registration_id, ven_id=self.ven_id)
+        answer, accepted = regn.answer_cancel(msg, registration_id=self._rec.registration_id, ven_id=self._rec.ven_id)
         if not accepted:
             logger.warning("%s: the VTN cancelled registration %r, ours is %r: answered 452",
-                           self.name, msg.registration_id, self.registration_id)
+                           self.name, msg.registration_id, self._rec.registration_id)
             await self.send(answer)
             self._arm(0.0, self._on_poll_timer)
             return
         await self.send(answer)
         logger.warning("%s: the VTN cancelled the registration; registering again later", self.name)
-        self.registration_id = None
+        self._rec.registration_id = None
         if self._engine is not None:
             self._engine.forget()
             self._engine.close()
@@ -1251,7 +1281,7 @@ class Ven:
             shared = self._shared
             engine = self._engine = ReportEngine(
                 specs, wheel=self._wheel(), send=self.send, ven_arg=self, clock=_utcnow, logger=logger,
-                ven_id=self.ven_id, name=self.name, store=shared.store, owner=self.name,
+                ven_id=self._rec.ven_id, name=self.name, store=shared.store, owner=self.name,
                 max_pending=shared.max_pending_samples, on_pending=self._samples_pending,
             )
         return engine
@@ -1259,16 +1289,16 @@ class Ven:
     # ---------------------------------------------------------------- events
 
     async def _on_distribute(self, msg: m.DistributeEvent) -> None:
-        ven_id = self.ven_id
+        ven_id = self._rec.ven_id
         assert ven_id is not None
-        if decide.is_foreign(msg, self.vtn_id):  # exact, case-sensitive (E1_1080)
+        if decide.is_foreign(msg, self._rec.vtn_id):  # exact, case-sensitive (E1_1080)
             logger.warning("%s: oadrDistributeEvent from vtnID %r, registered with %r: answered 452",
-                           self.name, msg.vtn_id, self.vtn_id)
+                           self.name, msg.vtn_id, self._rec.vtn_id)
             refusal = decide.answer_all(msg, 452, "vtnID does not match the registration", ven_id=ven_id)
             if refusal is not None:
                 await self.send(refusal, EI_EVENT)
             return
-        changes, asked, implied = decide.plan(self._book, msg, identity=self._identity, rng=self._shared.rng)
+        changes, asked, implied = decide.plan(self._rec.book, msg, identity=self._identity, rng=self._shared.rng)
         if implied:
             decisions, _ = await asyncio.gather(self._decide(asked), self._tell_implied_cancels(implied))
         else:
@@ -1288,11 +1318,11 @@ class Ven:
         committed to the store (with the decisions) before it is sent, and stays there until the
         VTN answered: a restarted VEN sends it again rather than asking its handler again."""
         store = self._shared.store
-        self._unsent = created
+        self._rec.outbox = created
         store.put_outbox(self.name, created)
         store.flush()
         reply = await self.send(created)
-        self._unsent = None
+        self._rec.outbox = None
         store.put_outbox(self.name, None)
         if isinstance(reply, m.ResponseMessage) and reply.response.response_code != 200:
             logger.warning("%s: oadrCreatedEvent answered with %d", self.name, reply.response.response_code)
@@ -1389,7 +1419,7 @@ class Ven:
         if not self._live() or record.status == status:
             return
         record.status = status
-        if self._book.get(record.event_id) is record:
+        if self._rec.book.get(record.event_id) is record:
             self._save_event(record)
         observer = self._shared.observer
         if observer is not None:
@@ -1422,10 +1452,10 @@ class Ven:
     # --------------------------------------------------------------- helpers
 
     def _require_registration(self, what: str) -> str:
-        if self.registration_id is None or self.ven_id is None:
+        if self._rec.registration_id is None or self._rec.ven_id is None:
             raise ProtocolError(f"{self.name}: {what} needs a registration; the VEN is {self.state}",
                                 ven=self.name, response_code=463)
-        return self.ven_id
+        return self._rec.ven_id
 
     def _refused(self, what: str, reply: m.Message) -> ProtocolError:
         response = getattr(reply, "response", None)
