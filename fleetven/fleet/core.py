@@ -476,7 +476,7 @@ class Fleet:
         """Before stopping: one last try (bounded by ``request_timeout``, at most 5 s) to deliver each
         VEN's ``oadrCreatedEvent`` not yet acknowledged, after the VEN's step in flight, if any, has
         ended; what still fails stays in the store."""
-        pending = [ven for ven in self.vens.values() if ven._unsent is not None and ven.registered]
+        pending = [ven for ven in self.vens.values() if ven.answer_pending and ven.registered]
         if not pending or self._shared.transport is None:
             return
 
@@ -484,11 +484,8 @@ class Fleet:
             # A step in flight sends it itself: let it end first (asyncio.wait does not cancel it on timeout).
             while (step := ven.task) is not None and not step.done():
                 await asyncio.wait((step,))
-            created = ven._unsent
-            if created is None:
-                return
             try:
-                await ven._send_created_event(created)
+                await ven.deliver_answer()
             except Exception as exc:
                 logger.debug("%s: the answer could not be delivered before stopping: %s", ven.name, exc)
 

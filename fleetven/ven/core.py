@@ -55,7 +55,6 @@ from fleetven.exceptions import (
     ConfigurationError,
     MessageError,
     ProtocolError,
-    RegistrationRejected,
     SignatureError,
     TransportError,
 )
@@ -65,7 +64,11 @@ from fleetven.messages.build import PAYLOAD_CLOSE, PAYLOAD_OPEN
 from fleetven.openadr import model as m
 from fleetven.signing import ReplayGuard, sign_message, verify_message
 from fleetven.store import MemoryStore, Store, VenState
+from fleetven.ven import decide
 from fleetven.ven import events as ev
+from fleetven.ven import polling as pl
+from fleetven.ven import registration as regn
+from fleetven.ven.record import VenRecord
 from fleetven.ven.reports import ReportEngine, ReportSpec, make_report_spec
 
 if TYPE_CHECKING:
@@ -94,12 +97,15 @@ OPT_REASONS: Final = frozenset(("economic", "emergency", "mustRun", "notParticip
                                 "overrideStatus", "participating", "x-schedule"))
 
 #: Response codes meaning "the VTN does not know this VEN" on a poll.
-_NOT_REGISTERED: Final = frozenset((452, 463))
+_NOT_REGISTERED: Final = pl.NOT_REGISTERED
 
 #: The states in which a VEN takes no step (see :meth:`Ven._live`).
 _NOT_LIVE: Final = frozenset(("stopped", "cancelled", "new"))
 
 Handler = Callable[..., Any]
+
+#: What :meth:`Ven._call_handler` returns for a handler that timed out or raised.
+_FAILED: Final = object()
 
 #: Stands for the venID in the fleet's ``oadrPoll`` template.
 _VEN_ID_MARK: Final = "fleetven-ven-id-0f6c2a"
@@ -244,11 +250,7 @@ class Shared:
         self.registering -= 1
         queue = self.registration_queue
         while queue and self.registering < self.max_registering:
-            ven = queue.popleft()
-            if ven._queued:
-                ven._queued = False
-                if ven._live():
-                    ven._begin_registration()
+            queue.popleft().slot_free()
 
     def observe(self, method: Callable[..., None], *args: Any) -> None:
         """Call an observer method; one that raises is logged (once per method) and the fleet goes on."""
@@ -310,18 +312,13 @@ class Ven:
 
     __slots__ = (
         "name",
-        "ven_id",
-        "registration_id",
-        "vtn_id",
-        "_state",
-        "poll_freq",
+        "_rec",
         "cert",
         "key",
         "passphrase",
         "_shared",
         "_ssl",
         "_identity",
-        "_book",
         "_handlers",
         "_specs",
         "_engine",
@@ -330,14 +327,11 @@ class Ven:
         "_failures",
         "_refused_polls",
         "_idle_reply",
-        "_unsent",
         "_queued",
         "_signer",
         "_guard",
         "_watch",
         "_call",
-        "_complete",
-        "_opts",
     )
 
     def __init__(
@@ -355,12 +349,8 @@ class Ven:
         ssl_context: ssl.SSLContext | None = None,
         signer: SigningKey | None = None,
     ) -> None:
-        self.name = name
-        self.ven_id = ven_id
-        self.registration_id: str | None = None
-        self.vtn_id: str | None = None
-        self._state = "new"
-        self.poll_freq = shared.poll_interval
+        self.name = name  # also the record's: read on every poll, kept here too (the same string)
+        self._rec = VenRecord(name=name, ven_id=ven_id, poll_freq=shared.poll_interval)
         self.cert = cert
         self.key = key
         self.passphrase = passphrase
@@ -369,7 +359,6 @@ class Ven:
         self._identity = ev.Identity(
             ven_id, resource_ids=_ids(resource_ids), group_ids=_ids(group_ids), party_ids=_ids(party_ids)
         )
-        self._book: dict[str, ev.EventRecord] = {}
         self._handlers: dict[str, Handler] | None = None
         self._specs: list[ReportSpec] | None = None
         self._engine: ReportEngine | None = None
@@ -378,14 +367,11 @@ class Ven:
         self._failures = 0
         self._refused_polls = 0
         self._idle_reply: int | None = None
-        self._unsent: m.CreatedEvent | None = None
         self._queued = False  # waiting in the fleet's registration queue
         self._signer = signer  # signs every message this VEN sends (None: unsigned)
         self._guard: ReplayGuard | None = None  # this VEN's nonces, made at the first verified message
         self._watch: tuple[float, float] | None = None  # (due, sent) of an observed fast-path poll in flight
         self._call: Call | None = None  # the poll in flight on the fast path (no task then)
-        self._complete = False  # the registration's follow-up steps (reports, events) all done
-        self._opts: dict[str, m.CreateOpt] | None = None  # opts created and not cancelled
 
     def __repr__(self) -> str:
         return f"<Ven {self.name!r} ven_id={self.ven_id!r} state={self.state}>"
@@ -393,16 +379,58 @@ class Ven:
     # ------------------------------------------------------------ public API
 
     @property
+    def record(self) -> VenRecord:
+        """This VEN's state as a plain record (:class:`~fleetven.ven.record.VenRecord`), the live one:
+        what to persist, or to move to another process."""
+        return self._rec
+
+    @property
+    def ven_id(self) -> str | None:
+        """The venID (the VTN's once registered; the configured one before)."""
+        return self._rec.ven_id
+
+    @ven_id.setter
+    def ven_id(self, value: str | None) -> None:
+        self._rec.ven_id = value
+
+    @property
+    def registration_id(self) -> str | None:
+        """The registrationID, ``None`` while not registered."""
+        return self._rec.registration_id
+
+    @registration_id.setter
+    def registration_id(self, value: str | None) -> None:
+        self._rec.registration_id = value
+
+    @property
+    def vtn_id(self) -> str | None:
+        """The vtnID of the VTN it registered with."""
+        return self._rec.vtn_id
+
+    @vtn_id.setter
+    def vtn_id(self, value: str | None) -> None:
+        self._rec.vtn_id = value
+
+    @property
+    def poll_freq(self) -> float:
+        """Seconds between polls (the VTN's ``oadrRequestedOadrPollFreq``)."""
+        return self._rec.poll_freq
+
+    @poll_freq.setter
+    def poll_freq(self, value: float) -> None:
+        self._rec.poll_freq = value
+
+    @property
     def state(self) -> str:
         """One of :data:`STATES`: ``new``, ``registering``, ``registered``, ``unregistered``
         (the VTN dropped the registration; registering again), ``cancelled`` or ``stopped``."""
-        return self._state
+        return self._rec.state
 
     @state.setter
     def state(self, new: str) -> None:
-        old = self._state
+        old = self._rec.state
         if new != old:
-            self._state = new
+            self._rec.state = new
             observer = self._shared.observer
             if observer is not None:
                 self._shared.observe(observer.ven_state, self, old, new)
@@ -410,17 +438,17 @@ class Ven:
     @property
     def events(self) -> dict[str, m.Event]:
         """The events this VEN knows, by eventID (a fresh dict of the latest event dicts)."""
-        return {event_id: record.event for event_id, record in self._book.items()}
+        return {event_id: record.event for event_id, record in self._rec.book.items()}
 
     @property
     def opts(self) -> dict[str, m.CreateOpt]:
         """The opts this VEN created and did not cancel, by optID (kept across restarts)."""
-        return dict(self._opts) if self._opts else {}
+        return dict(self._rec.opts) if self._rec.opts else {}
 
     @property
     def answers(self) -> dict[str, str]:
         """The answer (``"optIn"`` or ``"optOut"``) given to each known event, by ``eventID``."""
-        return {event_id: record.opt for event_id, record in self._book.items() if record.opt is not None}
+        return {event_id: record.opt for event_id, record in self._rec.book.items() if record.opt is not None}
 
     def add_targets(self, *, resource_ids: Iterable[str] = (), group_ids: Iterable[str] = (),
                     party_ids: Iterable[str] = ()) -> None:
@@ -448,7 +476,7 @@ class Ven:
     @property
     def registered(self) -> bool:
         """Whether the VEN holds a registration."""
-        return self.registration_id is not None
+        return self._rec.registration_id is not None
 
     def add_handler(self, name: str, handler: Handler) -> None:
         """Set this VEN's own handler; it wins over the fleet's.
@@ -530,7 +558,7 @@ class Ven:
         if opt_id is None:
             opt_id = f"opt-{self._shared.rng.getrandbits(64):016x}"
         if event_id is not None and modification_number is None:
-            record = self._book.get(event_id)
+            record = self._rec.book.get(event_id)
             modification_number = record.modification_number if record is not None else 0
         msg = m.CreateOpt(
             opt_id=opt_id,
@@ -549,9 +577,9 @@ class Ven:
         reply = await self.send(msg)
         if not isinstance(reply, m.CreatedOpt) or reply.response.response_code != 200:
             raise self._refused("oadrCreateOpt", reply)
-        if self._opts is None:
-            self._opts = {}
-        self._opts[opt_id] = msg
+        if self._rec.opts is None:
+            self._rec.opts = {}
+        self._rec.opts[opt_id] = msg
         self._shared.store.put_opt(self.name, opt_id, {"message": msg})
         return opt_id
 
@@ -562,14 +590,14 @@ class Ven:
         :raises ProtocolError: not registered, or the VTN refused (field ``response_code``).
         :raises TransportError: the request failed.
         """
-        if not self._opts or opt_id not in self._opts:
+        if not self._rec.opts or opt_id not in self._rec.opts:
             raise ConfigurationError(f"ven {self.name} has no opt {opt_id!r} to cancel")
         ven_id = self._require_registration("cancel_opt")
         reply = await self.send(m.CancelOpt(request_id=self._shared.request_id(), opt_id=opt_id, ven_id=ven_id))
         if not isinstance(reply, m.CanceledOpt) or reply.response.response_code != 200:
             raise self._refused("oadrCancelOpt", reply)
-        if self._opts is not None:
-            self._opts.pop(opt_id, None)
+        if self._rec.opts is not None:
+            self._rec.opts.pop(opt_id, None)
         self._shared.store.drop_opt(self.name, opt_id)
 
     async def cancel_registration(self) -> None:
@@ -581,9 +609,9 @@ class Ven:
         :raises TransportError: the request failed (the VEN keeps polling).
         """
         ven_id = self._require_registration("cancel_registration")
-        assert self.registration_id is not None
+        assert self._rec.registration_id is not None
         msg = m.CancelPartyRegistration(
-            request_id=self._shared.request_id(), registration_id=self.registration_id, ven_id=ven_id
+            request_id=self._shared.request_id(), registration_id=self._rec.registration_id, ven_id=ven_id
         )
         reply = await self.send(msg)
         if not isinstance(reply, m.CanceledPartyRegistration) or reply.response.response_code != 200:
@@ -591,7 +619,7 @@ class Ven:
         if self._engine is not None:
             self._engine.forget()
         self._halt("cancelled")
-        self.registration_id = None
+        self._rec.registration_id = None
         self._save_registration(complete=False)
         logger.info("%s: registration cancelled", self.name)
 
@@ -660,7 +688,7 @@ class Ven:
         service = _SERVICE_BY_NAME.get(message_type or "", OADR_POLL)
         response = _ok(request_id, 463, f"signature refused: {getattr(exc, 'reason', exc)}"[:200])
         try:
-            await self.send(m.ResponseMessage(response=response, ven_id=self.ven_id), service)
+            await self.send(m.ResponseMessage(response=response, ven_id=self._rec.ven_id), service)
         except (TransportError, MessageError) as err:
             logger.debug("%s: the 463 answer to a refused message failed: %s", self.name, err)
 
@@ -673,11 +701,11 @@ class Ven:
         register again: at a random phase within its poll period it resumes (finishes an
         interrupted registration, delivers its outbox, asks for its events) and polls."""
         if self.state in ("new", "stopped"):
-            if self.registration_id is not None:
+            if self._rec.registration_id is not None:
                 self.state = "registered"
-                for record in self._book.values():
+                for record in self._rec.book.values():
                     self._reschedule(record)
-                self._arm(self._shared.rng.uniform(0.0, self.poll_freq), self._on_resume_timer)
+                self._arm(self._shared.rng.uniform(0.0, self._rec.poll_freq), self._on_resume_timer)
                 return
             self.state = "registering"
             self._arm(0.0, self._on_register_timer)
@@ -692,23 +720,23 @@ class Ven:
         reg = state.registration
         if reg is not None:
             if reg.get("ven_id"):
-                self.ven_id = reg["ven_id"]
-                self._identity.ven_id = self.ven_id
+                self._rec.ven_id = reg["ven_id"]
+                self._identity.ven_id = self._rec.ven_id
             if reg.get("registration_id"):
-                self.registration_id = reg["registration_id"]
-                self.vtn_id = sys.intern(reg["vtn_id"]) if reg.get("vtn_id") is not None else None
-                self.poll_freq = float(reg.get("poll_freq") or self._shared.poll_interval)
-                self._complete = bool(reg.get("complete"))
+                self._rec.registration_id = reg["registration_id"]
+                self._rec.vtn_id = sys.intern(reg["vtn_id"]) if reg.get("vtn_id") is not None else None
+                self._rec.poll_freq = float(reg.get("poll_freq") or self._shared.poll_interval)
+                self._rec.complete = bool(reg.get("complete"))
             if reg.get("cancelled"):
                 self.state = "cancelled"
         for event_id, row in state.events.items():
-            self._book[event_id] = ev.EventRecord(
+            self._rec.book[event_id] = ev.EventRecord(
                 event=row["event"], event_id=event_id, modification_number=row["modification_number"],
                 opt=row["opt"], start_offset=row["start_offset"], status=row["status"])
-        self._unsent = state.outbox
-        self._opts = {opt_id: row["message"] for opt_id, row in state.opts.items()} or None
+        self._rec.outbox = state.outbox
+        self._rec.opts = {opt_id: row["message"] for opt_id, row in state.opts.items()} or None
         orphans = set(state.samples) - set(state.requests)
-        if self.registration_id is None or self.state == "cancelled":
+        if self._rec.registration_id is None or self.state == "cancelled":
             orphans |= set(state.requests)
         elif state.requests:
             self._report_engine().restore(state.requests, state.samples, state.dropped)
@@ -728,10 +756,10 @@ class Ven:
     # ---------------------------------------------------------- durable state
 
     def _save_registration(self, *, complete: bool) -> None:
-        self._complete = complete
+        self._rec.complete = complete
         self._shared.store.put_registration(self.name, {
-            "ven_id": self.ven_id, "registration_id": self.registration_id, "vtn_id": self.vtn_id,
-            "poll_freq": self.poll_freq, "complete": complete, "cancelled": self._state == "cancelled",
+            "ven_id": self._rec.ven_id, "registration_id": self._rec.registration_id, "vtn_id": self._rec.vtn_id,
+            "poll_freq": self._rec.poll_freq, "complete": complete, "cancelled": self._rec.state == "cancelled",
             "options": {"profile_name": "2.0b", "transport_name": "simpleHttp", "http_pull_model": True,
                         "report_only": False, "xml_signature": self._signer is not None},
         })
@@ -763,13 +791,13 @@ class Ven:
 
     async def _resume(self) -> None:
         """The first step of a VEN restored with a registration; then it polls."""
-        ven_id = self.ven_id
+        ven_id = self._rec.ven_id
         assert ven_id is not None
         try:
-            if not self._complete:
+            if not self._rec.complete:
                 await self._register_reports(ven_id)
-            if self._unsent is not None:
-                await self._send_created_event(self._unsent)
+            if self._rec.outbox is not None:
+                await self._send_created_event(self._rec.outbox)
             reply = await self.send(m.RequestEvent(request_id=self._shared.request_id(), ven_id=ven_id))
             if isinstance(reply, m.DistributeEvent):
                 await self._on_distribute(reply)
@@ -778,21 +806,16 @@ class Ven:
                 return
             elif isinstance(reply, m.ResponseMessage) and reply.response.response_code != 200:
                 raise self._refused("oadrRequestEvent", reply)
-            if not self._complete:
+            if not self._rec.complete:
                 self._save_registration(complete=True)
         except _RETRYABLE as exc:
-            delay = self._shared.backoff(self._failures)
-            self._failures += 1
-            logger.log(logging.WARNING if self._failures == 1 else logging.DEBUG,
-                       "%s: resuming after a restart failed (%d in a row): %s; again in %.2f s",
-                       self.name, self._failures, exc, delay)
-            self._arm(delay, self._on_resume_timer)
+            self._back_off(self._resume_later, logging.DEBUG if self._failures else logging.WARNING,
+                           "%(ven)s: resuming after a restart failed (%(n)d in a row): %(exc)s; again in %(delay).2f s",
+                           exc)
             return
-        except Exception:
-            delay = self._shared.backoff(self._failures)
-            self._failures += 1
-            logger.exception("%s: resuming after a restart crashed; again in %.2f s", self.name, delay)
-            self._arm(delay, self._on_resume_timer)
+        except Exception as exc:
+            self._back_off(self._resume_later, logging.ERROR,
+                           "%(ven)s: resuming after a restart crashed; again in %(delay).2f s", exc, trace=True)
             return
         self._failures = 0
         if self._live():
@@ -819,8 +842,34 @@ class Ven:
         if self._engine is not None:
             self._engine.close()
             self._engine = None
-        for record in self._book.values():
+        for record in self._rec.book.values():
             _cancel_timers(record)
+
+    @property
+    def answer_pending(self) -> bool:
+        """Whether an ``oadrCreatedEvent`` waits for the VTN's acknowledgement (the outbox; it is sent
+        again before the next poll, and kept in the store until then)."""
+        return self._rec.outbox is not None
+
+    async def deliver_answer(self) -> None:
+        """Send the ``oadrCreatedEvent`` waiting for the VTN's acknowledgement, if any (the fleet calls
+        this before it stops); when that fails it stays in the outbox.
+
+        :raises TransportError: the request failed.
+        :raises MessageError: the answer could not be read.
+        """
+        created = self._rec.outbox
+        if created is not None:
+            await self._send_created_event(created)
+
+    def slot_free(self) -> None:
+        """A registration slot is free for this VEN (its turn in the fleet's registration queue,
+        called by :meth:`Shared.registration_over`): it registers now, unless it left the queue
+        (stopped or removed) in the meantime."""
+        if self._queued:
+            self._queued = False
+            if self._live():
+                self._begin_registration()
 
     @property
     def next_step_at(self) -> float | None:
@@ -848,7 +897,7 @@ class Ven:
         self._timer = wheel.call_later(max(delay, 0.0), callback)
 
     def _live(self) -> bool:
-        return self._state not in _NOT_LIVE
+        return self._rec.state not in _NOT_LIVE
 
     def _on_register_timer(self) -> None:
         self._timer = None
@@ -870,15 +919,16 @@ class Ven:
     def _on_poll_timer(self) -> None:
         timer = self._timer
         self._timer = None
-        if self._state in _NOT_LIVE:
+        rec = self._rec
+        if rec.state in _NOT_LIVE:
             return
         shared = self._shared
         transport = shared.transport
-        ven_id = self.ven_id
+        ven_id = rec.ven_id
         if (
             transport is None
             or ven_id is None
-            or self._unsent is not None
+            or rec.outbox is not None
         ):
             # The poll was due at the timer's deadline: what an observer measures latency from.
             self._task = shared.spawn(self._poll(due=timer.when if timer is not None else None))
@@ -910,7 +960,8 @@ class Ven:
                 shared.observe(observer.request_done, self, "oadrPoll", watch[0], watch[1],
                                asyncio.get_running_loop().time(), error)
         transport = shared.transport
-        if transport is None or self._state in _NOT_LIVE:
+        rec = self._rec
+        if transport is None or rec.state in _NOT_LIVE:
             return
         if error is not None:
             if isinstance(error, _RETRYABLE):
@@ -928,7 +979,7 @@ class Ven:
             # The most common answer of all: the same "nothing for you" as last time (see _read_answer),
             # with no failures to reset (see _poll_done): the next poll a period from now.
             self._refused_polls = 0
-            self._arm(self.poll_freq, self._on_poll_timer)
+            self._arm(rec.poll_freq, self._on_poll_timer)
             return
         try:
             reply = self._read_answer(data, transport.max_size)
@@ -963,78 +1014,40 @@ class Ven:
         try:
             await self._register_steps()
         except _RETRYABLE as exc:
-            delay = self._shared.backoff(self._failures)
-            self._failures += 1
             # A refusal for a security reason was logged at ERROR once (Shared.signature_refused,
             # Shared.tls_refused); its retries are not a network problem to warn about each time.
             security = isinstance(exc, SignatureError) or self._shared.tls_refused(self.name, exc)
-            logger.log(logging.DEBUG if security else logging.WARNING,
-                       "%s: registration failed (attempt %d): %s; retrying in %.2f s",
-                       self.name, self._failures, exc, delay)
-            self._retry_registration(delay)
-        except Exception:
-            delay = self._shared.backoff(self._failures)
-            self._failures += 1
-            logger.exception("%s: registration crashed (attempt %d); retrying in %.2f s",
-                             self.name, self._failures, delay)
-            self._retry_registration(delay)
+            self._back_off(self._retry_registration, logging.DEBUG if security else logging.WARNING,
+                           "%(ven)s: registration failed (attempt %(n)d): %(exc)s; retrying in %(delay).2f s", exc)
+        except Exception as exc:
+            self._back_off(self._retry_registration, logging.ERROR,
+                           "%(ven)s: registration crashed (attempt %(n)d); retrying in %(delay).2f s", exc, trace=True)
         else:
             self._failures = 0
             if not self._live():  # stopped or cancelled from a handler during the last step
                 return
             self.state = "registered"
-            self._arm(self._shared.rng.uniform(0.0, self.poll_freq), self._on_poll_timer)
+            self._arm(self._shared.rng.uniform(0.0, self._rec.poll_freq), self._on_poll_timer)
 
     async def _register_steps(self) -> None:
         shared = self._shared
-        query = await self.send(m.QueryRegistration(request_id=shared.request_id()))
-        if not isinstance(query, m.CreatedPartyRegistration):
-            raise ProtocolError(
-                f"{self.name}: oadrQueryRegistration answered with {query.message_type}",
-                ven=self.name, message_type=query.message_type,
-            )
-        again = self.registration_id is not None
-        create = m.CreatePartyRegistration(
-            request_id=shared.request_id(),
-            ven_name=self.name,
-            ven_id=self.ven_id if again else None,  # rule 404: neither the first time
-            registration_id=self.registration_id if again else None,
-            profile_name="2.0b",
-            transport_name="simpleHttp",
-            report_only=False,
-            xml_signature=self._signer is not None,
-            http_pull_model=True,
-        )
-        reply = await self.send(create)
-        if not isinstance(reply, m.CreatedPartyRegistration):
-            raise ProtocolError(
-                f"{self.name}: oadrCreatePartyRegistration answered with {reply.message_type}",
-                ven=self.name, message_type=reply.message_type,
-            )
-        code = reply.response.response_code
-        if code != 200:
-            raise RegistrationRejected(
-                f"{self.name}: registration refused with {code} ({reply.response.response_description})",
-                ven=self.name, response_code=code,
-            )
-        ven_id = reply.ven_id or self.ven_id
-        if not ven_id or not reply.registration_id:
-            raise ProtocolError(
-                f"{self.name}: oadrCreatedPartyRegistration carries no venID or registrationID",
-                ven=self.name, message_type=reply.message_type,
-            )
-        self.ven_id = ven_id
-        self.registration_id = reply.registration_id
-        self.vtn_id = sys.intern(reply.vtn_id)  # the same VTN for the whole fleet: one string
-        freq = reply.requested_oadr_poll_freq
-        self.poll_freq = freq.total_seconds() if freq is not None and freq > timedelta(0) else shared.poll_interval
+        regn.check_query(await self.send(m.QueryRegistration(request_id=shared.request_id())), name=self.name)
+        rec = self._rec
+        create = regn.create_registration(name=self.name, ven_id=rec.ven_id, registration_id=rec.registration_id,
+                                          signed=self._signer is not None, request_id=shared.request_id())
+        adopted = regn.adopt(await self.send(create), name=self.name, ven_id=rec.ven_id,
+                             default_poll=shared.poll_interval)
+        ven_id = rec.ven_id = adopted.ven_id
+        rec.registration_id = adopted.registration_id
+        rec.vtn_id = adopted.vtn_id
+        rec.poll_freq = adopted.poll_freq
         self._identity.ven_id = ven_id
         self._save_registration(complete=False)
         shared.store.flush()  # durability first: never registered twice for want of a commit
         if self.state == "unregistered":
             self.state = "registering"
         logger.debug("%s: registered as %s (registration %s, VTN %s, poll every %.3g s)",
-                     self.name, ven_id, self.registration_id, self.vtn_id, self.poll_freq)
+                     self.name, ven_id, self._rec.registration_id, self._rec.vtn_id, self._rec.poll_freq)
         await self._register_reports(ven_id)
         request = m.RequestEvent(request_id=shared.request_id(), ven_id=ven_id)
         events_reply = await self.send(request)
@@ -1082,7 +1095,7 @@ class Ven:
     async def _poll(self, reply: m.Message | None = None, *, due: float | None = None) -> None:
         """One poll cycle; with ``reply``, the rest of a cycle whose answer the fast path read.
         ``due``: when the poll was due (for the fleet's observer)."""
-        ven_id = self.ven_id
+        ven_id = self._rec.ven_id
         assert ven_id is not None
         try:
             transport = self._shared.transport
@@ -1091,8 +1104,8 @@ class Ven:
             if reply is not None:  # the fast path read the answer: only the dispatch is left
                 again: bool | None = await self._dispatch(reply)
             else:
-                if self._unsent is not None:
-                    await self._send_created_event(self._unsent)
+                if self._rec.outbox is not None:
+                    await self._send_created_event(self._rec.outbox)
                 observer = self._shared.observer
                 if observer is None:
                     data = await transport.request(OADR_POLL, self._poll_body(ven_id), ssl=self._ssl, ven=self.name)
@@ -1143,9 +1156,7 @@ class Ven:
     async def _refused_poll(self, data: bytes, exc: SignatureError) -> None:
         """A poll answer failed its signature check: tell the VTN (463), then poll again after a backoff."""
         await self._refuse(data, exc)
-        delay = self._shared.backoff(self._failures)
-        self._failures += 1
-        self._arm(delay, self._on_poll_timer)
+        self._back_off(self._poll_later)  # logged once per reason by Shared.signature_refused
 
     def _poll_done(self, again: bool | None) -> None:
         """A poll cycle ended well: arm the next one (at once when ``again``)."""
@@ -1153,26 +1164,39 @@ class Ven:
             logger.info("%s: polling again after %d failures", self.name, self._failures)
             self._failures = 0
         if again is not None and self._live():
-            self._arm(0.0 if again else self.poll_freq, self._on_poll_timer)
+            self._arm(0.0 if again else self._rec.poll_freq, self._on_poll_timer)
 
     def _poll_failed(self, exc: BaseException) -> None:
         """A poll cycle failed (transport, message or protocol error): poll again after a backoff."""
-        delay = self._shared.backoff(self._failures)
-        self._failures += 1
         # The first failure of a run is a warning; the retries that follow are debug noise.
         # A refused TLS certificate is logged at ERROR once per fleet instead (Shared.tls_refused).
         security = self._shared.tls_refused(self.name, exc)
-        logger.log(logging.WARNING if self._failures == 1 and not security else logging.DEBUG,
-                   "%s: poll failed (%d in a row): %s; polling again in %.2f s",
-                   self.name, self._failures, exc, delay)
-        self._arm(delay, self._on_poll_timer)
+        self._back_off(self._poll_later, logging.WARNING if not self._failures and not security else logging.DEBUG,
+                       "%(ven)s: poll failed (%(n)d in a row): %(exc)s; polling again in %(delay).2f s", exc)
 
     def _poll_crashed(self, exc: BaseException) -> None:
         """A poll cycle raised something unexpected: log it with its traceback, back off."""
+        self._back_off(self._poll_later, logging.ERROR, "%(ven)s: poll cycle crashed; polling again in %(delay).2f s",
+                       exc, trace=True)
+
+    def _back_off(self, then: Callable[[float], None], level: int = logging.DEBUG, text: str = "",
+                  exc: BaseException | None = None, *, trace: bool = False) -> None:
+        """A step failed: count the failure, log ``text`` at ``level`` (with ``exc``'s traceback when
+        ``trace``) and call ``then`` with the backoff delay (:meth:`Shared.backoff`). ``text`` takes
+        ``%(ven)s`` (the name), ``%(n)d`` (failures in a row, this one included), ``%(exc)s`` and
+        ``%(delay)``. The one retry path of every step (registration, resume, poll)."""
         delay = self._shared.backoff(self._failures)
         self._failures += 1
-        logger.error("%s: poll cycle crashed; polling again in %.2f s", self.name, delay, exc_info=exc)
+        if text:
+            logger.log(level, text, {"ven": self.name, "n": self._failures, "exc": exc, "delay": delay},
+                       exc_info=exc if trace else None)
+        then(delay)
+
+    def _poll_later(self, delay: float) -> None:
         self._arm(delay, self._on_poll_timer)
+
+    def _resume_later(self, delay: float) -> None:
+        self._arm(delay, self._on_resume_timer)
 
     async def _dispatch(self, reply: m.Message) -> bool | None:
         """Handle one poll reply: True to poll again at once, False to wait a period,
@@ -1186,33 +1210,34 @@ class Ven:
             engine = self._report_engine()
             engine.on_create_report(reply)
             await self.send(engine.created_report(request_id=reply.request_id))
-        elif isinstance(reply, m.RegisterReport):
-            await self.send(m.RegisteredReport(response=_ok(reply.request_id), ven_id=self.ven_id))
         elif isinstance(reply, m.CancelReport):
             engine = self._report_engine()
             engine.on_cancel_report(reply)
             await self.send(engine.canceled_report(request_id=reply.request_id))
-        elif isinstance(reply, m.UpdateReport):
-            await self.send(m.UpdatedReport(response=_ok(reply.request_id), ven_id=self.ven_id))
-        elif isinstance(reply, m.RequestReregistration):
-            await self.send(m.ResponseMessage(response=_ok(), ven_id=self.ven_id), EI_REGISTER_PARTY)
-            logger.info("%s: the VTN asked for a new registration", self.name)
-            self._retry_registration(0.0)
-            return None
         elif isinstance(reply, m.CancelPartyRegistration):
             await self._on_cancel_party_registration(reply)
             return None
         else:
-            logger.warning("%s: ignored an unexpected %s in answer to oadrPoll", self.name, reply.message_type)
-        return True
+            ack = pl.acknowledgement(reply, self._rec.ven_id)
+            if ack is None:
+                logger.warning("%s: ignored an unexpected %s in answer to oadrPoll", self.name, reply.message_type)
+            elif isinstance(reply, m.RequestReregistration):
+                await self.send(ack, EI_REGISTER_PARTY)
+                logger.info("%s: the VTN asked for a new registration", self.name)
+                self._retry_registration(0.0)
+                return None
+            else:
+                await self.send(ack)
+        return True  # polling.AGAIN: the VTN may have more queued
 
     def _on_poll_response(self, reply: m.ResponseMessage) -> bool | None:
         """The ``oadrResponse`` answer to a poll (the idle ``200`` is the common one)."""
         code = reply.response.response_code
-        if code == 200:
+        step = pl.after_response(code)
+        if step is pl.WAIT:
             self._refused_polls = 0
             return False
-        if code in _NOT_REGISTERED:
+        if step is pl.LOST:
             self._lost_registration(code)
             return None
         logger.warning("%s: oadrPoll answered with %d (%s)", self.name, code, reply.response.response_description)
@@ -1220,30 +1245,26 @@ class Ven:
 
     def _lost_registration(self, code: int) -> None:
         """The VTN does not know this VEN any more: register afresh (at once the first time, then backing off)."""
-        delay = 0.0 if self._refused_polls == 0 else self._shared.backoff(self._refused_polls - 1)
+        delay = pl.lost_delay(self._refused_polls, self._shared.backoff)
         self._refused_polls += 1
         logger.warning("%s: the VTN answered a poll with %d (not registered); registering again in %.2f s",
                        self.name, code, delay)
-        self.registration_id = None
+        self._rec.registration_id = None
         self.state = "unregistered"
         self._save_registration(complete=False)
         self._retry_registration(delay)
 
     async def _on_cancel_party_registration(self, msg: m.CancelPartyRegistration) -> None:
-        if msg.registration_id != self.registration_id:
+        answer, accepted = regn.answer_cancel(msg, registration_id=self._rec.registration_id, ven_id=self._rec.ven_id)
+        if not accepted:
             logger.warning("%s: the VTN cancelled registration %r, ours is %r: answered 452",
-                           self.name, msg.registration_id, self.registration_id)
-            await self.send(m.CanceledPartyRegistration(
-                response=_ok(msg.request_id, 452, "registrationID does not match"),
-                registration_id=msg.registration_id, ven_id=self.ven_id,
-            ))
+                           self.name, msg.registration_id, self._rec.registration_id)
+            await self.send(answer)
             self._arm(0.0, self._on_poll_timer)
             return
-        await self.send(m.CanceledPartyRegistration(
-            response=_ok(msg.request_id), registration_id=msg.registration_id, ven_id=self.ven_id,
-        ))
+        await self.send(answer)
         logger.warning("%s: the VTN cancelled the registration; registering again later", self.name)
-        self.registration_id = None
+        self._rec.registration_id = None
         if self._engine is not None:
             self._engine.forget()
             self._engine.close()
@@ -1260,7 +1281,7 @@ class Ven:
             shared = self._shared
             engine = self._engine = ReportEngine(
                 specs, wheel=self._wheel(), send=self.send, ven_arg=self, clock=_utcnow, logger=logger,
-                ven_id=self.ven_id, name=self.name, store=shared.store, owner=self.name,
+                ven_id=self._rec.ven_id, name=self.name, store=shared.store, owner=self.name,
                 max_pending=shared.max_pending_samples, on_pending=self._samples_pending,
             )
         return engine
@@ -1268,16 +1289,16 @@ class Ven:
     # ---------------------------------------------------------------- events
 
     async def _on_distribute(self, msg: m.DistributeEvent) -> None:
-        ven_id = self.ven_id
+        ven_id = self._rec.ven_id
         assert ven_id is not None
-        if msg.vtn_id != self.vtn_id:  # exact, case-sensitive (E1_1080)
+        if decide.is_foreign(msg, self._rec.vtn_id):  # exact, case-sensitive (E1_1080)
             logger.warning("%s: oadrDistributeEvent from vtnID %r, registered with %r: answered 452",
-                           self.name, msg.vtn_id, self.vtn_id)
-            await self._answer_all(msg, 452, "vtnID does not match the registration")
+                           self.name, msg.vtn_id, self._rec.vtn_id)
+            refusal = decide.answer_all(msg, 452, "vtnID does not match the registration", ven_id=ven_id)
+            if refusal is not None:
+                await self.send(refusal, EI_EVENT)
             return
-        changes = ev.reconcile(self._book, msg, identity=self._identity, rng=self._shared.rng)
-        asked = [c for c in changes if c.needs_handler]
-        implied = [c for c in changes if c.kind == "implied_cancel"]
+        changes, asked, implied = decide.plan(self._rec.book, msg, identity=self._identity, rng=self._shared.rng)
         if implied:
             decisions, _ = await asyncio.gather(self._decide(asked), self._tell_implied_cancels(implied))
         else:
@@ -1297,32 +1318,14 @@ class Ven:
         committed to the store (with the decisions) before it is sent, and stays there until the
         VTN answered: a restarted VEN sends it again rather than asking its handler again."""
         store = self._shared.store
-        self._unsent = created
+        self._rec.outbox = created
         store.put_outbox(self.name, created)
         store.flush()
         reply = await self.send(created)
-        self._unsent = None
+        self._rec.outbox = None
         store.put_outbox(self.name, None)
         if isinstance(reply, m.ResponseMessage) and reply.response.response_code != 200:
             logger.warning("%s: oadrCreatedEvent answered with %d", self.name, reply.response.response_code)
-
-    async def _answer_all(self, msg: m.DistributeEvent, code: int, text: str) -> None:
-        responses = [
-            m.EventResponse(response_code=code, request_id=msg.request_id, event_id=e["event_id"],
-                            modification_number=e["modification_number"], opt_type=ev.OPT_OUT,
-                            response_description=text)
-            for e in msg.events
-        ]
-        responses += [
-            m.EventResponse(response_code=code, request_id=msg.request_id, event_id=err.event_id,
-                            modification_number=err.modification_number or 0, opt_type=ev.OPT_OUT,
-                            response_description=text)
-            for err in msg.errors if err.event_id is not None
-        ]
-        if responses:
-            assert self.ven_id is not None
-            await self.send(m.CreatedEvent(response=_ok(msg.request_id), ven_id=self.ven_id,
-                                           event_responses=responses), EI_EVENT)
 
     async def _decide(self, changes: list[ev.EventChange]) -> dict[str, str]:
         if not changes:
@@ -1351,28 +1354,19 @@ class Ven:
             if name == "on_event":
                 self._shared.warn_once(name, "%s: no on_event handler: answering optOut (this is logged once)",
                                        self.name)
-                return ev.OPT_OUT
-            self._shared.warn_once(name, "%s: no on_update_event handler: keeping the earlier answer "
-                                   "(this is logged once)", self.name)
-            record = change.record
-            return record.opt if record is not None and record.opt is not None else ev.OPT_OUT
-        try:
-            async with asyncio.timeout(self._shared.handler_timeout):
-                result = fn(self, event)
-                if inspect.isawaitable(result):
-                    result = await result
-        except TimeoutError:
-            logger.error("%s: %s for event %s took longer than %.3g s: answering optOut",
-                         self.name, name, change.event_id, self._shared.handler_timeout)
+            else:
+                self._shared.warn_once(name, "%s: no on_update_event handler: keeping the earlier answer "
+                                       "(this is logged once)", self.name)
+            return decide.fallback_answer(change)
+        what = f"{name} for event {change.event_id}"
+        result = await self._call_handler(what, ": answering optOut", fn, event)
+        if result is _FAILED:
             return ev.OPT_OUT
-        except Exception:
-            logger.exception("%s: %s for event %s raised: answering optOut", self.name, name, change.event_id)
+        opt = decide.handler_answer(result)
+        if opt is None:
+            logger.error("%s: %s returned %r, not 'optIn' or 'optOut': answering optOut", self.name, what, result)
             return ev.OPT_OUT
-        if result != ev.OPT_IN and result != ev.OPT_OUT:
-            logger.error("%s: %s for event %s returned %r, not 'optIn' or 'optOut': answering optOut",
-                         self.name, name, change.event_id, result)
-            return ev.OPT_OUT
-        return str(result)
+        return opt
 
     async def _tell_implied_cancels(self, changes: list[ev.EventChange]) -> None:
         """Tell ``on_update_event`` about events the VTN cancelled by leaving them out (rule 61).
@@ -1382,11 +1376,8 @@ class Ven:
         cancelled are left alone: the VTN merely stopped listing them. The VTN asked nothing,
         so the handler's answer goes nowhere."""
         calls = []
-        for change in changes:
-            record = change.record
-            if record is None or self._over(record) or record.event["event_status"] == "cancelled":
-                continue  # ended, or an explicit cancellation came first and was delivered then
-            record.event = _cancelled(record.event)
+        # the ended ones, and those an explicit cancellation came first for (delivered then), are left out
+        for record in decide.implied_to_tell(changes, _utcnow()):
             fn = self.handler("on_update_event")
             if fn is None:
                 logger.info("%s: event %s was cancelled by the VTN (left out of oadrDistributeEvent); "
@@ -1394,87 +1385,77 @@ class Ven:
                 continue
             logger.info("%s: event %s was cancelled by the VTN (left out of oadrDistributeEvent)",
                         self.name, record.event_id)
-            calls.append(self._notify(f"on_update_event for the implied cancellation of event {record.event_id}",
-                                      fn, record.event))
+            calls.append(self._call_handler(
+                f"on_update_event for the implied cancellation of event {record.event_id}", "", fn, record.event))
         if calls:
             await asyncio.gather(*calls)
 
     # -------------------------------------------------------- status timers
 
     def _track(self, change: ev.EventChange) -> None:
-        kind = change.kind
         record = change.record
         if record is None:
             return
-        if kind == "new" or kind == "modified":
-            _cancel_timers(record)
-            self._schedule_statuses(record)
-        elif kind == "cancelled" or kind == "implied_cancel":
-            _cancel_timers(record)
-            if record.status in ("completed", "cancelled") or (kind == "implied_cancel" and self._over(record)):
-                return
-            delay = ev.cancel_delay(record, self._shared.rng)
-            record.timers.append(self._wheel().call_later(delay, self._on_status_timer, record, "cancelled"))
-
-    @staticmethod
-    def _over(record: ev.EventRecord) -> bool:
-        """Whether the event completed or was cancelled already: leaving it out cancels nothing."""
-        if record.status in ("completed", "cancelled"):
-            return True
-        schedule = ev.status_schedule(record)
-        return bool(schedule) and schedule[-1][1] == "completed" and schedule[-1][0] <= _utcnow()
+        timers = decide.timers_for(change, _utcnow(), self._shared.rng)
+        if timers is None:
+            return
+        _cancel_timers(record)
+        if timers:
+            self._arm_statuses(record, timers)
 
     def _schedule_statuses(self, record: ev.EventRecord) -> None:
-        schedule = ev.status_schedule(record)
-        if not schedule:
-            return
+        timers = decide.status_timers(record, _utcnow())
+        if timers:
+            self._arm_statuses(record, timers)
+
+    def _arm_statuses(self, record: ev.EventRecord, timers: list[tuple[float, str]]) -> None:
+        """Arm an event's status timers (``(seconds from now, status)`` from :mod:`fleetven.ven.decide`)."""
         wheel = self._wheel()
-        now = _utcnow()
         base = wheel.time()
-        latest_past: str | None = None
-        for when, status in schedule:
-            delta = (when - now).total_seconds()
-            if delta <= 0:
-                latest_past = status
-            else:
-                record.timers.append(wheel.call_at(base + delta, self._on_status_timer, record, status))
-        if latest_past is not None:
-            record.timers.insert(0, wheel.call_at(base, self._on_status_timer, record, latest_past))
+        for delay, status in timers:
+            record.timers.append(wheel.call_at(base + delay, self._on_status_timer, record, status))
 
     def _on_status_timer(self, record: ev.EventRecord, status: str) -> None:
         if not self._live() or record.status == status:
             return
         record.status = status
-        if self._book.get(record.event_id) is record:
+        if self._rec.book.get(record.event_id) is record:
             self._save_event(record)
         observer = self._shared.observer
         if observer is not None:
             self._shared.observe(observer.event_status, self, record.event_id, status)
         fn = self.handler("on_event_status")
         if fn is not None:
-            self._shared.spawn(self._notify(f"on_event_status({status}) for event {record.event_id}", fn,
-                                            record.event, status))
+            self._shared.spawn(self._notify_status(record, status, fn))
 
-    async def _notify(self, what: str, fn: Handler, *args: Any) -> None:
-        """Call a handler whose answer goes nowhere (``on_event_status``, ``on_update_event`` for an
-        implied cancellation) within ``handler_timeout``; a failure is logged with ``what``."""
+    async def _notify_status(self, record: ev.EventRecord, status: str, fn: Handler) -> None:
+        await self._call_handler(f"on_event_status({status}) for event {record.event_id}", "", fn,
+                                 record.event, status)
+
+    async def _call_handler(self, what: str, outcome: str, fn: Handler, *args: Any) -> Any:
+        """Call a handler, sync or async, as ``fn(ven, *args)`` within ``handler_timeout``: its
+        result, or :data:`_FAILED` when it timed out or raised (logged with ``what``, then ``outcome``:
+        what the VEN does instead)."""
         try:
             async with asyncio.timeout(self._shared.handler_timeout):
                 result = fn(self, *args)
                 if inspect.isawaitable(result):
-                    await result
+                    result = await result
         except TimeoutError:
-            logger.error("%s: %s took longer than %.3g s", self.name, what, self._shared.handler_timeout)
+            logger.error("%s: %s took longer than %.3g s%s", self.name, what, self._shared.handler_timeout, outcome)
+            return _FAILED
         except Exception:
-            logger.exception("%s: %s raised", self.name, what)
+            logger.exception("%s: %s raised%s", self.name, what, outcome)
+            return _FAILED
+        return result
 
     # --------------------------------------------------------------- helpers
 
     def _require_registration(self, what: str) -> str:
-        if self.registration_id is None or self.ven_id is None:
+        if self._rec.registration_id is None or self._rec.ven_id is None:
             raise ProtocolError(f"{self.name}: {what} needs a registration; the VEN is {self.state}",
                                 ven=self.name, response_code=463)
-        return self.ven_id
+        return self._rec.ven_id
 
     def _refused(self, what: str, reply: m.Message) -> ProtocolError:
         response = getattr(reply, "response", None)
@@ -1557,17 +1538,6 @@ def _ids(values: Iterable[str]) -> frozenset[str]:
     """A frozenset of IDs; the one shared empty set when there are none (most VENs)."""
     found = frozenset(values)
     return found if found else _NO_IDS
-
-
-def _cancelled(event: m.Event) -> m.Event:
-    """A copy of ``event`` with status ``cancelled``, flat and in the descriptor, as an explicit
-    cancellation carries it."""
-    copy = dict(event)
-    copy["event_status"] = "cancelled"
-    descriptor = copy.get("event_descriptor")
-    if isinstance(descriptor, dict):
-        copy["event_descriptor"] = {**descriptor, "event_status": "cancelled"}
-    return copy
 
 
 def _cancel_timers(record: ev.EventRecord) -> None:
