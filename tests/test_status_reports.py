@@ -32,7 +32,7 @@ from fleetven.testing.openleadr import OpenLEADRVTN
 from fleetven.timerwheel import TimerWheel
 from fleetven.ven import reports
 from fleetven.ven.core import Ven
-from fleetven.ven.reports import ReportEngine, ReportSpec, make_report_spec
+from fleetven.ven.reports import ReportEngine, ReportRuntime, ReportSpec, make_report_spec
 
 UTC = timezone.utc
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
@@ -55,8 +55,8 @@ class Rig:
         self.extract = extract
         self.wheel = TimerWheel.manual(start=0.0)
         self.sent: list[m.Message] = []
-        self.engine = ReportEngine(specs, wheel=self.wheel, send=self.send, clock=self.clock,
-                                   logger=logging.getLogger(ENGINE_LOG), ven_id="ven-1", name="ven-a")
+        runtime = ReportRuntime(wheel=self.wheel, clock=self.clock, logger=logging.getLogger(ENGINE_LOG))
+        self.engine = ReportEngine(specs, runtime=runtime, send=self.send, ven_id="ven-1", name="ven-a")
 
     def clock(self) -> datetime:
         return T0 + timedelta(seconds=self.wheel.time())
