@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
 from _helpers import assert_valid_oadr
 from lxml import etree
 
+from fleetven.app.config import build_fleet, load_config
 from fleetven.exceptions import ConfigurationError, TransportError
 from fleetven.messages import build_message, parse_message
 from fleetven.openadr import model as m
@@ -225,6 +228,34 @@ def test_make_report_spec_warn_false_logs_nothing_and_builds_the_same_spec(caplo
             told = make_report_spec(resource_id="meter-1", **kw)
             assert len([r for r in caplog.records if r.name == "fleetven.reports"]) == 1, kw
         assert quiet == told
+
+
+def test_load_config_checks_reports_without_logging_or_touching_a_logger(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The configuration check builds every report to check it, saying nothing and leaving every
+    logger as it is (the callback module, imported during the check, sees the level the
+    application set); the fleet built from it then logs the default duration once."""
+    module = "report_cb_quiet_check"
+    (tmp_path / f"{module}.py").write_text(
+        "import logging\n"
+        "LEVEL_AT_IMPORT = logging.getLogger('fleetven.reports').getEffectiveLevel()\n"
+        "def power(ven):\n    return 1.0\n")
+    (tmp_path / "fleet.toml").write_text(
+        '[vtn]\nurl = "http://127.0.0.1:8080/OpenADR2/Simple/2.0b"\n\n'
+        f'[[reports]]\ncallback = "{module}:power"\nresource_id = "meter"\nmeasurement = "voltage"\n\n'
+        '[[vens.ven]]\nname = "v"\n')
+    no_duration = "no report_duration given"
+    try:
+        with caplog.at_level(logging.INFO, logger="fleetven"):
+            before = logging.getLogger("fleetven.reports").getEffectiveLevel()
+            config = load_config(tmp_path / "fleet.toml")
+            assert sys.modules[module].LEVEL_AT_IMPORT == before
+            assert logging.getLogger("fleetven.reports").getEffectiveLevel() == before
+            assert not [r for r in caplog.records if no_duration in r.getMessage()]
+            build_fleet(config)
+        assert len([r for r in caplog.records if no_duration in r.getMessage()]) == 1
+    finally:
+        sys.modules.pop(module, None)
 
 
 async def test_engines_on_one_runtime_share_it_and_keep_their_own_state(oadr_schema: etree.XMLSchema) -> None:
