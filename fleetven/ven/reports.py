@@ -46,7 +46,7 @@ import inspect
 import logging
 import uuid
 import weakref
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -146,8 +146,8 @@ class ReportRuntime:
     def __post_init__(self) -> None:
         object.__setattr__(self, "max_pending", max(int(self.max_pending), 1))
 
-    def catalog(self, specs: Sequence[ReportSpec]) -> dict[str, dict[str, ReportSpec]]:
-        """The specs by specifier then rID: one object for every engine given the same specs.
+    def catalog(self, specs: Sequence[ReportSpec]) -> Mapping[str, Mapping[str, ReportSpec]]:
+        """The specs by specifier then rID: one (read-only by convention) object for every engine given the same specs.
 
         :raises ConfigurationError: two specs share a data point, or one specifier names two reports.
         """
@@ -156,6 +156,7 @@ class ReportRuntime:
         if found is None:
             found = self._catalogs[key] = _catalog(specs)  # holds the specs: their ids stay theirs
         return found
+
 
 # ---------------------------------------------------------------- the engine
 
@@ -734,8 +735,8 @@ class ReportEngine:
     def _held_one(self, req: _Request, sample: _Sample) -> None:
         """A sample became ready: keep it in the store, and keep the request under its cap."""
         self._held += 1
-        store = self._store
-        if store is not None:
+        store = self._rt.store  # at every sample: no property call
+        if store is not None and self._owner:
             store.add_sample(self._owner, req.request_id, Sample(sample.r_id, sample.when, sample.value))
         # While a batch is on its way the oldest samples are in it: the cap is applied when it comes
         # back (acknowledged, or put back in front of the buffer), so that it drops the oldest.
