@@ -249,7 +249,8 @@ def test_load_config_checks_reports_without_logging_or_touching_a_logger(
         with caplog.at_level(logging.INFO, logger="fleetven"):
             before = logging.getLogger("fleetven.reports").getEffectiveLevel()
             config = load_config(tmp_path / "fleet.toml")
-            assert sys.modules[module].LEVEL_AT_IMPORT == before
+            seen_by_callback = sys.modules[module].LEVEL_AT_IMPORT
+            assert seen_by_callback == before
             assert logging.getLogger("fleetven.reports").getEffectiveLevel() == before
             assert not [r for r in caplog.records if no_duration in r.getMessage()]
             build_fleet(config)
