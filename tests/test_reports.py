@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
 from _helpers import assert_valid_oadr
 from lxml import etree
 
+from fleetven.app.config import build_fleet, load_config
 from fleetven.exceptions import ConfigurationError, TransportError
 from fleetven.messages import build_message, parse_message
 from fleetven.openadr import model as m
 from fleetven.timerwheel import TimerWheel
-from fleetven.ven.reports import ReportEngine, ReportSpec, make_report_spec
+from fleetven.ven.reports import ReportEngine, ReportRuntime, ReportSpec, make_report_spec
 
 UTC = timezone.utc
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
@@ -36,13 +39,15 @@ class Counter:
 class Rig:
     """A ReportEngine on a manual wheel with a fake clock and a fake `send` that records and validates."""
 
-    def __init__(self, specs: list[ReportSpec], schema: etree.XMLSchema, **kw: Any) -> None:
+    def __init__(self, specs: list[ReportSpec], schema: etree.XMLSchema, *, retry_delay: float = 10.0,
+                 max_pending: int = 10_000, **kw: Any) -> None:
         self.schema = schema
         self.wheel = TimerWheel.manual(start=0.0)
         self.sent: list[m.Message] = []
         self.replies: list[Any] = []  # scripted replies, in order; OK when empty
-        self.engine = ReportEngine(specs, wheel=self.wheel, send=self.send, clock=self.clock,
-                                   logger=logging.getLogger("test.reports"), ven_id="ven-1", name="ven-a", **kw)
+        self.runtime = ReportRuntime(wheel=self.wheel, clock=self.clock, logger=logging.getLogger("test.reports"),
+                                     retry_delay=retry_delay, max_pending=max_pending)
+        self.engine = ReportEngine(specs, runtime=self.runtime, send=self.send, ven_id="ven-1", name="ven-a", **kw)
 
     def clock(self) -> datetime:
         return T0 + timedelta(seconds=self.wheel.time())
@@ -197,6 +202,94 @@ def test_register_report_metadata_validates(oadr_schema: etree.XMLSchema) -> Non
 def test_duplicate_r_id_in_engine_is_refused(oadr_schema: etree.XMLSchema) -> None:
     with pytest.raises(ConfigurationError, match="twice"):
         Rig([usage(Counter()), usage(Counter())], oadr_schema)
+
+
+def test_make_report_spec_warn_false_logs_nothing_and_builds_the_same_spec(caplog: pytest.LogCaptureFixture) -> None:
+    """``warn=False`` (a configuration being checked) says nothing and changes nothing else; by
+    default each assumption is logged."""
+    naive = datetime(2024, 5, 1, 12, 0)
+
+    def history(start: datetime, end: datetime) -> list[tuple[datetime, float]]:
+        return []
+
+    calls: list[dict[str, Any]] = [
+        {"callback": Counter(), "measurement": "voltage", "report_dtstart": T0},  # no report_duration
+        {"callback": Counter(), "measurement": "voltage", "report_duration": timedelta(1), "report_dtstart": naive},
+        {"callback": Counter(), "measurement": "voltage", "unit": "kV", "report_duration": timedelta(1),
+         "report_dtstart": T0},
+        {"callback": history, "measurement": "energyReal", "report_name": "HISTORY_USAGE",
+         "report_duration": timedelta(1), "report_dtstart": T0},
+    ]
+    for kw in calls:
+        with caplog.at_level(logging.DEBUG, logger="fleetven.reports"):
+            caplog.clear()
+            quiet = make_report_spec(resource_id="meter-1", warn=False, **kw)
+            assert [r for r in caplog.records if r.name == "fleetven.reports"] == [], kw
+            told = make_report_spec(resource_id="meter-1", **kw)
+            assert len([r for r in caplog.records if r.name == "fleetven.reports"]) == 1, kw
+        assert quiet == told
+
+
+def test_load_config_checks_reports_without_logging_or_touching_a_logger(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The configuration check builds every report to check it, saying nothing and leaving every
+    logger as it is (the callback module, imported during the check, sees the level the
+    application set); the fleet built from it then logs the default duration once."""
+    module = "report_cb_quiet_check"
+    (tmp_path / f"{module}.py").write_text(
+        "import logging\n"
+        "LEVEL_AT_IMPORT = logging.getLogger('fleetven.reports').getEffectiveLevel()\n"
+        "def power(ven):\n    return 1.0\n")
+    (tmp_path / "fleet.toml").write_text(
+        '[vtn]\nurl = "http://127.0.0.1:8080/OpenADR2/Simple/2.0b"\n\n'
+        f'[[reports]]\ncallback = "{module}:power"\nresource_id = "meter"\nmeasurement = "voltage"\n\n'
+        '[[vens.ven]]\nname = "v"\n')
+    no_duration = "no report_duration given"
+    try:
+        with caplog.at_level(logging.INFO, logger="fleetven"):
+            before = logging.getLogger("fleetven.reports").getEffectiveLevel()
+            config = load_config(tmp_path / "fleet.toml")
+            seen_by_callback = sys.modules[module].LEVEL_AT_IMPORT
+            assert seen_by_callback == before
+            assert logging.getLogger("fleetven.reports").getEffectiveLevel() == before
+            assert not [r for r in caplog.records if no_duration in r.getMessage()]
+            build_fleet(config)
+        assert len([r for r in caplog.records if no_duration in r.getMessage()]) == 1
+    finally:
+        sys.modules.pop(module, None)
+
+
+async def test_engines_on_one_runtime_share_it_and_keep_their_own_state(oadr_schema: etree.XMLSchema) -> None:
+    """Every engine of a fleet is given the one runtime (wheel, clock, store, logger, settings) and
+    one index of the same specs; each still runs its own requests, alone."""
+    specs = [usage(Counter(), "p1"), usage(Counter(), "p2")]
+    rig = Rig(specs, oadr_schema)
+    runtime = rig.runtime
+    assert runtime.catalog(specs) is runtime.catalog(specs)  # one index for every engine given these specs
+    assert runtime.catalog(specs[:1]) is not runtime.catalog(specs)
+    other_sent: list[m.Message] = []
+
+    async def other_send(msg: m.Message) -> m.Message:
+        other_sent.append(msg)
+        return m.UpdatedReport(response=m.Response(response_code=200), ven_id="ven-2")
+
+    other = ReportEngine(specs, runtime=runtime, send=other_send, ven_id="ven-2", name="ven-b")
+    assert not hasattr(other, "__dict__") and not hasattr(rig.engine, "__dict__")  # slots only
+    assert other.register_report(ven_id=None, request_id="x").reports == \
+        rig.engine.register_report(ven_id=None, request_id="x").reports
+    rig.engine.on_create_report(create(request("rr", "usage", ["p1"], gran=10, back=0)))
+    assert other.pending() == [] and rig.engine.pending() == ["rr"]
+    other.on_create_report(create(request("rr2", "usage", ["p2"], gran=10, back=0)))
+    await rig.advance(15)
+    await other.drain()
+
+    def sent(messages: list[m.Message]) -> set[tuple[str | None, str | None, str]]:
+        return {(u.ven_id, u.reports[0].report_request_id, iv.payloads[0].r_id)
+                for u in messages if isinstance(u, m.UpdateReport) for iv in u.reports[0].intervals}
+
+    assert sent(rig.sent) == {("ven-1", "rr", "p1")}
+    assert sent(other_sent) == {("ven-2", "rr2", "p2")}
+    assert len([u for u in other_sent if isinstance(u, m.UpdateReport)]) == 2  # at 0 and 10 s
 
 
 # ------------------------------------------------------------------ periodic

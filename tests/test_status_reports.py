@@ -18,8 +18,10 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import aiohttp
 import pytest
 from _helpers import assert_valid_oadr
+from aiohttp import web
 from lxml import etree
 
 from fleetven import OpenADRClient
@@ -32,7 +34,7 @@ from fleetven.testing.openleadr import OpenLEADRVTN
 from fleetven.timerwheel import TimerWheel
 from fleetven.ven import reports
 from fleetven.ven.core import Ven
-from fleetven.ven.reports import ReportEngine, ReportSpec, make_report_spec
+from fleetven.ven.reports import ReportEngine, ReportRuntime, ReportSpec, make_report_spec
 
 UTC = timezone.utc
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
@@ -55,8 +57,8 @@ class Rig:
         self.extract = extract
         self.wheel = TimerWheel.manual(start=0.0)
         self.sent: list[m.Message] = []
-        self.engine = ReportEngine(specs, wheel=self.wheel, send=self.send, clock=self.clock,
-                                   logger=logging.getLogger(ENGINE_LOG), ven_id="ven-1", name="ven-a")
+        runtime = ReportRuntime(wheel=self.wheel, clock=self.clock, logger=logging.getLogger(ENGINE_LOG))
+        self.engine = ReportEngine(specs, runtime=runtime, send=self.send, ven_id="ven-1", name="ven-a")
 
     def clock(self) -> datetime:
         return T0 + timedelta(seconds=self.wheel.time())
@@ -257,20 +259,43 @@ def request_every_status_report(ven_id: str, msg: m.RegisterReport) -> list[m.Re
 
 
 class Recorded:
-    """A TestVTN that also keeps the body of every oadrUpdateReport it receives."""
+    """A TestVTN behind a recording HTTP relay on a free loopback port: the VENs talk to
+    :attr:`url`, and the body of every ``oadrUpdateReport`` they send is kept, as sent."""
 
     def __init__(self, vtn: TestVTN) -> None:
         self.vtn = vtn
         self.bodies: list[bytes] = []
-        decode = vtn._decode
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
 
-        def keeping(data: bytes) -> m.Message:
-            msg = decode(data)
-            if isinstance(msg, m.UpdateReport):
-                self.bodies.append(data)
-            return msg
+    async def start(self) -> None:
+        self._session = aiohttp.ClientSession()
+        app = web.Application()
+        app.router.add_route("POST", "/{tail:.*}", self._relay)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        assert self._runner.addresses
+        port = self._runner.addresses[0][1]
+        self.url = self.vtn.url.replace(f":{self.vtn.port}", f":{port}", 1)
 
-        vtn._decode = keeping  # type: ignore[method-assign]
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._session is not None:
+            await self._session.close()
+
+    async def _relay(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        if isinstance(parse_message(body), m.UpdateReport):
+            self.bodies.append(body)
+        assert self._session is not None
+        upstream = self.vtn.url.rsplit(self.vtn.path, 1)[0] + request.path
+        async with self._session.post(upstream, data=body, headers={"Content-Type": "application/xml"}) as reply:
+            return web.Response(body=await reply.read(), status=reply.status,
+                                content_type=reply.content_type)
 
     def values(self, ven_id: str, r_id: str) -> list[Any]:
         return [p.value for who, rep in self.vtn.reports if who == ven_id for iv in rep.intervals
@@ -280,7 +305,12 @@ class Recorded:
 @pytest.fixture
 async def vtn() -> AsyncIterator[Recorded]:
     async with TestVTN(poll_freq=timedelta(seconds=1), on_register_report=request_every_status_report) as v:
-        yield Recorded(v)
+        recorded = Recorded(v)
+        await recorded.start()
+        try:
+            yield recorded
+        finally:
+            await recorded.stop()
 
 
 def xml_statuses(body: bytes) -> dict[str, list[tuple[str, str]]]:
@@ -300,7 +330,7 @@ def xml_statuses(body: bytes) -> dict[str, list[tuple[str, str]]]:
 async def test_openadr_client_status_callbacks_reach_the_test_vtn(
         vtn: Recorded, oadr_schema: etree.XMLSchema, caplog: pytest.LogCaptureFixture) -> None:
     """Used exactly as OpenLEADR's client, with what OpenLEADR users return from status callbacks."""
-    client = OpenADRClient(ven_name="status-ven", vtn_url=vtn.vtn.url)
+    client = OpenADRClient(ven_name="status-ven", vtn_url=vtn.url)
     shapes: dict[str, tuple[Any, m.ResourceStatus | None]] = {
         "device001": (1, status(True, False)),
         "device002": (False, status(False, False)),
@@ -385,7 +415,7 @@ async def test_fleet_status_reports_per_ven_never_affect_each_other(
     def shared(ven: Ven) -> Any:
         return {"site-1": True, "site-2": 0, "site-3": "broken"}[ven.name]
 
-    fleet = Fleet(vtn.vtn.url, seed=5, poll_interval=0.1, backoff_base=0.01, backoff_cap=0.05, request_timeout=5.0)
+    fleet = Fleet(vtn.url, seed=5, poll_interval=0.1, backoff_base=0.01, backoff_cap=0.05, request_timeout=5.0)
     _, r_shared = fleet.add_report(shared, "inverter", report_name="TELEMETRY_STATUS",
                                    report_duration=timedelta(hours=1))
     vens = [fleet.add_ven(f"site-{i}") for i in (1, 2, 3)]

@@ -22,7 +22,6 @@ from __future__ import annotations
 import csv
 import importlib
 import inspect
-import logging
 import os
 import re
 import sys
@@ -743,9 +742,10 @@ class _Checker:
             callback = values.pop("callback")
             resource_id = values.pop("resource_id")
             measurement = values.pop("measurement", None)
-            try:  # the library's own checks: names, units, ids already taken...
+            try:  # the library's own checks: names, units, ids already taken... (what they assume is
+                # logged by the real Fleet.add_report in build_fleet, once: not here)
                 specs.append(make_report_spec(callback, resource_id, measurement, existing=specs, with_ven=True,
-                                              **values))
+                                              warn=False, **values))
             except ConfigurationError as exc:
                 field_name = exc.fields.get("field")
                 self.bad((*base, field_name) if isinstance(field_name, str) else base, str(exc))
@@ -943,8 +943,7 @@ def load_config(path: str | os.PathLike[str], *, environ: Mapping[str, str] | No
     if folder not in sys.path:
         sys.path.insert(0, folder)
     checker = _Checker(file.resolve(), display, text, os.environ if environ is None else environ)
-    with _quiet_report_defaults():
-        config = checker.check(doc)
+    config = checker.check(doc)
     _raise_all(display, checker.problems.errors)
     assert config is not None
     return config
@@ -1000,16 +999,3 @@ def _raise_all(display: str, errors: list[ConfigurationError]) -> None:
     else:
         text = f"{len(errors)} mistakes in {display}:\n" + "\n".join(f"  {e}" for e in errors)
     raise ConfigurationError(text, errors=errors, path=display)
-
-
-class _quiet_report_defaults:
-    """While checking, keep ``make_report_spec``'s default-duration warning out of the log: the
-    real :meth:`Fleet.add_report` in :func:`build_fleet` gives it once."""
-
-    def __enter__(self) -> None:
-        self._logger = logging.getLogger("fleetven.reports")
-        self._level = self._logger.level
-        self._logger.setLevel(logging.ERROR)
-
-    def __exit__(self, *exc: object) -> None:
-        self._logger.setLevel(self._level)

@@ -37,7 +37,7 @@ from fleetven.signing.keys import KeyCache
 from fleetven.store import SQLiteStore, Store, VenState, open_store
 from fleetven.timerwheel import TimerWheel
 from fleetven.ven.core import Handler, Shared, Ven, check_handler
-from fleetven.ven.reports import make_report_spec
+from fleetven.ven.reports import ReportRuntime, make_report_spec
 
 __all__ = ("Fleet",)
 
@@ -422,6 +422,9 @@ class Fleet:
                 shared.store.reopen()
         states = shared.store.load()
         shared.wheel = TimerWheel(resolution=self.timer_resolution)
+        # One for every VEN's report engine (the VENs' logger: report failures are logged as theirs).
+        shared.reports = ReportRuntime(wheel=shared.wheel, store=shared.store, logger=logging.getLogger("fleetven.ven"),
+                                       max_pending=shared.max_pending_samples)
         self._done = asyncio.Event()
         self._running = True
         resumed = 0
@@ -461,6 +464,7 @@ class Fleet:
         if shared.wheel is not None:
             shared.wheel.close()
             shared.wheel = None
+        shared.reports = None
         if shared.transport is not None:
             await shared.transport.close()
         try:

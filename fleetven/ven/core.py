@@ -69,7 +69,7 @@ from fleetven.ven import events as ev
 from fleetven.ven import polling as pl
 from fleetven.ven import registration as regn
 from fleetven.ven.record import VenRecord
-from fleetven.ven.reports import ReportEngine, ReportSpec, make_report_spec
+from fleetven.ven.reports import ReportEngine, ReportRuntime, ReportSpec, make_report_spec
 
 if TYPE_CHECKING:
     from fleetven.http.transport import Call, Transport
@@ -153,6 +153,7 @@ class Shared:
         "clock_skew",
         "store",
         "max_pending_samples",
+        "reports",
         "_poll_templates",
         "_ids",
         "_warned",
@@ -199,6 +200,8 @@ class Shared:
         self.clock_skew = clock_skew
         self.store: Store = store if store is not None else MemoryStore()
         self.max_pending_samples = max_pending_samples
+        #: What every VEN's report engine shares; set by the fleet while it runs.
+        self.reports: ReportRuntime | None = None
         self._poll_templates: tuple[bytes, bytes, bytes, bytes] | None = None
         self._ids = itertools.count(1)
         self._warned: set[str] = set()
@@ -1278,11 +1281,12 @@ class Ven:
         engine = self._engine
         if engine is None:
             specs = self._shared.specs + self._specs if self._specs else self._shared.specs
-            shared = self._shared
+            runtime = self._shared.reports
+            if runtime is None:
+                raise TransportError(f"the fleet is not running (ven {self.name})", ven=self.name)
             engine = self._engine = ReportEngine(
-                specs, wheel=self._wheel(), send=self.send, ven_arg=self, clock=_utcnow, logger=logger,
-                ven_id=self._rec.ven_id, name=self.name, store=shared.store, owner=self.name,
-                max_pending=shared.max_pending_samples, on_pending=self._samples_pending,
+                specs, runtime=runtime, send=self.send, ven_arg=self, ven_id=self._rec.ven_id, name=self.name,
+                owner=self.name, on_pending=self._samples_pending,
             )
         return engine
 

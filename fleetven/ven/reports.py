@@ -1,7 +1,10 @@
 """A VEN's reports: what it offers (``METADATA_*``), what the VTN asks for, and delivery.
 
 :class:`ReportSpec` describes one data point a VEN offers; :func:`make_report_spec`
-builds one from the arguments OpenLEADR users give to ``add_report``.
+builds one from the arguments OpenLEADR users give to ``add_report`` (both live in
+``fleetven.ven._specs`` and are exported from here). :class:`ReportRuntime` (one per fleet
+run) holds what every engine shares: the timer wheel, the clock, the store, the logger, the
+settings and the index of the fleet's specs.
 :class:`ReportEngine` (one per VEN) turns the specs into the ``oadrRegisterReport``
 metadata, runs the VTN's report requests on the shared timer wheel (sampling every
 ``granularity``, an ``oadrUpdateReport`` every ``reportBackDuration``, one-shot
@@ -41,9 +44,9 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import math
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+import weakref
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -51,6 +54,19 @@ from typing import Any
 from fleetven.exceptions import ConfigurationError
 from fleetven.openadr import model as m
 from fleetven.store import Sample, Store
+from fleetven.ven._specs import (
+    MEASUREMENTS,
+    READING_TYPES,
+    REPORT_NAMES,
+    REPORT_TYPES,
+    SCALES,
+    ReportSpec,
+    is_history,
+    is_naive,
+    make_report_spec,
+    utc,
+)
+from fleetven.ven._values import BARE, RICHER, STATUS_KEYS, UNUSABLE, as_pairs, finite_number, read_status
 
 __all__ = (
     "REPORT_NAMES",
@@ -63,148 +79,12 @@ __all__ = (
     "ReportSpec",
     "Rejection",
     "make_report_spec",
+    "ReportRuntime",
     "ReportEngine",
 )
 
-_log = logging.getLogger("fleetven.reports")
-
-#: Standard report names (plus any name starting with ``x-``).
-REPORT_NAMES = frozenset({
-    "METADATA_HISTORY_USAGE", "HISTORY_USAGE", "METADATA_HISTORY_GREENBUTTON", "HISTORY_GREENBUTTON",
-    "METADATA_TELEMETRY_USAGE", "TELEMETRY_USAGE", "METADATA_TELEMETRY_STATUS", "TELEMETRY_STATUS",
-})
-#: Reading types (plus any starting with ``x-``).
-READING_TYPES = frozenset({
-    "Direct Read", "Net", "Allocated", "Estimated", "Summed", "Derived", "Mean", "Peak", "Hybrid",
-    "Contract", "Projected", "x-RMS", "x-notApplicable",
-})
-#: Report types (plus any starting with ``x-``).
-REPORT_TYPES = frozenset({
-    "reading", "usage", "demand", "setPoint", "deltaUsage", "deltaSetPoint", "deltaDemand", "baseline",
-    "deviation", "avgUsage", "avgDemand", "operatingState", "upRegulationCapacityAvailable",
-    "downRegulationCapacityAvailable", "regulationSetpoint", "storedEnergy", "targetEnergyStorage",
-    "availableEnergyStorage", "price", "level", "powerFactor", "percentUsage", "percentDemand",
-    "x-resourceStatus",
-})
-#: SI scale codes.
-SCALES = frozenset({"p", "n", "micro", "m", "c", "d", "k", "M", "G", "T", "none"})
-
 #: Response code for a report request naming an unknown report or data point.
 REPORT_NOT_SUPPORTED = 461
-
-#: The keys of the dict a ``TELEMETRY_STATUS`` callback may return (see :class:`ReportSpec`).
-STATUS_KEYS = ("online", "manual_override", "load_control_state")
-#: What a missing or unreadable ``online`` / ``manual_override`` is sent as.
-_STATUS_DEFAULTS = {"online": False, "manual_override": False}
-# The schema's oadrLoadControlStateType: its kinds, and the values each may hold (oadrCurrent required).
-_LOAD_CONTROL_KINDS = ("oadrCapacity", "oadrLevelOffset", "oadrPercentOffset", "oadrSetPoint")
-_LOAD_CONTROL_VALUES = ("oadrMin", "oadrMax", "oadrCurrent", "oadrNormal")
-_RICHER = ("a ResourceStatus or a dict {'online': bool, 'manual_override': bool, 'load_control_state': "
-           "{...}} (fleetven.ven.reports.STATUS_KEYS)")
-
-#: The namespace of the report ids :func:`make_report_spec` derives (uuid5).
-_ID_SPACE = uuid.UUID("5b0f3c1e-8a47-4d2b-9c61-0f7e2d9a4b13")
-
-# Measurement local name -> (item description fixed by the schema, accepted units; first is the default).
-_ITEMS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "voltage": ("Voltage", ("V",)),
-    "current": ("Current", ("A",)),
-    "energyReal": ("RealEnergy", ("Wh",)),
-    "energyReactive": ("ReactiveEnergy", ("VARh",)),
-    "energyApparent": ("ApparentEnergy", ("VAh",)),
-    "powerReal": ("RealPower", ("W",)),
-    "powerReactive": ("ReactivePower", ("VAR",)),
-    "powerApparent": ("ApparentPower", ("VA",)),
-    "frequency": ("Frequency", ("Hz",)),
-    "pulseCount": ("pulse count", ("count",)),
-    "temperature": ("temperature", ("celsius", "fahrenheit")),
-    "Therm": ("Therm", ("thm",)),
-    "currency": ("currency", ()),
-    "currencyPerKW": ("currencyPerKW", ()),
-    "currencyPerKWh": ("currencyPerKWh", ()),
-    "currencyPerThm": ("currency", ()),
-}
-_POWER = frozenset({"powerReal", "powerReactive", "powerApparent"})
-
-#: The measurement names OpenLEADR users pass (``openleadr.enums.MEASUREMENTS`` members, any
-#: case) mapped to the measurement element's local name.
-MEASUREMENTS: dict[str, str] = {
-    "VOLTAGE": "voltage", "CURRENT": "current",
-    "ENERGY_REAL": "energyReal", "REAL_ENERGY": "energyReal", "ACTIVE_ENERGY": "energyReal",
-    "ENERGY_REACTIVE": "energyReactive", "REACTIVE_ENERGY": "energyReactive",
-    "ENERGY_APPARENT": "energyApparent", "APPARENT_ENERGY": "energyApparent",
-    "ACTIVE_POWER": "powerReal", "REAL_POWER": "powerReal", "POWER_REAL": "powerReal",
-    "REACTIVE_POWER": "powerReactive", "POWER_REACTIVE": "powerReactive",
-    "APPARENT_POWER": "powerApparent", "POWER_APPARENT": "powerApparent",
-    "FREQUENCY": "frequency", "PULSE_COUNT": "pulseCount", "TEMPERATURE": "temperature", "THERM": "Therm",
-    "CURRENCY": "currency", "CURRENCY_PER_KW": "currencyPerKW", "CURRENCY_PER_KWH": "currencyPerKWh",
-    "CURRENCY_PER_THM": "currencyPerThm",
-}
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ReportSpec:
-    """One data point a VEN offers (an ``oadrReportDescription``), with the callback that reads it.
-
-    Build it with :func:`make_report_spec`. A spec is immutable and may be shared by every
-    VEN of a fleet; with ``with_ven`` the callback receives the VEN as its first argument.
-
-    Callback shapes, decided by ``data_collection_mode`` as in OpenLEADR (whatever the report
-    name): ``incremental`` (the default) ``() -> float`` or ``() -> [(datetime, float), ...]``, each
-    pair sent at its own instant; ``full`` ``(date_from=..., date_to=..., sampling_interval=...) ->
-    [(datetime, float), ...]``, called with those keywords every ``reportBackDuration`` (or
-    granularity) for the range since the last call. A naive datetime is taken as local time, as
-    OpenLEADR takes it (one warning per report request and data point). fleetven's earlier
-    ``HISTORY_USAGE`` form, an incremental callback that takes exactly ``(start, end)`` and cannot
-    be called without them, is still given the range. ``TELEMETRY_STATUS``
-    ``() -> ResourceStatus`` or a dict with the keys of :data:`STATUS_KEYS`:
-    ``{"online": bool, "manual_override": bool, "load_control_state": {...}}``, the last
-    optional and keyed as the schema names them (``{"oadrLevelOffset": {"oadrCurrent": 1.0,
-    "oadrNormal": 0.0}}``: kinds ``oadrCapacity``, ``oadrLevelOffset``, ``oadrPercentOffset``,
-    ``oadrSetPoint``; values ``oadrMin``, ``oadrMax``, ``oadrCurrent`` (required),
-    ``oadrNormal``). Any of them may be a coroutine.
-
-    A status callback may also return what OpenLEADR users return, a bool or a number: it is
-    sent as ``oadrOnline`` (true when the number is not zero) with ``oadrManualOverride``
-    false, and one warning naming the richer form is logged per report request and data
-    point. A dict or ``ResourceStatus`` whose ``online`` or ``manual_override`` is missing or
-    not a bool is sent with what can be read (a number counts as its truth value) and the
-    defaults, ``online`` false (never claimed) and ``manual_override`` false; unknown keys, and
-    load control states or values that are unknown, not numbers or lack ``oadrCurrent``, are
-    left out; one warning per report request and data point says what was assumed. A value
-    from which nothing can be read (a string, ``None``, NaN, a dict with none of the fields
-    usable...) skips that sample only, logged at ERROR the first time per report request and
-    data point and at DEBUG after that; the other samples and data points still go out.
-    """
-
-    callback: Callable[..., Any]
-    resource_id: str
-    r_id: str
-    report_specifier_id: str
-    report_name: str = "TELEMETRY_USAGE"
-    reading_type: str = "Direct Read"
-    report_type: str = "reading"
-    measurement: m.Measurement | None = None
-    sampling_rate: m.SamplingRate = field(
-        default_factory=lambda: m.SamplingRate(min_period=timedelta(seconds=10), max_period=timedelta(hours=1))
-    )
-    market_context: str | None = None
-    data_collection_mode: str = "incremental"
-    report_duration: timedelta = timedelta(hours=1)
-    report_dtstart: datetime | None = None
-    report_data_source: tuple[m.Target, ...] = ()
-    report_subject: tuple[m.Target, ...] = ()
-    with_ven: bool = False
-
-    @property
-    def unit(self) -> str | None:
-        """The unit of the measurement (``None`` for status reports)."""
-        return None if self.measurement is None else self.measurement.unit
-
-    @property
-    def scale(self) -> str:
-        """The SI scale code of the measurement (``"none"`` for status reports)."""
-        return "none" if self.measurement is None else self.measurement.scale
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,221 +96,66 @@ class Rejection:
     description: str
 
 
-def _named(value: str, known: frozenset[str], what: str) -> str:
-    if not isinstance(value, str) or not (value in known or value.startswith("x-")):
-        raise ConfigurationError(
-            f"{value!r} is not a valid {what}; valid: {', '.join(sorted(known))} or a name starting with 'x-'",
-            field=what,
-        )
-    return value
+class _Catalog(dict[str, dict[str, ReportSpec]]):
+    """The specs of one list, by specifier then rID (what the engines look requests up in); one
+    per distinct list of specs, shared by every engine given that list."""
+
+    __slots__ = ("__weakref__",)
 
 
-def _sampling_rate(value: Any) -> m.SamplingRate:
-    if value is None:
-        return m.SamplingRate(min_period=timedelta(seconds=10), max_period=timedelta(hours=1), on_change=False)
-    if isinstance(value, timedelta):
-        if value <= timedelta(0):
-            raise ConfigurationError(f"sampling_rate must be positive, not {value}", field="sampling_rate")
-        return m.SamplingRate(min_period=value, max_period=value, on_change=False)
-    try:  # ours, OpenLEADR's objects.SamplingRate, or anything alike
-        lo, hi, ch = value.min_period, value.max_period, bool(value.on_change)
-    except AttributeError:
-        raise ConfigurationError(
-            f"sampling_rate must be a timedelta or a SamplingRate, not {type(value).__name__}", field="sampling_rate"
-        ) from None
-    if not (isinstance(lo, timedelta) and isinstance(hi, timedelta)) or lo > hi:
-        raise ConfigurationError(f"sampling_rate periods are wrong: min {lo!r}, max {hi!r}", field="sampling_rate")
-    return m.SamplingRate(min_period=lo, max_period=hi, on_change=ch)
-
-
-def _measurement(measurement: Any, *, unit: str | None, scale: str | None, power_ac: bool,
-                 power_hertz: float, power_voltage: float) -> m.Measurement:
-    """Resolve OpenLEADR's ``measurement`` argument to a :class:`~fleetven.openadr.model.Measurement`."""
-    if isinstance(measurement, m.Measurement):
-        return m.Measurement(name=measurement.name, description=measurement.description, unit=measurement.unit,
-                             scale=scale or measurement.scale, power_attributes=measurement.power_attributes,
-                             pulse_factor=measurement.pulse_factor)
-    if isinstance(measurement, dict):
-        missing = [k for k in ("name", "description", "unit") if not isinstance(measurement.get(k), str)]
-        if missing:
-            raise ConfigurationError(f"a measurement dict needs str {', '.join(missing)}", field="measurement")
-        pa = measurement.get("power_attributes")
-        return m.Measurement(name=measurement["name"], description=measurement["description"],
-                             unit=measurement["unit"], scale=scale or measurement.get("scale") or "none",
-                             power_attributes=dict(pa) if pa else None)
-    if not isinstance(measurement, str) or not measurement:
-        raise ConfigurationError("measurement is required for this report (a name such as 'voltage' or "
-                                 "'REAL_POWER', a Measurement or a dict)", field="measurement")
-    name = MEASUREMENTS.get(measurement.upper()) or (measurement if measurement in _ITEMS else None)
-    if name is None:  # a custom measurement: its name is the description
-        if not unit:
-            raise ConfigurationError(f"custom measurement {measurement!r} needs a unit", field="unit")
-        return m.Measurement(name="customUnit", description=measurement, unit=unit, scale=scale or "none")
-    description, units = _ITEMS[name]
-    if not units:  # currencies: any ISO 4217 code
-        chosen = unit or "USD"
-    elif unit is None or unit == units[0]:
-        chosen = units[0]
-    elif unit in units:
-        chosen = unit
-    else:
-        _log.warning("unit %r is not allowed for measurement %r; using %r (allowed: %s)",
-                     unit, measurement, units[0], ", ".join(units))
-        chosen = units[0]
-    return m.Measurement(
-        name=name, description=description, unit=chosen, scale=scale or "none",
-        power_attributes={"hertz": power_hertz, "voltage": power_voltage, "ac": power_ac} if name in _POWER else None,
-        pulse_factor=1000.0 if name == "pulseCount" else None,
-    )
-
-
-def make_report_spec(
-    callback: Callable[..., Any],
-    resource_id: str,
-    measurement: str | m.Measurement | dict[str, Any] | None = None,
-    *,
-    data_collection_mode: str = "incremental",
-    report_specifier_id: str | None = None,
-    r_id: str | None = None,
-    report_name: str = "TELEMETRY_USAGE",
-    reading_type: str = "Direct Read",
-    report_type: str = "reading",
-    report_duration: timedelta | None = None,
-    report_dtstart: datetime | None = None,
-    sampling_rate: timedelta | m.SamplingRate | None = None,
-    data_source: object = None,
-    scale: str | None = "none",
-    unit: str | None = None,
-    power_ac: bool = True,
-    power_hertz: float = 50,
-    power_voltage: float = 230,
-    market_context: str | None = None,
-    end_device_asset_mrid: str | None = None,
-    report_data_source: m.Target | Sequence[m.Target] | None = None,
-    existing: Iterable[ReportSpec] = (),
-    with_ven: bool = False,
-) -> ReportSpec:
-    """Validate OpenLEADR ``add_report`` arguments and build a :class:`ReportSpec`.
-
-    Defaults follow OpenLEADR 0.5.36: ``report_duration`` one hour, ``report_dtstart`` now (a
-    naive one is taken as local time, as OpenLEADR does, with a warning),
-    ``sampling_rate`` 10 s to 1 h (a timedelta means min = max). Unlike OpenLEADR's random
-    ones, the default ``report_specifier_id`` and ``r_id`` are derived from the arguments
-    (uuid5 of the report name; of the specifier, resource and measurement), so the same
-    ``add_report`` calls give the same ids in every run: after a restart the VTN's report
-    requests still name data points the VEN knows. A report with the same name as one in
-    ``existing`` shares its specifier id. The caller returns
-    ``(spec.report_specifier_id, spec.r_id)`` as OpenLEADR's ``add_report`` does.
-
-    :param callback: reads the value (sync or coroutine function); see :class:`ReportSpec`.
-    :param resource_id: the resource this data point belongs to (its ``reportDataSource``).
-    :param measurement: an OpenLEADR measurement name (``"voltage"``, ``"REAL_POWER"``...), a
-        :class:`~fleetven.openadr.model.Measurement`, a dict, or any other string for a custom
-        unit; optional for ``TELEMETRY_STATUS``.
-    :param data_collection_mode: ``"incremental"`` (sample every granularity: the callback takes
-        no arguments and returns a value or ``[(datetime, value), ...]``) or ``"full"`` (callback
-        takes ``date_from``, ``date_to`` and ``sampling_interval`` as keywords and returns pairs).
-    :param scale: SI scale code; ``None`` means ``"none"``.
-    :param unit: the unit; must be one the measurement allows (else a warning, and the default).
-    :param power_ac: for power measurements: AC or DC.
-    :param power_hertz: for power measurements: grid frequency.
-    :param power_voltage: for power measurements: voltage.
-    :param end_device_asset_mrid: put into ``reportSubject`` as an end device asset.
-    :param report_data_source: target(s) for ``reportDataSource``; default ``{"resource_id": resource_id}``.
-    :param existing: the specs already added to the same VEN (or fleet).
-    :param with_ven: the callback takes the VEN as first argument (``fleet.add_report``).
-    :param data_source: accepted for compatibility and ignored, as in OpenLEADR.
-    :returns: the spec.
-    :raises ConfigurationError: an argument is invalid or an id is already taken.
-    """
-    del data_source
-    if not callable(callback):
-        raise ConfigurationError("callback must be callable", field="callback")
-    if not isinstance(resource_id, str) or not resource_id:
-        raise ConfigurationError("resource_id must be a non-empty str", field="resource_id")
-    _named(report_name, REPORT_NAMES, "report_name")
-    if report_name.startswith("METADATA_"):
-        raise ConfigurationError(f"report_name {report_name!r}: name the report itself; the engine "
-                                 "advertises it as METADATA_*", field="report_name")
-    _named(reading_type, READING_TYPES, "reading_type")
-    _named(report_type, REPORT_TYPES, "report_type")
-    if scale is not None and scale not in SCALES:
-        raise ConfigurationError(f"{scale!r} is not a valid scale; valid: {', '.join(sorted(SCALES))}", field="scale")
-    if data_collection_mode not in ("incremental", "full"):
-        raise ConfigurationError("data_collection_mode must be 'incremental' or 'full'", field="data_collection_mode")
-    if data_collection_mode == "full" and not _takes_full(callback, with_ven=with_ven):
-        raise ConfigurationError("with data_collection_mode 'full' the callback must accept date_from, "
-                                 "date_to and sampling_interval (as keywords, the way OpenLEADR calls it)",
-                                 field="callback")
-    if report_duration is None:
-        _log.warning("add_report: no report_duration given for %s/%s; using 3600 seconds", report_name, resource_id)
-        report_duration = timedelta(seconds=3600)
-    elif not isinstance(report_duration, timedelta):
-        raise ConfigurationError("report_duration must be a timedelta", field="report_duration")
-    if report_dtstart is None:
-        report_dtstart = datetime.now(timezone.utc)
-    elif not isinstance(report_dtstart, datetime):
-        raise ConfigurationError(f"report_dtstart must be a datetime, not {type(report_dtstart).__name__}",
-                                 field="report_dtstart")
-    elif _naive(report_dtstart):
-        try:
-            aware = _utc(report_dtstart)
-        except (OverflowError, ValueError):
-            raise ConfigurationError(f"report_dtstart {report_dtstart!r} is out of range in UTC",
-                                     field="report_dtstart") from None
-        _log.warning("add_report: report_dtstart %s for %s/%s is a naive datetime: taken as local time, %s, as "
-                     "OpenLEADR takes it; pass an aware datetime to say which time zone", report_dtstart.isoformat(),
-                     report_name, resource_id, aware.isoformat())
-        report_dtstart = aware
-    rate = _sampling_rate(sampling_rate)
-    item = None if report_name == "TELEMETRY_STATUS" else _measurement(
-        measurement, unit=unit, scale=scale, power_ac=power_ac, power_hertz=power_hertz, power_voltage=power_voltage)
-
-    specs = list(existing)
-    if report_specifier_id is None:
-        report_specifier_id = next((s.report_specifier_id for s in specs if s.report_name == report_name), None)
-        report_specifier_id = report_specifier_id or uuid.uuid5(_ID_SPACE, f"specifier\0{report_name}").hex
-    elif not isinstance(report_specifier_id, str) or not report_specifier_id or report_specifier_id == "METADATA":
-        raise ConfigurationError(f"report_specifier_id {report_specifier_id!r} is not usable",
-                                 field="report_specifier_id")
+def _catalog(specs: Sequence[ReportSpec]) -> _Catalog:
+    by_spec = _Catalog()
     for s in specs:
-        if s.report_specifier_id == report_specifier_id and s.report_name != report_name:
-            raise ConfigurationError(f"report_specifier_id {report_specifier_id!r} already names a {s.report_name} "
-                                     f"report, not {report_name}", field="report_specifier_id")
-    if r_id is None:
-        what = "status" if item is None else f"{item.name}\0{item.description}\0{item.unit}"
-        seed = f"rid\0{report_specifier_id}\0{resource_id}\0{what}"
-        r_id = uuid.uuid5(_ID_SPACE, seed).hex
-        n = 0
-        while any(s.r_id == r_id and s.report_specifier_id == report_specifier_id for s in specs):
-            n += 1
-            r_id = uuid.uuid5(_ID_SPACE, f"{seed}\0{n}").hex
-    elif not isinstance(r_id, str) or not r_id:
-        raise ConfigurationError("r_id must be a non-empty str", field="r_id")
-    if any(s.r_id == r_id and s.report_specifier_id == report_specifier_id for s in specs):
-        raise ConfigurationError(f"r_id {r_id!r} is already used in report {report_specifier_id!r}", field="r_id")
+        points = by_spec.setdefault(s.report_specifier_id, {})
+        if s.r_id in points:
+            raise ConfigurationError(f"r_id {s.r_id!r} appears twice in report {s.report_specifier_id!r}",
+                                     field="r_id")
+        if points and next(iter(points.values())).report_name != s.report_name:
+            raise ConfigurationError(f"report_specifier_id {s.report_specifier_id!r} names two reports",
+                                     field="report_specifier_id")
+        points[s.r_id] = s
+    return by_spec
 
-    if report_data_source is None:
-        sources: tuple[m.Target, ...] = ({"resource_id": resource_id},)
-    elif isinstance(report_data_source, dict):
-        sources = (report_data_source,)
-    else:
-        sources = tuple(report_data_source)
-    subject: tuple[m.Target, ...] = (
-        ({"end_device_asset": {"mrid": end_device_asset_mrid}},) if end_device_asset_mrid else ())
-    spec = ReportSpec(
-        callback=callback, resource_id=resource_id, r_id=r_id, report_specifier_id=report_specifier_id,
-        report_name=report_name, reading_type=reading_type, report_type=report_type, measurement=item,
-        sampling_rate=rate, market_context=market_context, data_collection_mode=data_collection_mode,
-        report_duration=report_duration, report_dtstart=report_dtstart, report_data_source=sources,
-        report_subject=subject, with_ven=with_ven,
-    )
-    if data_collection_mode == "incremental" and report_name == "HISTORY_USAGE" and _takes_range(spec):
-        _log.info("add_report: the HISTORY_USAGE callback %s of %s takes (start, end) in incremental mode, "
-                  "fleetven's earlier form, and is still given the range; OpenLEADR calls incremental callbacks "
-                  "with no arguments: for code that runs on both, use data_collection_mode='full' and "
-                  "date_from, date_to, sampling_interval", getattr(callback, "__qualname__", callback), resource_id)
-    return spec
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportRuntime:
+    """What every :class:`ReportEngine` of a fleet shares, built once by the fleet (at each start:
+    the wheel is new each time) and referenced by each engine, which keeps no copy of any of it.
+
+    :param wheel: the shared :class:`~fleetven.timerwheel.TimerWheel`.
+    :param clock: the wall clock (aware UTC datetimes) matching the wheel's time (default: ``datetime.now(UTC)``).
+    :param store: where the engines keep their requests and the samples not yet acknowledged,
+        each under its owner's name (none: memory only).
+    :param logger: where failures are logged (each line names the VEN and the report).
+    :param retry_delay: seconds before resending the last data of a finished request after a failure.
+    :param max_pending: the most samples one request holds unacknowledged; past it the oldest
+        are dropped (counted in :attr:`ReportEngine.dropped`, logged). At least 1.
+    """
+
+    wheel: Any
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
+    store: Store | None = None
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("fleetven.reports"))
+    retry_delay: float = 10.0
+    max_pending: int = 10_000
+    # One index per distinct list of specs, shared by the engines given that list (the fleet's
+    # specs, for most VENs), kept while an engine uses it; keyed by the specs' identities.
+    _catalogs: weakref.WeakValueDictionary[tuple[int, ...], _Catalog] = field(
+        default_factory=weakref.WeakValueDictionary, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "max_pending", max(int(self.max_pending), 1))
+
+    def catalog(self, specs: Sequence[ReportSpec]) -> Mapping[str, Mapping[str, ReportSpec]]:
+        """The specs by specifier then rID: one (read-only by convention) object for every engine given the same specs.
+
+        :raises ConfigurationError: two specs share a data point, or one specifier names two reports.
+        """
+        key = tuple(map(id, specs))
+        found = self._catalogs.get(key)
+        if found is None:
+            found = self._catalogs[key] = _catalog(specs)  # holds the specs: their ids stay theirs
+        return found
 
 
 # ---------------------------------------------------------------- the engine
@@ -501,96 +226,8 @@ class _Request:
         instants = round(self.back / self.gran) if self.back > 0 and self.gran > 0 else 1
         return max(max(instants, 1) * len(self.specs), _BACKLOG_BATCH)
 
-
-# What _status found wrong with a value: a bare bool or number, a status with fields assumed or left
-# out, or nothing usable at all. Each is logged once per report request and data point.
-_BARE, _PARTIAL, _UNUSABLE = "bare", "partial", "unusable"
 # A callback gave a naive datetime (taken as local time): also logged once per request and data point.
 _NAIVE = "naive"
-
-
-def _flag(value: Any) -> bool | None:
-    """A bool as it is, a finite number as its truth value, anything else ``None``."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)) and math.isfinite(value):
-        return value != 0
-    return None
-
-
-def _load_control(state: Any, notes: list[str]) -> dict[str, dict[str, float]] | None:
-    """The parts of a ``load_control_state`` the schema allows; what is left out goes into ``notes``."""
-    if state is None:
-        return None
-    if not isinstance(state, Mapping):
-        notes.append(f"load_control_state {state!r} is not a dict: left out")
-        return None
-    out: dict[str, dict[str, float]] = {}
-    for kind, values in state.items():
-        if kind not in _LOAD_CONTROL_KINDS:
-            notes.append(f"load control state {kind!r} left out (known: {', '.join(_LOAD_CONTROL_KINDS)})")
-            continue
-        if not isinstance(values, Mapping):
-            notes.append(f"load control state {kind} is {values!r}, not a dict: left out")
-            continue
-        kept: dict[str, float] = {}
-        for key, x in values.items():
-            number = _number(x)
-            if key not in _LOAD_CONTROL_VALUES:
-                notes.append(f"{kind} value {key!r} left out (known: {', '.join(_LOAD_CONTROL_VALUES)})")
-            elif number is None:
-                notes.append(f"{kind} {key} is {x!r}, not a finite number: left out")
-            else:
-                kept[key] = number
-        if "oadrCurrent" not in kept:
-            notes.append(f"load control state {kind} has no usable oadrCurrent (required): left out")
-            continue
-        out[kind] = {key: kept[key] for key in _LOAD_CONTROL_VALUES if key in kept}
-    return out or None
-
-
-def _status(value: Any) -> tuple[m.ResourceStatus | None, str | None, str]:
-    """Map what a ``TELEMETRY_STATUS`` callback returned to a status the schema accepts.
-
-    :returns: ``(status, problem, detail)``: the status (a new object, ``None`` when nothing in
-        ``value`` can be read), and ``None`` or one of ``_BARE``, ``_PARTIAL``, ``_UNUSABLE``
-        with what was assumed or left out (empty for ``_BARE``; the rules are in :class:`ReportSpec`).
-    """
-    if isinstance(value, bool) or (isinstance(value, (int, float)) and math.isfinite(value)):
-        return m.ResourceStatus(online=value != 0, manual_override=False), _BARE, ""
-    fields: Mapping[str, Any]
-    if isinstance(value, m.ResourceStatus):
-        fields = {"online": value.online, "manual_override": value.manual_override,
-                  "load_control_state": value.load_control_state}
-    elif isinstance(value, Mapping):
-        fields = value
-    else:
-        return None, _UNUSABLE, "not a status"
-    notes: list[str] = []
-    got: dict[str, bool] = {}
-    for key, default in _STATUS_DEFAULTS.items():
-        if key not in fields:
-            notes.append(f"no {key}: taken as {default}")
-            continue
-        x = fields[key]
-        flag = _flag(x)
-        if flag is None:
-            notes.append(f"{key} {x!r} is not a bool: taken as {default}")
-            continue
-        got[key] = flag
-        if not isinstance(x, bool):
-            notes.append(f"{key} {x!r} is not a bool: taken as {flag}")
-    state = _load_control(fields.get("load_control_state"), notes)
-    unknown = [k for k in fields if k not in STATUS_KEYS]
-    if unknown:
-        notes.append(f"unknown keys {', '.join(map(repr, unknown))} ignored (known: {', '.join(STATUS_KEYS)})")
-    if not got and state is None:
-        return None, _UNUSABLE, "none of its fields can be read (" + "; ".join(notes) + ")"
-    status = m.ResourceStatus(online=got.get("online", _STATUS_DEFAULTS["online"]),
-                              manual_override=got.get("manual_override", _STATUS_DEFAULTS["manual_override"]),
-                              load_control_state=state)
-    return status, (_PARTIAL if notes else None), "; ".join(notes)
-
 
 def _first_note(req: _Request, r_id: str, problem: str) -> bool:
     """Whether this is the first time ``problem`` is noted for data point ``r_id`` of ``req``
@@ -605,157 +242,56 @@ def _first_note(req: _Request, r_id: str, problem: str) -> bool:
     return True
 
 
-def _is_history(spec: ReportSpec) -> bool:
-    """Whether the requests for ``spec`` fetch ranges from its callback instead of sampling it.
-
-    The ``data_collection_mode`` decides, as in OpenLEADR: ``full`` fetches ranges, ``incremental``
-    samples (the callback is called with no arguments, whatever the report name). The one exception
-    keeps fleetven's earlier ``HISTORY_USAGE`` form working: an incremental ``HISTORY_USAGE``
-    callback that cannot be called without arguments but takes two, ``(start, end)``, is still
-    given the range (OpenLEADR could not call it at all).
-    """
-    return spec.data_collection_mode == "full" or (spec.report_name == "HISTORY_USAGE" and _takes_range(spec))
-
-
-def _takes_range(spec: ReportSpec) -> bool:
-    """The callback needs exactly the two positional arguments ``(start, end)`` (after the VEN)."""
-    try:
-        sig = inspect.signature(spec.callback)
-    except (TypeError, ValueError):  # no signature to read (some builtins): called as OpenLEADR calls it
-        return False
-    lead: tuple[None, ...] = (None,) if spec.with_ven else ()
-    try:
-        sig.bind(*lead)
-    except TypeError:
-        pass
-    else:
-        return False  # callable with no arguments: OpenLEADR's convention
-    try:
-        sig.bind(*lead, None, None)
-    except TypeError:
-        return False
-    return True
-
-
-def _takes_full(callback: Callable[..., Any], *, with_ven: bool) -> bool:
-    """The callback can be called as OpenLEADR calls a ``full`` mode one: ``date_from``, ``date_to``
-    and ``sampling_interval`` as keywords (after the VEN with ``with_ven``)."""
-    try:
-        sig = inspect.signature(callback)
-    except (TypeError, ValueError):  # no signature to read (some builtins): let the call tell
-        return True
-    lead: tuple[None, ...] = (None,) if with_ven else ()
-    try:
-        sig.bind(*lead, date_from=None, date_to=None, sampling_interval=None)
-    except TypeError:
-        return False
-    return True
-
-
-def _utc(when: datetime) -> datetime:
-    """``when`` in UTC; a naive datetime is taken as local time, as OpenLEADR takes it.
-
-    :raises OverflowError: the instant is out of range in UTC (``datetime.min`` east of UTC...).
-    """
-    return when.astimezone(timezone.utc)
-
-
-def _naive(when: datetime) -> bool:
-    return when.utcoffset() is None
-
-
-def _pairs(value: Any, *, status: bool) -> list[Any] | None:
-    """The items of what an incremental callback returned when it is a list of ``(datetime, value)``
-    pairs (OpenLEADR accepts those as well as a bare value); ``None`` when it is a bare value.
-
-    For data reports any iterable but a string or a mapping counts (each item is checked on its own,
-    so one bad pair skips that pair only). For ``TELEMETRY_STATUS``, only a non-empty iterable whose
-    every item looks like a pair: anything else is a status value, read by the status rules.
-
-    :raises Exception: whatever reading the iterable raised.
-    """
-    if value is None or isinstance(value, (bool, int, float)):  # the common case, at every sample: no ABC check
-        return None
-    if isinstance(value, (str, bytes, bytearray, Mapping, m.ResourceStatus)) or not isinstance(value, Iterable):
-        return None
-    items = list(value)  # may raise: user code (a generator); the caller logs it
-    if status and not (items and all(isinstance(x, (tuple, list)) and len(x) == 2 and isinstance(x[0], datetime)
-                                     for x in items)):
-        return None
-    return items
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
 class ReportEngine:
     """The reports of one VEN: metadata, active requests, sampling and delivery.
 
+    What every engine of a fleet shares (wheel, clock, store, logger, settings, the index of the
+    fleet's specs) is in the one :class:`ReportRuntime` it is given; the engine itself holds only
+    this VEN's state.
+
     :param specs: the data points this VEN offers.
-    :param wheel: the shared :class:`~fleetven.timerwheel.TimerWheel`.
+    :param runtime: what the engines of a fleet share (:class:`ReportRuntime`).
     :param send: ``async send(message) -> reply``: the VEN posts the message to the VTN's
         EiReport service and returns the parsed reply (raises on transport failure).
     :param ven_arg: passed as first argument to callbacks of specs with ``with_ven`` (the Ven).
-    :param clock: the wall clock (aware UTC datetimes) matching the wheel's time.
-    :param logger: where failures are logged (they name the VEN and the report).
     :param ven_id: the VEN's venID, put into the messages (updated by :meth:`register_report`
         and settable as the attribute ``ven_id``).
     :param name: the VEN's name for logs (default: ``ven_arg``'s ``name`` or the venID).
-    :param retry_delay: seconds before resending the last data of a finished request after a failure.
-    :param store: where the requests and the samples not yet acknowledged are kept (none: memory only).
-    :param owner: the key of this VEN in ``store`` (its name).
-    :param max_pending: the most samples one request holds unacknowledged; past it the oldest
-        are dropped (counted in :attr:`dropped`, logged).
+    :param owner: the key of this VEN in the runtime's store (its name; none: the engine keeps
+        nothing in the store, memory only).
     :param on_pending: called with the number of samples held unacknowledged when it changes.
     :raises ConfigurationError: two specs share a data point, or one specifier names two reports.
     """
 
-    __slots__ = ("_specs", "_wheel", "_send", "_ven_arg", "_clock", "_logger", "ven_id", "_name", "_retry",
-                 "_active", "_finishing", "_tasks", "_closed", "rejections", "_store", "_owner", "_max_pending",
-                 "_on_pending", "_held", "dropped")
+    __slots__ = ("_rt", "_specs", "_send", "_ven_arg", "ven_id", "_name", "_owner", "_on_pending",
+                 "_active", "_finishing", "_tasks", "_closed", "rejections", "_held", "dropped")
 
-    def __init__(self, specs: Sequence[ReportSpec], *, wheel: Any,
+    def __init__(self, specs: Sequence[ReportSpec], *, runtime: ReportRuntime,
                  send: Callable[[m.Message], Awaitable[m.Message]], ven_arg: object | None = None,
-                 clock: Callable[[], datetime], logger: logging.Logger | None = None, ven_id: str | None = None,
-                 name: str | None = None, retry_delay: float = 10.0, store: Store | None = None,
-                 owner: str | None = None, max_pending: int = 10_000,
+                 ven_id: str | None = None, name: str | None = None, owner: str | None = None,
                  on_pending: Callable[[int], None] | None = None) -> None:
-        by_spec: dict[str, dict[str, ReportSpec]] = {}
-        for s in specs:
-            points = by_spec.setdefault(s.report_specifier_id, {})
-            if s.r_id in points:
-                raise ConfigurationError(f"r_id {s.r_id!r} appears twice in report {s.report_specifier_id!r}",
-                                         field="r_id")
-            if points and next(iter(points.values())).report_name != s.report_name:
-                raise ConfigurationError(f"report_specifier_id {s.report_specifier_id!r} names two reports",
-                                         field="report_specifier_id")
-            points[s.r_id] = s
-        self._specs = by_spec
-        self._wheel = wheel
+        self._rt = runtime
+        self._specs = runtime.catalog(specs)
         self._send = send
         self._ven_arg = ven_arg
-        self._clock = clock
-        self._logger = logger or _log
         self.ven_id = ven_id
         self._name = name
-        self._retry = retry_delay
+        self._owner = owner or ""
+        self._on_pending = on_pending
         self._active: dict[str, _Request] = {}
         self._finishing: dict[int, _Request] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] | None = None  # made by the first task (many engines never start one)
         self._closed = False
         #: The requests refused by the latest :meth:`on_create_report`.
         self.rejections: list[Rejection] = []
-        self._store = store if store is not None and owner is not None else None
-        self._owner = owner or ""
-        self._max_pending = max(int(max_pending), 1)
-        self._on_pending = on_pending
         self._held = 0  # samples taken and not acknowledged, every request together
-        #: Samples dropped at the ``max_pending`` cap since the engine was made.
+        #: Samples dropped at the runtime's ``max_pending`` cap since the engine was made.
         self.dropped = 0
+
+    @property
+    def _store(self) -> Store | None:
+        """The runtime's store when this engine keeps its requests there (it has an owner)."""
+        return self._rt.store if self._owner else None
 
     # ------------------------------------------------------------ public API
 
@@ -768,7 +304,7 @@ class ReportEngine:
         """
         if ven_id is not None:
             self.ven_id = ven_id
-        now = self._clock()
+        now = self._rt.clock()
         reports = []
         for specifier, points in self._specs.items():
             first = next(iter(points.values()))
@@ -855,7 +391,7 @@ class ReportEngine:
             self._drop(req, forget=False)
         self._active.clear()
         self._finishing.clear()
-        for task in list(self._tasks):
+        for task in list(self._tasks or ()):
             task.cancel()
 
     def forget(self) -> None:
@@ -874,15 +410,16 @@ class ReportEngine:
         """Resume the requests a store kept (:meth:`fleetven.store.Store.load`): each continues at
         the next instant of its own schedule after now; its kept samples are delivered first.
         A request naming a report this VEN no longer offers is forgotten (logged)."""
-        now_dt, now_w = self._clock(), self._wheel.time()
+        now_dt, now_w = self._rt.clock(), self._rt.wheel.time()
         for rid, row in rows.items():
             points = self._specs.get(row["specifier_id"])
             specs = [points[r] for r in row["r_ids"] if r in points] if points is not None else []
             if not specs or len(specs) != len(row["r_ids"]):
-                self._logger.warning("VEN %s: report request %s kept from the last run names report %s, which "
+                self._rt.logger.warning("VEN %s: report request %s kept from the last run names report %s, which "
                                      "this VEN no longer offers: forgotten", self._label(), rid, row["specifier_id"])
-                if self._store is not None:
-                    self._store.drop_request(self._owner, rid)
+                store = self._store
+                if store is not None:
+                    store.drop_request(self._owner, rid)
                 continue
             req = _Request(rid, row["specifier_id"], specs)
             req.gran, req.back, req.end = row["gran"], row["back"], row["end"]
@@ -899,7 +436,7 @@ class ReportEngine:
             if row["finished"]:
                 self._finish(req)
                 continue
-            if _is_history(specs[0]):
+            if is_history(specs[0]):
                 self._active[rid] = req
                 self._resume_history(req, now_dt, now_w)
             else:
@@ -922,12 +459,12 @@ class ReportEngine:
         nxt = max(cursor + timedelta(seconds=period), now_dt) if period else now_dt
         if req.end_dt is not None:
             nxt = min(max(nxt, now_dt), max(req.end_dt, now_dt))
-        req.timer = self._wheel.call_at(now_w + (nxt - now_dt).total_seconds(), self._fire_history, req)
+        req.timer = self._rt.wheel.call_at(now_w + (nxt - now_dt).total_seconds(), self._fire_history, req)
 
     async def drain(self) -> None:
         """Wait until every task the engine started (async samples, sends) has ended."""
         while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
     # ------------------------------------------------------------ requests
 
@@ -938,7 +475,7 @@ class ReportEngine:
         return str(name or self.ven_id or self._ven_arg or "?")
 
     def _reject(self, rid: str, why: str) -> None:
-        self._logger.warning("VEN %s: report request %s refused: %s", self._label(), rid, why)
+        self._rt.logger.warning("VEN %s: report request %s refused: %s", self._label(), rid, why)
         self.rejections.append(Rejection(rid, REPORT_NOT_SUPPORTED, why))
 
     def _start(self, rr: m.ReportRequest) -> None:
@@ -964,8 +501,8 @@ class ReportEngine:
         req.gran = max(rs.granularity.total_seconds(), 0.0)
         back = rs.report_back_duration
         req.back = max(back.total_seconds(), 0.0) if back is not None else 0.0
-        now_dt, now_w = self._clock(), self._wheel.time()
-        if _is_history(specs[0]):
+        now_dt, now_w = self._rt.clock(), self._rt.wheel.time()
+        if is_history(specs[0]):
             self._start_history(req, rs, now_dt, now_w)
             return
         delay = 0.0
@@ -999,7 +536,7 @@ class ReportEngine:
         try:
             if start is None:
                 start = now_dt - req.specs[0].report_duration if period == 0 else now_dt
-            start = _utc(start)  # aware (the codec gives aware datetimes; a hand-made request may not)
+            start = utc(start)  # aware (the codec gives aware datetimes; a hand-made request may not)
             end_dt = start + length if length is not None and length > timedelta(0) else None
         except (OverflowError, ValueError):
             self._reject(req.request_id, f"the report interval ({rs.report_interval_start!r}, {length!r}) is out "
@@ -1016,18 +553,18 @@ class ReportEngine:
         if period == 0 or (req.end_dt is not None and req.end_dt <= now_dt):
             if req.end_dt is None:
                 req.end_dt = now_dt
-            req.timer = self._wheel.call_at(now_w, self._fire_history, req)
+            req.timer = self._rt.wheel.call_at(now_w, self._fire_history, req)
             return
         first = max(start, now_dt) + timedelta(seconds=period)
         if req.end_dt is not None:
             first = min(first, req.end_dt)
-        req.timer = self._wheel.call_at(now_w + (first - now_dt).total_seconds(), self._fire_history, req)
+        req.timer = self._rt.wheel.call_at(now_w + (first - now_dt).total_seconds(), self._fire_history, req)
 
     def _fire_history(self, req: _Request) -> None:
         req.timer = None
         if req.closed or req.finished or req.cursor is None:
             return
-        now_dt, now_w = self._clock(), self._wheel.time()
+        now_dt, now_w = self._rt.clock(), self._rt.wheel.time()
         upto = now_dt if req.end_dt is None else min(now_dt, req.end_dt)
         for spec in req.specs:
             self._fetch(req, spec, req.cursor, upto)
@@ -1041,7 +578,7 @@ class ReportEngine:
         nxt = now_dt + timedelta(seconds=req.back or req.gran)
         if req.end_dt is not None:
             nxt = min(nxt, req.end_dt)
-        req.timer = self._wheel.call_at(now_w + (nxt - now_dt).total_seconds(), self._fire_history, req)
+        req.timer = self._rt.wheel.call_at(now_w + (nxt - now_dt).total_seconds(), self._fire_history, req)
 
     def _fetch(self, req: _Request, spec: ReportSpec, start: datetime, end: datetime) -> None:
         """Ask a history callback for the data of ``[start, end)``; a placeholder keeps its place."""
@@ -1086,9 +623,9 @@ class ReportEngine:
                 self._bad_sample(req, spec, _Sample(hole.when, spec.r_id),
                                  f"returned {pair!r}, not a (datetime, {what}) pair", None)
                 continue
-            naive = _naive(when)
+            naive = is_naive(when)
             try:
-                when = _utc(when)
+                when = utc(when)
             except (OverflowError, ValueError):
                 self._bad_sample(req, spec, _Sample(hole.when, spec.r_id),
                                  f"returned {pair!r}: its datetime is out of range in UTC", None)
@@ -1101,7 +638,7 @@ class ReportEngine:
                 if parsed is None:
                     continue
             else:
-                parsed = _number(value)
+                parsed = finite_number(value)
                 if parsed is None:
                     self._bad_sample(req, spec, _Sample(hole.when, spec.r_id),
                                      f"returned {pair!r}, not a (datetime, finite number) pair", None)
@@ -1131,7 +668,7 @@ class ReportEngine:
         if not times:
             return
         off = min(times)
-        req.timer = self._wheel.call_at(req.base_w + off, self._fire, req, off)
+        req.timer = self._rt.wheel.call_at(req.base_w + off, self._fire, req, off)
 
     def _fire(self, req: _Request, off: float) -> None:
         req.timer = None
@@ -1180,14 +717,16 @@ class ReportEngine:
         if held:
             self._held -= held
             self._pending_changed()
-        if forget and self._store is not None:
-            self._store.drop_request(self._owner, req.request_id)
+        store = self._store
+        if forget and store is not None:
+            store.drop_request(self._owner, req.request_id)
 
     # ------------------------------------------------------------ the store
 
     def _save(self, req: _Request) -> None:
-        if self._store is not None:
-            self._store.put_request(self._owner, req.request_id, req.row(), dropped=req.dropped)
+        store = self._store
+        if store is not None:
+            store.put_request(self._owner, req.request_id, req.row(), dropped=req.dropped)
 
     def _pending_changed(self) -> None:
         if self._on_pending is not None:
@@ -1196,16 +735,17 @@ class ReportEngine:
     def _held_one(self, req: _Request, sample: _Sample) -> None:
         """A sample became ready: keep it in the store, and keep the request under its cap."""
         self._held += 1
-        if self._store is not None:
-            self._store.add_sample(self._owner, req.request_id, Sample(sample.r_id, sample.when, sample.value))
+        store = self._rt.store  # at every sample: no property call
+        if store is not None and self._owner:
+            store.add_sample(self._owner, req.request_id, Sample(sample.r_id, sample.when, sample.value))
         # While a batch is on its way the oldest samples are in it: the cap is applied when it comes
         # back (acknowledged, or put back in front of the buffer), so that it drops the oldest.
-        if not req.inflight and len(req.buffer) > self._max_pending:
+        if not req.inflight and len(req.buffer) > self._rt.max_pending:
             self._drop_oldest(req)
         self._pending_changed()
 
     def _drop_oldest(self, req: _Request) -> None:
-        excess = len(req.buffer) + len(req.inflight) - self._max_pending
+        excess = len(req.buffer) + len(req.inflight) - self._rt.max_pending
         gone: list[_Sample] = []
         kept: list[_Sample] = []
         for s in req.buffer:
@@ -1220,14 +760,15 @@ class ReportEngine:
         req.dropped += len(gone)
         self.dropped += len(gone)
         self._held -= len(gone)
-        if self._store is not None:
-            self._store.ack_samples(self._owner, req.request_id, [Sample(s.r_id, s.when, s.value) for s in gone])
+        store = self._store
+        if store is not None:
+            store.ack_samples(self._owner, req.request_id, [Sample(s.r_id, s.when, s.value) for s in gone])
             self._save(req)
         count = req.dropped
         if count & (count - 1) == 0 or count % 10_000 == 0:  # 1, 2, 4, 8 ... then every 10,000
-            self._logger.warning("VEN %s: report request %s holds %d samples the VTN has not acknowledged (the "
+            self._rt.logger.warning("VEN %s: report request %s holds %d samples the VTN has not acknowledged (the "
                                  "cap): dropped the oldest, %d dropped so far", self._label(), req.request_id,
-                                 self._max_pending, count)
+                                 self._rt.max_pending, count)
 
     # ------------------------------------------------------------ sampling
 
@@ -1269,7 +810,7 @@ class ReportEngine:
             return
         status = spec.report_name == "TELEMETRY_STATUS"
         try:
-            pairs = _pairs(value, status=status)
+            pairs = as_pairs(value, status=status)
         except Exception as exc:  # user code: an iterable (a generator) that raised while read
             self._bad_sample(req, spec, sample, f"returned {value!r}, which raised {exc!r} when read", exc)
             return
@@ -1283,7 +824,7 @@ class ReportEngine:
                 sample.state = _SKIPPED
                 return
         else:
-            parsed = _number(value)
+            parsed = finite_number(value)
             if parsed is None:
                 self._bad_sample(req, spec, sample, f"returned {value!r}, not a finite number", None)
                 return
@@ -1294,36 +835,36 @@ class ReportEngine:
     def _status_value(self, req: _Request, spec: ReportSpec, when: datetime, value: Any) -> m.ResourceStatus | None:
         """The status to send for what a ``TELEMETRY_STATUS`` callback returned (``None``: skip the
         sample); what was assumed or skipped is logged once per request and data point."""
-        status, problem, detail = _status(value)
+        status, problem, detail = read_status(value)
         if problem is None:
             return status
         first = _first_note(req, spec.r_id, problem)
-        if not first and not self._logger.isEnabledFor(logging.DEBUG):  # the common case: nothing more to say
+        if not first and not self._rt.logger.isEnabledFor(logging.DEBUG):  # the common case: nothing more to say
             return status
         head = (f"VEN {self._label()}: report {spec.report_name} ({spec.report_specifier_id}, rID {spec.r_id}, "
                 f"resource {spec.resource_id}, request {req.request_id}): callback returned {value!r}")
-        if problem == _UNUSABLE:
+        if problem == UNUSABLE:
             level = logging.ERROR if first else logging.DEBUG
-            self._logger.log(level, "%s, from which no status can be read (%s; expected %s, a bool or a number): "
+            self._rt.logger.log(level, "%s, from which no status can be read (%s; expected %s, a bool or a number): "
                              "sample at %s skipped, the rest of the report still goes out%s", head, detail,
-                             _RICHER, when.isoformat(), " (logged once per report request; later ones at DEBUG)"
+                             RICHER, when.isoformat(), " (logged once per report request; later ones at DEBUG)"
                              if first else "")
-        elif problem == _BARE:
-            self._logger.log(logging.WARNING if first else logging.DEBUG,
+        elif problem == BARE:
+            self._rt.logger.log(logging.WARNING if first else logging.DEBUG,
                              "%s, a bare %s, sent as oadrOnline=%s and oadrManualOverride=false; return %s to "
                              "report both (logged once per report request)", head, type(value).__name__,
-                             "true" if value != 0 else "false", _RICHER)
+                             "true" if value != 0 else "false", RICHER)
         else:
-            self._logger.log(logging.WARNING if first else logging.DEBUG,
+            self._rt.logger.log(logging.WARNING if first else logging.DEBUG,
                              "%s: %s; sent with the rest (logged once per report request)", head, detail)
         return status
 
     def _noted_naive(self, req: _Request, spec: ReportSpec, given: datetime, when: datetime) -> None:
         """Log a naive datetime from a callback once per report request and data point (DEBUG after)."""
         first = _first_note(req, spec.r_id, _NAIVE)
-        if not first and not self._logger.isEnabledFor(logging.DEBUG):
+        if not first and not self._rt.logger.isEnabledFor(logging.DEBUG):
             return
-        self._logger.log(logging.WARNING if first else logging.DEBUG,
+        self._rt.logger.log(logging.WARNING if first else logging.DEBUG,
                          "VEN %s: report %s (%s, rID %s, resource %s, request %s): the callback gave a naive "
                          "datetime, %s: taken as local time, %s, as OpenLEADR takes it; return aware datetimes to "
                          "say which time zone%s", self._label(), spec.report_name, spec.report_specifier_id,
@@ -1333,7 +874,7 @@ class ReportEngine:
     def _bad_sample(self, req: _Request, spec: ReportSpec, sample: _Sample, what: str,
                     exc: BaseException | None) -> None:
         sample.state = _SKIPPED
-        self._logger.error("VEN %s: report %s (%s, rID %s, request %s): callback %s; sample at %s skipped",
+        self._rt.logger.error("VEN %s: report %s (%s, rID %s, request %s): callback %s; sample at %s skipped",
                            self._label(), spec.report_name, spec.report_specifier_id, spec.r_id, req.request_id,
                            what, sample.when.isoformat(), exc_info=exc)
 
@@ -1341,8 +882,11 @@ class ReportEngine:
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        tasks = self._tasks
+        if tasks is None:
+            tasks = self._tasks = set()
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
 
     def _flush(self, req: _Request) -> None:
         """Send the ready samples of ``req`` (unless a send is already in flight)."""
@@ -1363,8 +907,9 @@ class ReportEngine:
         if not ready:
             if req.finished and not req.buffer:
                 self._finishing.pop(id(req), None)
-                if self._store is not None:
-                    self._store.drop_request(self._owner, req.request_id)
+                store = self._store
+                if store is not None:
+                    store.drop_request(self._owner, req.request_id)
             return
         # A backlog (after an outage): the next batch goes out as soon as this one is acknowledged.
         req.backlog = any(s.state == _READY for s in rest)
@@ -1378,7 +923,7 @@ class ReportEngine:
                                                                                                value=s.value)])
                      for s in samples]
         report = m.Report(report_specifier_id=req.specifier_id, report_name=req.report_name,
-                          created_date_time=self._clock(), report_request_id=req.request_id, intervals=intervals)
+                          created_date_time=self._rt.clock(), report_request_id=req.request_id, intervals=intervals)
         return m.UpdateReport(request_id=uuid.uuid4().hex, reports=[report], ven_id=self.ven_id)
 
     async def _deliver(self, req: _Request, msg: m.UpdateReport) -> None:
@@ -1388,7 +933,7 @@ class ReportEngine:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # transport errors: keep the samples
-            self._logger.warning("VEN %s: oadrUpdateReport for request %s failed: %s; %d samples kept",
+            self._rt.logger.warning("VEN %s: oadrUpdateReport for request %s failed: %s; %d samples kept",
                                  self._label(), req.request_id, exc, len(req.inflight))
         else:
             if isinstance(reply, m.UpdatedReport):
@@ -1396,7 +941,7 @@ class ReportEngine:
                 if reply.cancel_report is not None:
                     self.on_cancel_report(reply.cancel_report)
             if not ok:
-                self._logger.warning("VEN %s: oadrUpdateReport for request %s not acknowledged (%s); "
+                self._rt.logger.warning("VEN %s: oadrUpdateReport for request %s not acknowledged (%s); "
                                      "%d samples kept", self._label(), req.request_id,
                                      type(reply).__name__ if not isinstance(reply, m.UpdatedReport)
                                      else reply.response.response_code, len(req.inflight))
@@ -1405,21 +950,22 @@ class ReportEngine:
             req.buffer[:0] = req.inflight
         elif ok and not req.closed and req.inflight:
             self._held -= len(req.inflight)
-            if self._store is not None:
-                self._store.ack_samples(self._owner, req.request_id,
+            store = self._store
+            if store is not None:
+                store.ack_samples(self._owner, req.request_id,
                                         [Sample(s.r_id, s.when, s.value) for s in req.inflight])
             self._pending_changed()
         req.inflight = []
         if req.closed or self._closed:
             return
-        if len(req.buffer) > self._max_pending:
+        if len(req.buffer) > self._rt.max_pending:
             self._drop_oldest(req)
             self._pending_changed()
         if req.again or (ok and (req.finished or req.backlog)):
             req.again = False
             self._flush(req)
         elif not ok and req.finished:  # nothing else will send it: retry later
-            req.timer = self._wheel.call_later(self._retry, self._flush, req)
+            req.timer = self._rt.wheel.call_later(self._rt.retry_delay, self._flush, req)
 
     async def _resend_metadata(self) -> None:
         """Answer a METADATA request: register the reports again, start any requests in the reply."""
@@ -1431,4 +977,4 @@ class ReportEngine:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # transport errors
-            self._logger.warning("VEN %s: re-sending oadrRegisterReport failed: %s", self._label(), exc)
+            self._rt.logger.warning("VEN %s: re-sending oadrRegisterReport failed: %s", self._label(), exc)
