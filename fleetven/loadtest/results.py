@@ -20,14 +20,13 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fleetven._version import __version__
 from fleetven.loadtest.recorder import AGGREGATED, PERCENTILES, PHASES, HistoryRow, Recorder, Tally
+from fleetven.loadtest.report import render_report
+from fleetven.loadtest.settings import LoadTestConfig
 from fleetven.loadtest.units import format_duration, format_ms
-
-if TYPE_CHECKING:
-    from fleetven.loadtest.driver import LoadTestConfig
 
 __all__ = ("Result", "STATS_COLUMNS", "HISTORY_COLUMNS", "DOUBTFUL_LAG_MS", "DOUBTFUL_CPU_PERCENT")
 
@@ -273,8 +272,6 @@ class Result:
 
     def write(self, out_dir: str | os.PathLike[str]) -> list[Path]:
         """Write every result file into ``out_dir`` (created if needed); return their paths."""
-        from fleetven.loadtest.report import render_report
-
         target = Path(out_dir)
         target.mkdir(parents=True, exist_ok=True)
         paths = []
