@@ -247,7 +247,7 @@ def _check_outputs(out: Path, *, vens: int) -> dict[str, Any]:
     assert "oadrPoll" in summary["by_type"] and summary["by_type"]["oadrPoll"]["all"]["requests"] > 0
     with (out / "stats.csv").open() as fh:
         rows = list(csv.reader(fh))
-    assert rows[0][: len(LOCUST_STATS)] == LOCUST_STATS and rows[0] == STATS_COLUMNS
+    assert rows[0][: len(LOCUST_STATS)] == LOCUST_STATS and tuple(rows[0]) == STATS_COLUMNS
     names = [r[1] for r in rows[1:]]
     assert "oadrPoll" in names and "oadrCreatePartyRegistration" in names and names[-1] == "Aggregated"
     agg = dict(zip(rows[0], rows[-1]))
@@ -255,7 +255,7 @@ def _check_outputs(out: Path, *, vens: int) -> dict[str, Any]:
     assert float(agg["99%"]) >= float(agg["50%"]) > 0
     with (out / "stats_history.csv").open() as fh:
         history = list(csv.reader(fh))
-    assert history[0][: len(LOCUST_HISTORY)] == LOCUST_HISTORY and history[0] == HISTORY_COLUMNS
+    assert history[0][: len(LOCUST_HISTORY)] == LOCUST_HISTORY and tuple(history[0]) == HISTORY_COLUMNS
     assert len(history) > 4
     last_agg = [dict(zip(history[0], r)) for r in history[1:] if r[3] == "Aggregated"][-1]
     assert int(last_agg["Total Request Count"]) == summary["aggregated"]["all"]["requests"]

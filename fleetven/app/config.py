@@ -390,7 +390,7 @@ _NOT_FLEET_OPTIONS: Final = frozenset(
     ("vtn_url", "store", "observer", *(o.name for o in FLEET_OPTIONS if o.section != "fleet"))
 )
 _SECTIONS: Final = ("vtn", "tls", "store", "fleet", "handlers", "reports", "vens", "logging")
-_REPORT_KEYS: Final = {
+_REPORT_KEYS: Final = MappingProxyType({
     "callback": "callable",
     "resource_id": "str",
     "measurement": "measurement",
@@ -410,7 +410,7 @@ _REPORT_KEYS: Final = {
     "power_voltage": "number",
     "market_context": "str",
     "end_device_asset_mrid": "str",
-}
+})
 _INLINE_VEN_KEYS: Final = ("name", "ven_id", "cert", "key", "passphrase_env", "resource_ids", "group_ids",
                            "party_ids")
 _FINGERPRINT = re.compile(r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){9}")

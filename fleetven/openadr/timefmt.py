@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime, timedelta, timezone
+from types import MappingProxyType
 
 from fleetven.exceptions import ConfigurationError, InvalidValue
 
@@ -105,7 +106,7 @@ def parse_duration(text: str) -> timedelta:
     return -value if sign == "-" else value
 
 
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_UNITS = MappingProxyType({"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0})
 _COMPACT = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h|d)\s*", re.ASCII | re.IGNORECASE)
 _NUMBER = re.compile(r"\d+(?:\.\d*)?|\.\d+", re.ASCII)
 _HINT = "use '10s', '5m', '1h', '1h30m', '250ms' or 'PT10S'"
