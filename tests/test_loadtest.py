@@ -338,6 +338,7 @@ def test_loadtest_flags_come_from_the_fleet_options(capsys: pytest.CaptureFixtur
                                          "max_connections", "request_timeout", "seed"}
     for o in flagged:
         assert o.flag in usage
+        assert o.name in LoadTestConfig.__dataclass_fields__, f"{o.flag} has no LoadTestConfig field"
     config = LoadTestConfig(vtn_url="http://127.0.0.1:1/x")
     for o in FLEET_OPTIONS:
         if o.name in LoadTestConfig.__dataclass_fields__:
