@@ -23,7 +23,7 @@ import pytest
 from prometheus_client import REGISTRY, generate_latest
 from rich.console import Console
 
-from fleetven.app.cli import _JSONLines, main
+from fleetven.app.cli import JSONLines, main
 from fleetven.exceptions import SignatureError, TransportError
 from fleetven.observe.live import LiveStats, LiveView, percentile
 from fleetven.observe.metrics import FleetMetrics, LoopLag
@@ -244,7 +244,7 @@ async def test_live_view_redraws_until_cancelled() -> None:
 
 
 def test_json_log_lines() -> None:
-    formatter = _JSONLines()
+    formatter = JSONLines()
     record = logging.LogRecord("fleetven.ven", logging.WARNING, __file__, 1, "%s: refused %d", ("site-1", 3), None)
     record.metrics_port = 9464
     entry = json.loads(formatter.format(record))

@@ -19,6 +19,7 @@ from fleetven.app.config import (
     parse_duration_setting,
 )
 from fleetven.exceptions import ConfigurationError
+from fleetven.loadtest.options import FLEET_OPTIONS
 from fleetven.testing.certs import CertificateAuthority
 
 _modules = itertools.count()
@@ -452,6 +453,21 @@ def test_store_path_memory_and_default(tmp_path: Path) -> None:
     # without a [store] section the state is durable all the same: a SQLite file beside the configuration
     plain = write(tmp_path, GOOD_HEAD + GOOD_VENS, name="plain.toml")
     assert load_config(plain).store == str((tmp_path / "plain.db").resolve())
+
+
+def test_every_declared_fleet_option_is_a_fleet_key(tmp_path: Path) -> None:
+    """The [fleet] table takes exactly the options declared for it, each read by its declared kind."""
+    samples = {"duration": '"1m30s"', "duration0": '"PT0S"', "int": "7", "int+": "3"}
+    declared = [o for o in FLEET_OPTIONS if o.section == "fleet"]
+    assert {o.name for o in declared} >= {"poll_interval", "request_timeout", "max_connections", "seed"}
+    body = "".join(f"{o.config_key} = {samples[o.kind]}\n" for o in declared)
+    config = load_config(write(tmp_path, GOOD_HEAD + "[fleet]\n" + body + GOOD_VENS))
+    expected = {"duration": 90.0, "duration0": 0.0, "int": 7, "int+": 3}
+    assert dict(config.options) == {o.name: expected[o.kind] for o in declared}
+    for o in FLEET_OPTIONS:
+        if o.section != "fleet":  # set from [vtn] or [tls], never from [fleet]
+            errors = mistakes(write(tmp_path, GOOD_HEAD + f"[fleet]\n{o.name} = 1\n" + GOOD_VENS))
+            assert any("unknown key" in str(e) for e in errors), o.name
 
 
 # -------------------------------------------------------------------------------- durations, positions

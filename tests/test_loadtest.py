@@ -4,7 +4,9 @@ end to end against OpenLEADR's VTN and against ``fleetven vtn`` (one that stalls
 
 from __future__ import annotations
 
+import ast
 import csv
+import inspect
 import json
 import os
 import re
@@ -17,10 +19,13 @@ from typing import Any
 
 import pytest
 
+import fleetven
+from fleetven import Fleet
 from fleetven.app.cli import main
 from fleetven.exceptions import ConfigurationError, HTTPStatusError
 from fleetven.loadtest import LoadTest, LoadTestConfig, Recorder, parse_duration, parse_report_option
 from fleetven.loadtest.monitor import Monitor
+from fleetven.loadtest.options import FLEET_OPTIONS, option
 from fleetven.loadtest.recorder import HIGHEST_US, PERCENTILES, histogram_figures, new_histogram, record_latency
 from fleetven.loadtest.results import HISTORY_COLUMNS, STATS_COLUMNS
 from fleetven.testing.openleadr import OpenLEADRVTN
@@ -242,7 +247,7 @@ def _check_outputs(out: Path, *, vens: int) -> dict[str, Any]:
     assert "oadrPoll" in summary["by_type"] and summary["by_type"]["oadrPoll"]["all"]["requests"] > 0
     with (out / "stats.csv").open() as fh:
         rows = list(csv.reader(fh))
-    assert rows[0][: len(LOCUST_STATS)] == LOCUST_STATS and rows[0] == STATS_COLUMNS
+    assert rows[0][: len(LOCUST_STATS)] == LOCUST_STATS and tuple(rows[0]) == STATS_COLUMNS
     names = [r[1] for r in rows[1:]]
     assert "oadrPoll" in names and "oadrCreatePartyRegistration" in names and names[-1] == "Aggregated"
     agg = dict(zip(rows[0], rows[-1]))
@@ -250,7 +255,7 @@ def _check_outputs(out: Path, *, vens: int) -> dict[str, Any]:
     assert float(agg["99%"]) >= float(agg["50%"]) > 0
     with (out / "stats_history.csv").open() as fh:
         history = list(csv.reader(fh))
-    assert history[0][: len(LOCUST_HISTORY)] == LOCUST_HISTORY and history[0] == HISTORY_COLUMNS
+    assert history[0][: len(LOCUST_HISTORY)] == LOCUST_HISTORY and tuple(history[0]) == HISTORY_COLUMNS
     assert len(history) > 4
     last_agg = [dict(zip(history[0], r)) for r in history[1:] if r[3] == "Aggregated"][-1]
     assert int(last_agg["Total Request Count"]) == summary["aggregated"]["all"]["requests"]
@@ -320,6 +325,74 @@ def test_loadtest_command_usage_errors(capsys: pytest.CaptureFixture[str]) -> No
     assert "fleetven loadtest:" in capsys.readouterr().err
     assert main(["loadtest", "--vtn-url", "http://127.0.0.1:1/x", "--ramp", "soon"]) == 2
     assert main(["loadtest", "--vtn-url", "http://127.0.0.1:1/x", "--report", "NOPE:1s"]) == 2
+
+
+def test_loadtest_flags_come_from_the_fleet_options(capsys: pytest.CaptureFixture[str]) -> None:
+    """Each declared fleet option with a flag is on the command line, with the declared default,
+    and reaches the fleet the load test builds."""
+    assert main(["loadtest", "--help"]) == 0
+    usage = capsys.readouterr().out
+    flagged = [o for o in FLEET_OPTIONS if o.flag is not None]
+    assert {o.name for o in flagged} >= {"cert", "key", "passphrase", "ca_file", "vtn_fingerprint", "tls_mode",
+                                         "require_vtn_signature", "check_hostname", "disable_signature",
+                                         "max_connections", "request_timeout", "seed"}
+    for o in flagged:
+        assert o.flag in usage
+        assert o.name in LoadTestConfig.__dataclass_fields__, f"{o.flag} has no LoadTestConfig field"
+    config = LoadTestConfig(vtn_url="http://127.0.0.1:1/x")
+    for o in FLEET_OPTIONS:
+        if o.name in LoadTestConfig.__dataclass_fields__:
+            assert getattr(config, o.name) == o.default, o.name
+    fleet = LoadTest(LoadTestConfig(vtn_url="http://127.0.0.1:1/x", max_connections=7, seed=3,
+                                    request_timeout=4.0), progress=None).build_fleet()
+    assert fleet.max_connections == 7
+    with pytest.raises(ConfigurationError, match="--max-connections: must be a positive integer"):
+        option("max_connections").parse("0", text=True)
+    assert main(["loadtest", "--vtn-url", "http://127.0.0.1:1/x", "--max-connections", "0"]) == 2
+    assert "--max-connections: must be a positive integer, not 0" in capsys.readouterr().err
+
+
+def test_fleet_options_are_fleet_keywords() -> None:
+    params = inspect.signature(Fleet).parameters
+    for o in FLEET_OPTIONS:
+        assert params[o.name].kind is inspect.Parameter.KEYWORD_ONLY, o.name
+
+
+def test_loadtest_and_the_test_kit_import_in_one_direction() -> None:
+    """results and report depend on the recorder and plain settings, the driver on them; no module
+    outside fleetven.app imports fleetven.testing, which imports nothing above the fleet's layers
+    (TYPE_CHECKING and function-level imports included)."""
+    root = Path(fleetven.__file__).parent
+    graph: dict[str, set[str]] = {}
+    for path in root.rglob("*.py"):
+        name = ".".join(("fleetven", *path.relative_to(root).with_suffix("").parts)).removesuffix(".__init__")
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                deps.add(node.module)
+            elif isinstance(node, ast.Import):
+                deps.update(a.name for a in node.names)
+        graph[name] = {d for d in deps if d.startswith("fleetven.") and d != name}
+
+    def reach(start: str) -> set[str]:
+        seen: set[str] = set()
+        todo = [start]
+        while todo:
+            for dep in graph.get(todo.pop(), ()):
+                if dep not in seen:
+                    seen.add(dep)
+                    todo.append(dep)
+        return seen
+
+    for name in graph:
+        if name.startswith(("fleetven.loadtest.", "fleetven.app.", "fleetven.testing.")):
+            assert name not in reach(name), f"{name} imports itself through others"
+        for dep in graph[name]:
+            if dep.startswith("fleetven.testing"):
+                assert name.startswith(("fleetven.app", "fleetven.testing")), f"{name} imports {dep}"
+            if name.startswith("fleetven.testing"):
+                assert not dep.startswith(("fleetven.app", "fleetven.loadtest", "fleetven.fleet",
+                                           "fleetven.compat")), f"{name} imports {dep}"
 
 
 # ------------------------------------------------------------------ the report in a browser

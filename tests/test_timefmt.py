@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fleetven.exceptions import InvalidValue, MessageError
-from fleetven.openadr.timefmt import format_datetime, format_duration, parse_datetime, parse_duration
+from fleetven.exceptions import ConfigurationError, InvalidValue, MessageError
+from fleetven.openadr.timefmt import format_datetime, format_duration, parse_datetime, parse_duration, parse_seconds
 
 UTC = timezone.utc
 
@@ -110,3 +110,42 @@ def test_datetime_round_trip(value: datetime) -> None:
 def test_duration_round_trip(seconds: int) -> None:
     value = timedelta(seconds=seconds)
     assert parse_duration(format_duration(value)) == value
+
+
+# ---------------------------------------------------------------- durations as people write them
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        (10, 10.0), (0.5, 0.5), (timedelta(minutes=2), 120.0), ("10s", 10.0), ("250ms", 0.25), ("5m", 300.0),
+        ("1h", 3600.0), ("1h30m", 5400.0), ("2d", 172800.0), ("1.5s", 1.5), (" 10 S ", 10.0), ("PT10S", 10.0),
+        ("pt1m", 60.0), ("P1DT1S", 86401.0), ("+PT5S", 5.0), ("-PT0S", 0.0), ("1.5", 1.5), (".5", 0.5),
+    ],
+)
+def test_parse_seconds_takes_every_spelling(value: object, seconds: float) -> None:
+    assert parse_seconds(value) == seconds
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("soon", "not a duration"), ("10 sec", "not a duration"), ("-5s", "not a duration"), ("P", "not a duration"),
+        ("", "empty"), (True, "not a boolean"), ([], "not list"), (-5, "negative"), (-timedelta(seconds=1), "negative"),
+        (float("nan"), "finite"), (float("inf"), "finite"),
+    ],
+)
+def test_parse_seconds_names_the_option(value: object, problem: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        parse_seconds(value, name="--ramp")
+    assert str(info.value).startswith("--ramp: ") and problem in str(info.value)
+    assert info.value.fields == {"setting": "--ramp", "problem": str(info.value).removeprefix("--ramp: ")}
+
+
+def test_parse_seconds_unit_and_zero_rules() -> None:
+    with pytest.raises(ConfigurationError, match="not a duration"):
+        parse_seconds("10", unitless=False)  # in a file, a string needs its unit
+    assert parse_seconds(10, unitless=False) == 10.0
+    assert parse_seconds("0s") == 0.0
+    with pytest.raises(ConfigurationError, match="longer than zero"):
+        parse_seconds("0s", name="[fleet] request_timeout", zero=False)

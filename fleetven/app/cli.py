@@ -36,7 +36,7 @@ from fleetven.signing import fingerprint
 if TYPE_CHECKING:
     from fleetven.fleet.core import Fleet
 
-__all__ = ("COMMANDS", "build_parser", "main")
+__all__ = ("COMMANDS", "JSONLines", "build_parser", "main")
 
 #: Exit status for a usage error or unusable input (as argparse uses).
 EXIT_USAGE = 2
@@ -111,7 +111,7 @@ def add_fingerprint(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
 _RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
-class _JSONLines(logging.Formatter):
+class JSONLines(logging.Formatter):
     """One JSON object per log record: ``time`` (UTC, ISO 8601), ``level``, ``logger``, ``message``,
     ``exception`` when there is one, and the record's ``extra`` fields."""
 
@@ -147,7 +147,7 @@ def _configure_logging(fmt: str, level: str) -> Callable[[], None]:
     """Log to standard error in ``fmt`` at ``level``; returns what undoes it (``main`` may run in-process)."""
     handler = _StderrHandler()
     if fmt == "json":
-        handler.setFormatter(_JSONLines())
+        handler.setFormatter(JSONLines())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()

@@ -24,7 +24,8 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from fleetven.exceptions import ConfigurationError, FleetvenError
-from fleetven.loadtest.units import parse_duration
+from fleetven.loadtest.options import FLEET_OPTIONS
+from fleetven.openadr.timefmt import parse_seconds
 
 __all__ = ("add_loadtest", "add_vtn", "run_loadtest", "run_vtn", "EXIT_FAILED", "EXIT_USAGE")
 
@@ -38,10 +39,11 @@ if TYPE_CHECKING:
 
 
 def _duration(text: str) -> float:
+    """A duration flag's value (argparse names the flag in its message)."""
     try:
-        return parse_duration(text, name="duration")
+        return parse_seconds(text)
     except ConfigurationError as exc:
-        raise argparse.ArgumentTypeError(str(exc).removeprefix("duration: ")) from None
+        raise argparse.ArgumentTypeError(exc.fields["problem"]) from None
 
 
 def _rate(text: str) -> float:
@@ -76,6 +78,9 @@ def _passphrase(env: str | None) -> str | None:
 
 # ------------------------------------------------------------------------------------------ loadtest
 
+#: The fleet options ``fleetven loadtest`` has a flag for, from their one declaration.
+_LOADTEST_FLAGS = tuple(o for o in FLEET_OPTIONS if o.flag is not None)
+
 
 def add_loadtest(subparsers: Subparsers) -> None:
     """Add ``fleetven loadtest``."""
@@ -101,37 +106,30 @@ def add_loadtest(subparsers: Subparsers) -> None:
     p.add_argument("--report", action="append", default=[], metavar="NAME:INTERVAL",
                    help="every VEN offers this report (TELEMETRY_USAGE or TELEMETRY_STATUS) sampled at INTERVAL; "
                         "the VTN decides whether to request it. Repeatable")
-    tls = p.add_argument_group("TLS and signatures")
-    tls.add_argument("--cert", help="the VENs' client certificate (PEM); messages are signed with it too")
-    tls.add_argument("--key", help="the private key of --cert (PEM)")
-    tls.add_argument("--passphrase-env", metavar="VAR", help="environment variable holding the key's passphrase")
-    tls.add_argument("--ca-file", help="CA bundle that the VTN's TLS certificate must chain to")
-    tls.add_argument("--vtn-fingerprint", help="verify every VTN message's signature against this fingerprint")
-    tls.add_argument("--require-vtn-signature", action="store_true",
-                     help="require every VTN message to be signed by a certificate from --ca-file")
-    tls.add_argument("--no-check-hostname", action="store_true", help="do not check the VTN certificate's host name")
-    tls.add_argument("--disable-signature", action="store_true", help="send unsigned messages even with --cert")
-    tls.add_argument("--tls-mode", choices=("default", "certification"), default="default")
-    lim = p.add_argument_group("limits and output")
+    groups = {"tls": p.add_argument_group("TLS and signatures"), "limits": p.add_argument_group("limits and output")}
+    lim = groups["limits"]
     lim.add_argument("--max-error-rate", type=_rate, default=None, metavar="RATE",
                      help="fail when more than this fraction of requests fail (1%% or 0.01)")
     lim.add_argument("--max-p99", type=_duration, default=None, metavar="DURATION",
                      help="fail when the p99 latency of all requests exceeds this (e.g. 500ms)")
     lim.add_argument("--out", metavar="DIR", help="write the result files into DIR")
-    lim.add_argument("--max-connections", type=_positive_int, default=64, help="connection pool size (default 64)")
-    lim.add_argument("--request-timeout", type=_duration, default=30.0, help="time one request may take (30s)")
+    for option in _LOADTEST_FLAGS:
+        option.add_argument(groups[option.group])
     lim.add_argument("--history-interval", type=_duration, default=1.0,
                      help="length of one stats_history.csv row (default 1s)")
-    lim.add_argument("--seed", type=int, default=None, help="random seed (poll phases, backoff jitter)")
     lim.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(handler=run_loadtest)
 
 
 def _loadtest_config(args: argparse.Namespace) -> Any:
-    from fleetven.loadtest.driver import LoadTestConfig, parse_report_option
+    from fleetven.loadtest.settings import LoadTestConfig, parse_report_option
 
     if (args.cert is None) != (args.key is None):
         raise ConfigurationError("--cert and --key go together")
+    fleet: dict[str, Any] = {
+        o.name: _passphrase(getattr(args, f"{o.name}_env")) if o.kind == "secret" else getattr(args, o.name)
+        for o in _LOADTEST_FLAGS
+    }
     return LoadTestConfig(
         vtn_url=args.vtn_url,
         vens=args.vens,
@@ -139,21 +137,10 @@ def _loadtest_config(args: argparse.Namespace) -> Any:
         duration=args.duration,
         poll_interval=args.poll_interval,
         reports=tuple(parse_report_option(r) for r in args.report),
-        cert=args.cert,
-        key=args.key,
-        passphrase=_passphrase(args.passphrase_env),
-        ca_file=args.ca_file,
-        vtn_fingerprint=args.vtn_fingerprint,
-        require_vtn_signature=args.require_vtn_signature,
-        check_hostname=not args.no_check_hostname,
-        disable_signature=args.disable_signature,
-        tls_mode=args.tls_mode,
-        max_connections=args.max_connections,
-        request_timeout=args.request_timeout,
         history_interval=args.history_interval,
         max_error_rate=args.max_error_rate,
         max_p99=args.max_p99,
-        seed=args.seed,
+        **fleet,
     )
 
 

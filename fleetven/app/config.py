@@ -30,13 +30,15 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from fleetven.exceptions import ConfigurationError, FleetvenError, InvalidValue
+from fleetven.exceptions import ConfigurationError, FleetvenError
 from fleetven.fleet.core import Fleet
 from fleetven.http.tls import TLS_MODES
-from fleetven.openadr.timefmt import parse_duration
+from fleetven.loadtest.options import FLEET_OPTIONS
+from fleetven.openadr.timefmt import parse_seconds
 from fleetven.ven.core import HANDLER_NAMES
 from fleetven.ven.reports import make_report_spec
 
@@ -335,51 +337,16 @@ def _type_name(value: object) -> str:
 # ----------------------------------------------------------------------------------------- values
 
 
-def parse_duration_setting(value: object) -> float:
+def parse_duration_setting(value: object, *, name: str = "duration") -> float:
     """Seconds from a configuration duration: a number of seconds, ``"10s"``, ``"5m"``, ``"1h"``,
-    ``"250ms"``, ``"1h30m"``, ``"2d"`` or ISO 8601 (``"PT10S"``).
+    ``"250ms"``, ``"1h30m"``, ``"2d"`` or ISO 8601 (``"PT10S"``); a string needs its unit.
 
-    :raises ValueError: anything else, or a negative duration.
+    The file's reading of :func:`fleetven.openadr.timefmt.parse_seconds`, the duration reader of
+    every option.
+
+    :raises ConfigurationError: (a ``ValueError``) anything else, or a negative duration.
     """
-    if isinstance(value, bool):
-        raise ValueError("a duration is a number of seconds or a string like '10s', not a boolean")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str):
-        text = value.strip()
-        if text[:1] in ("P", "p", "-", "+") and "P" in text.upper():
-            try:
-                seconds = parse_duration(text.upper()).total_seconds()
-            except InvalidValue:
-                raise ValueError(f"{value!r} is not a duration") from None
-        else:
-            seconds = _compact_duration(text, value)
-    else:
-        raise ValueError(f"a duration is a number of seconds or a string like '10s', not {_type_name(value)}")
-    if seconds != seconds or seconds in (float("inf"), float("-inf")):
-        raise ValueError(f"{value!r} is not a finite duration")
-    if seconds < 0:
-        raise ValueError(f"{value!r} is negative")
-    return seconds
-
-
-_UNITS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_COMPACT = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
-
-
-def _compact_duration(text: str, value: str) -> float:
-    if not text:
-        raise ValueError("an empty string is not a duration")
-    pos, total = 0, 0.0
-    while pos < len(text):
-        match = _COMPACT.match(text, pos)
-        if match is None:
-            raise ValueError(f"{value!r} is not a duration (use '10s', '5m', '1h', '1h30m', '250ms' or 'PT10S')")
-        total += float(match.group(1)) * _UNITS[match.group(2)]
-        pos = match.end()
-        while pos < len(text) and text[pos] == " ":
-            pos += 1
-    return total
+    return parse_seconds(value, name=name, unitless=False)
 
 
 def _import_callable(spec: object) -> Callable[..., Any]:
@@ -415,28 +382,14 @@ def _import_callable(spec: object) -> Callable[..., Any]:
 
 # ------------------------------------------------------------------------------------ the checker
 
-#: [fleet] options: name -> kind ("duration", "duration0" (may be zero), "int", "int+" (positive)).
-_FLEET_OPTIONS: Final = {
-    "poll_interval": "duration",
-    "handler_timeout": "duration",
-    "request_timeout": "duration",
-    "replay_window": "duration",
-    "max_clock_skew": "duration0",
-    "backoff_base": "duration",
-    "backoff_cap": "duration",
-    "timer_resolution": "duration",
-    "max_connections": "int+",
-    "max_registering": "int+",
-    "max_message_size": "int+",
-    "seed": "int",
-}
+#: The [fleet] options, from their one declaration (the others are set from [vtn] and [tls]).
+_FLEET_OPTIONS: Final = MappingProxyType({o.config_key: o for o in FLEET_OPTIONS if o.section == "fleet"})
 #: Fleet parameters set from other sections (or by ``run`` itself), not from [fleet].
 _NOT_FLEET_OPTIONS: Final = frozenset(
-    ("vtn_url", "cert", "key", "passphrase", "ca_file", "vtn_fingerprint", "require_vtn_signature", "check_hostname",
-     "disable_signature", "tls_mode", "store", "observer")
+    ("vtn_url", "store", "observer", *(o.name for o in FLEET_OPTIONS if o.section != "fleet"))
 )
 _SECTIONS: Final = ("vtn", "tls", "store", "fleet", "handlers", "reports", "vens", "logging")
-_REPORT_KEYS: Final = {
+_REPORT_KEYS: Final = MappingProxyType({
     "callback": "callable",
     "resource_id": "str",
     "measurement": "measurement",
@@ -456,7 +409,7 @@ _REPORT_KEYS: Final = {
     "power_voltage": "number",
     "market_context": "str",
     "end_device_asset_mrid": "str",
-}
+})
 _INLINE_VEN_KEYS: Final = ("name", "ven_id", "cert", "key", "passphrase_env", "resource_ids", "group_ids",
                            "party_ids")
 _FINGERPRINT = re.compile(r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){9}")
@@ -548,14 +501,10 @@ class _Checker:
         if leaf not in table:
             return None
         try:
-            seconds = parse_duration_setting(table[leaf])
-        except ValueError as exc:
-            self.bad(path, str(exc))
+            return parse_seconds(table[leaf], name=_shown(path), unitless=False, zero=zero)
+        except ConfigurationError as exc:
+            self.bad(path, exc.fields["problem"])
             return None
-        if seconds == 0 and not zero:
-            self.bad(path, "must be longer than zero")
-            return None
-        return seconds
 
     def callable_(self, table: Mapping[str, Any], path: Path_) -> Callable[..., Any] | None:
         leaf = str(path[-1])
@@ -666,17 +615,16 @@ class _Checker:
             if name not in accepted:
                 continue
             path = ("fleet", name)
-            kind = _FLEET_OPTIONS.get(name)
+            option = _FLEET_OPTIONS.get(name)
             value: Any
-            if kind in ("duration", "duration0"):
-                value = self.duration(fleet, path, zero=kind == "duration0")
-            elif kind in ("int", "int+"):
-                value = self.typed(fleet, path, int, "an integer")
-                if value is not None and kind == "int+" and value < 1:
-                    self.bad(path, f"must be a positive integer, not {value}")
-                    value = None
-            else:  # a Fleet option newer than this module: passed as written
+            if option is None:  # a Fleet option newer than its declaration: passed as written
                 value = fleet[name]
+            else:
+                try:
+                    value = option.parse(fleet[name], name=_shown(path))
+                except ConfigurationError as exc:
+                    self.bad(path, exc.fields["problem"])
+                    value = None
             if value is not None:
                 options[name] = value
         return options

@@ -12,11 +12,12 @@ request's latency is measured from its due time (:class:`Recorder`, an
     result.write("out")
 """
 
-from fleetven.loadtest.driver import LoadTest, LoadTestConfig, ReportOption, parse_report_option
+from fleetven.loadtest.driver import LoadTest
 from fleetven.loadtest.monitor import Monitor
 from fleetven.loadtest.recorder import AGGREGATED, PERCENTILES, HistoryRow, RampPoint, Recorder, Tally
 from fleetven.loadtest.report import render_report
 from fleetven.loadtest.results import Result
+from fleetven.loadtest.settings import LoadTestConfig, ReportOption, parse_report_option
 from fleetven.loadtest.units import parse_duration
 
 __all__ = (

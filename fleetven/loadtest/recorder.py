@@ -21,10 +21,11 @@ import sys
 import time
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import accumulate, compress
 from operator import mul
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
 from hdrh.histogram import HdrHistogram  # type: ignore[import-untyped]
@@ -94,7 +95,7 @@ def histogram_figures(
         top = hist.get_max_value()
         return {p: top for p in percentiles}, 0.0, 0, top
     ranks = list(accumulate(compress(counts, counts)))  # requests at or below each of them
-    weighted = sum(map(mul, compress(counts, counts), compress(_midpoints(hist), counts)))
+    weighted = _weighted_midpoints(counts, shift, half, unit)
     top = hist.get_max_value()
     out: dict[float, int] = {}
     for p in percentiles:
@@ -107,32 +108,29 @@ def histogram_figures(
     return out, weighted / total, bucket(held[0])[0], top
 
 
-#: Per histogram layout: every index's bucket midpoint (lowest value + half the bucket size).
-_MIDPOINTS: dict[tuple[int, int, int, int], list[int]] = {}
+def _weighted_midpoints(counts: list[int], shift: int, half: int, unit: int) -> int:
+    """The sum of each count times its bucket's midpoint (lowest value + half the bucket size).
 
-
-def _midpoints(hist: HdrHistogram) -> list[int]:
-    """The midpoint of every bucket of ``hist``'s layout, by index (made once per layout)."""
-    shift = hist.sub_bucket_half_count_magnitude
-    half = hist.sub_bucket_half_count
-    unit = hist.unit_magnitude
-    key = (shift, half, unit, hist.counts_len)
-    table = _MIDPOINTS.get(key)
-    if table is None:
-        table = []
-        for index in range(hist.counts_len):
-            level = (index >> shift) - 1
-            sub = (index & (half - 1)) + half
-            if level < 0:
-                sub -= half
-                level = 0
-            table.append((sub << (level + unit)) + ((1 << (level + unit)) >> 1))
-        _MIDPOINTS[key] = table
-    return table
+    Within one run of ``half`` indices the bucket size is constant and the midpoints rise by it
+    at every index, so each run is two C-level sums (no Python step per bucket and no table of
+    midpoints kept between calls).
+    """
+    total = 0
+    for run in range((len(counts) + half - 1) // half):
+        start = run * half
+        chunk = counts[start:start + half]
+        held = sum(chunk)
+        if not held:
+            continue
+        magnitude = max(run - 1, 0) + unit  # the bucket size is 1 << magnitude
+        base = max(run - 1, 0) * half  # index - base is the sub-bucket ("sub" in hdrh)
+        by_index = sum(map(mul, chunk, range(start, start + len(chunk))))
+        total += ((by_index - base * held) << magnitude) + ((1 << magnitude) >> 1) * held
+    return total
 
 
 #: memoryview formats of hdrh's counter words, by size in bytes.
-_WORD_FORMATS: dict[int, Literal["H", "I", "Q"]] = {2: "H", 4: "I", 8: "Q"}
+_WORD_FORMATS: Mapping[int, Literal["H", "I", "Q"]] = MappingProxyType({2: "H", 4: "I", 8: "Q"})
 
 
 def _counts_list(hist: HdrHistogram, length: int) -> list[int]:

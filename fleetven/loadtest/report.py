@@ -11,15 +11,29 @@ import html
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from fleetven.loadtest.recorder import AGGREGATED
+from fleetven.loadtest.recorder import AGGREGATED, Recorder
+from fleetven.loadtest.settings import LoadTestConfig
 from fleetven.loadtest.units import format_duration, format_ms
 
-if TYPE_CHECKING:
-    from fleetven.loadtest.results import Result
+__all__ = ("render_report", "ReportSource", "Series", "line_chart")
 
-__all__ = ("render_report", "Series", "line_chart")
+
+class ReportSource(Protocol):
+    """What the page is drawn from: a :class:`~fleetven.loadtest.Result` (kept abstract here so that
+    this module depends on the recorder and plain data only, and ``results`` on it)."""
+
+    @property
+    def config(self) -> LoadTestConfig: ...
+
+    @property
+    def recorder(self) -> Recorder: ...
+
+    @property
+    def elapsed(self) -> float: ...
+
+    def summary(self) -> dict[str, Any]: ...
 
 #: Colours of chart lines, in order (colour-blind friendly, after Okabe and Ito).
 PALETTE = ("#0072b2", "#e69f00", "#009e73", "#d55e00", "#cc79a7", "#56b4e9", "#7f7f7f", "#000000")
@@ -214,8 +228,8 @@ def _stats_table(summary: dict[str, Any]) -> str:
     )
 
 
-def render_report(result: Result) -> str:
-    """The HTML page of a load test result."""
+def render_report(result: ReportSource) -> str:
+    """The HTML page of a load test result (a :class:`~fleetven.loadtest.Result`)."""
     summary = result.summary()
     cfg = result.config
     rec = result.recorder

@@ -17,34 +17,34 @@ from __future__ import annotations
 import csv
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fleetven._version import __version__
 from fleetven.loadtest.recorder import AGGREGATED, PERCENTILES, PHASES, HistoryRow, Recorder, Tally
+from fleetven.loadtest.report import render_report
+from fleetven.loadtest.settings import LoadTestConfig
 from fleetven.loadtest.units import format_duration, format_ms
-
-if TYPE_CHECKING:
-    from fleetven.loadtest.driver import LoadTestConfig
 
 __all__ = ("Result", "STATS_COLUMNS", "HISTORY_COLUMNS", "DOUBTFUL_LAG_MS", "DOUBTFUL_CPU_PERCENT")
 
-_PCT_COLUMNS = [f"{p:g}%" for p in PERCENTILES]
+_PCT_COLUMNS = tuple(f"{p:g}%" for p in PERCENTILES)
 #: ``stats.csv`` columns: Locust's, then ``Late Count``.
-STATS_COLUMNS = [
+STATS_COLUMNS = (
     "Type", "Name", "Request Count", "Failure Count", "Median Response Time", "Average Response Time",
     "Min Response Time", "Max Response Time", "Average Content Size", "Requests/s", "Failures/s",
     *_PCT_COLUMNS, "Late Count",
-]
+)
 #: ``stats_history.csv`` columns: Locust's, then ``Phase``, ``Registered VENs`` and ``Late Count``.
-HISTORY_COLUMNS = [
+HISTORY_COLUMNS = (
     "Timestamp", "User Count", "Type", "Name", "Requests/s", "Failures/s", *_PCT_COLUMNS,
     "Total Request Count", "Total Failure Count", "Total Median Response Time", "Total Average Response Time",
     "Total Min Response Time", "Total Max Response Time", "Total Average Content Size",
     "Phase", "Registered VENs", "Late Count",
-]
+)
 #: Above this loop lag p99 the load tester's own delay shows in the latencies.
 DOUBTFUL_LAG_MS = 50.0
 #: Above this mean CPU (percent of the one core the loop runs on) the load tester may be the bottleneck.
@@ -273,8 +273,6 @@ class Result:
 
     def write(self, out_dir: str | os.PathLike[str]) -> list[Path]:
         """Write every result file into ``out_dir`` (created if needed); return their paths."""
-        from fleetven.loadtest.report import render_report
-
         target = Path(out_dir)
         target.mkdir(parents=True, exist_ok=True)
         paths = []
@@ -302,7 +300,7 @@ def _history_row(row: HistoryRow) -> list[Any]:
     ]
 
 
-def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> Path:
+def _write_csv(path: Path, header: Sequence[str], rows: list[list[Any]]) -> Path:
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(header)

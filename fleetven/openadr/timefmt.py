@@ -7,16 +7,24 @@ else; formatting always writes UTC with ``Z``, as the 2.0b schema requires.
 The compiled extractor in :mod:`fleetven._fast` has its own C versions of
 :func:`parse_datetime` and :func:`parse_duration`; these are the specification
 they are tested against.
+
+:func:`parse_seconds` is the one reader of durations as people write them (command-line
+options, configuration keys, API arguments): ISO 8601, ``30s``/``5m``/``1h30m``/``250ms``, a
+number of seconds or a :class:`~datetime.timedelta`.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime, timedelta, timezone
+from types import MappingProxyType
 
-from fleetven.exceptions import InvalidValue
+from fleetven.exceptions import ConfigurationError, InvalidValue
 
-__all__ = ("parse_datetime", "parse_duration", "format_datetime", "format_duration", "MONTH", "YEAR")
+__all__ = (
+    "parse_datetime", "parse_duration", "parse_seconds", "format_datetime", "format_duration", "MONTH", "YEAR",
+)
 
 UTC = timezone.utc
 
@@ -96,6 +104,76 @@ def parse_duration(text: str) -> timedelta:
     except (OverflowError, ValueError):  # beyond timedelta's range, or more digits than int() takes
         raise InvalidValue(f"invalid duration {text!r}: out of range", value=text) from None
     return -value if sign == "-" else value
+
+
+_UNITS = MappingProxyType({"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0})
+_COMPACT = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h|d)\s*", re.ASCII | re.IGNORECASE)
+_NUMBER = re.compile(r"\d+(?:\.\d*)?|\.\d+", re.ASCII)
+_HINT = "use '10s', '5m', '1h', '1h30m', '250ms' or 'PT10S'"
+
+
+def parse_seconds(value: object, *, name: str = "duration", unitless: bool = True,
+                  zero: bool = True) -> float:
+    """Seconds from a duration as people write one: ISO 8601 (``"PT10S"``, ``"-PT0S"``, any case),
+    a number with units (``"10s"``, ``"250ms"``, ``"5m"``, ``"1h30m"``, ``"2d"``), a number of
+    seconds (``3``, ``1.5``, and with ``unitless`` the string ``"1.5"``) or a
+    :class:`~datetime.timedelta`.
+
+    Every command-line option, configuration key and API argument that takes a duration reads it
+    here, so they all accept the same spellings and fail with the same message.
+
+    :param value: the duration; anything else is refused with a message saying what it is.
+    :param name: the option, key or argument, for the message (``"--ramp"``, ``"[fleet] poll_interval"``).
+    :param unitless: whether a string without a unit is a number of seconds (yes on a command line,
+        where everything is a string; no in a TOML file, where a number is written as a number).
+    :param zero: whether a zero duration is allowed.
+    :raises ConfigurationError: a value that is not a duration, or is negative, infinite or (without
+        ``zero``) zero; the message is ``"{name}: {problem}"``, the ``problem`` field the part after
+        the name, and ``setting`` is ``name``.
+    """
+    seconds = _seconds(value, unitless)
+    if isinstance(seconds, str):
+        raise ConfigurationError(f"{name}: {seconds}", setting=name, problem=seconds)
+    problem = None
+    if not math.isfinite(seconds):
+        problem = f"{value!r} is not a finite duration"
+    elif seconds < 0:
+        problem = f"{value!r} is negative"
+    elif seconds == 0 and not zero:
+        problem = "must be longer than zero"
+    if problem is not None:
+        raise ConfigurationError(f"{name}: {problem}", setting=name, problem=problem)
+    return seconds
+
+
+def _seconds(value: object, unitless: bool) -> float | str:
+    """The seconds of ``value``, or what is wrong with it."""
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, bool):
+        return "a duration is a number of seconds or a string like '10s', not a boolean"
+    if isinstance(value, int | float):
+        return float(value)
+    if not isinstance(value, str):
+        return f"a duration is a number of seconds or a string like '10s', not {type(value).__name__}"
+    text = value.strip()
+    if not text:
+        return "an empty string is not a duration"
+    if text[:1] in ("P", "p", "-", "+") and "P" in text.upper():
+        try:
+            return parse_duration(text.upper()).total_seconds()
+        except InvalidValue:
+            return f"{value!r} is not a duration ({_HINT})"
+    if unitless and _NUMBER.fullmatch(text):
+        return float(text)
+    pos, total = 0, 0.0
+    while pos < len(text):
+        match = _COMPACT.match(text, pos)
+        if match is None:
+            return f"{value!r} is not a duration ({_HINT})"
+        total += float(match.group(1)) * _UNITS[match.group(2).lower()]
+        pos = match.end()
+    return total
 
 
 def format_datetime(value: datetime) -> str:

@@ -52,6 +52,7 @@ from typing import Any
 
 from fleetven.exceptions import ConfigurationError
 from fleetven.openadr import model as m
+from fleetven.openadr.timefmt import parse_seconds
 from fleetven.testing._http import Reply
 from fleetven.testing._records import Faults
 from fleetven.testing.vtn import TestVTN
@@ -158,14 +159,12 @@ class _Reader:
 
     def duration(self, table: str, index: int | None, data: dict[str, Any], key: str,
                  default: float | None) -> float | None:
-        from fleetven.loadtest.units import parse_duration
-
         if key not in data:
             return default
         try:
-            return parse_duration(data[key], name=key)
-        except ConfigurationError:
-            raise self.fail(table, index, key, f"{data[key]!r} is not a duration (try '30s', '5m', 'PT1M')") from None
+            return parse_seconds(data[key], name=key)
+        except ConfigurationError as exc:
+            raise self.fail(table, index, key, exc.fields["problem"]) from None
 
     def selector(self, table: str, index: int, data: dict[str, Any]) -> Selector:
         value = data.get("vens", "all")
