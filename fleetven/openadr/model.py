@@ -128,6 +128,11 @@ class Response:
     response_description: str | None = None
     request_id: str | None = None
 
+    @classmethod
+    def ok(cls, request_id: str | None = None) -> Response:
+        """The ``200 OK`` answer to the request ``request_id``."""
+        return cls(response_code=200, response_description="OK", request_id=request_id)
+
 
 @dataclass(slots=True, kw_only=True)
 class Profile:

@@ -47,6 +47,7 @@ import sys
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from datetime import datetime, timedelta, timezone
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Final
 
 from lxml import etree
@@ -115,8 +116,14 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _ok(request_id: str | None = None, code: int = 200, description: str = "OK") -> m.Response:
-    return m.Response(response_code=code, response_description=description, request_id=request_id)
+def _record_field(name: str, doc: str) -> Any:
+    """A :class:`Ven` attribute that reads and writes the field ``name`` of the VEN's :class:`VenRecord`."""
+    get = attrgetter(f"_rec.{name}")
+
+    def fset(ven: Ven, value: Any) -> None:
+        setattr(ven._rec, name, value)
+
+    return property(get, fset, doc=doc)
 
 
 class Shared:
@@ -387,41 +394,10 @@ class Ven:
         what to persist, or to move to another process."""
         return self._rec
 
-    @property
-    def ven_id(self) -> str | None:
-        """The venID (the VTN's once registered; the configured one before)."""
-        return self._rec.ven_id
-
-    @ven_id.setter
-    def ven_id(self, value: str | None) -> None:
-        self._rec.ven_id = value
-
-    @property
-    def registration_id(self) -> str | None:
-        """The registrationID, ``None`` while not registered."""
-        return self._rec.registration_id
-
-    @registration_id.setter
-    def registration_id(self, value: str | None) -> None:
-        self._rec.registration_id = value
-
-    @property
-    def vtn_id(self) -> str | None:
-        """The vtnID of the VTN it registered with."""
-        return self._rec.vtn_id
-
-    @vtn_id.setter
-    def vtn_id(self, value: str | None) -> None:
-        self._rec.vtn_id = value
-
-    @property
-    def poll_freq(self) -> float:
-        """Seconds between polls (the VTN's ``oadrRequestedOadrPollFreq``)."""
-        return self._rec.poll_freq
-
-    @poll_freq.setter
-    def poll_freq(self, value: float) -> None:
-        self._rec.poll_freq = value
+    ven_id: str | None = _record_field("ven_id", "The venID (the VTN's once registered; the configured one before).")
+    registration_id: str | None = _record_field("registration_id", "The registrationID, ``None`` while not registered.")
+    vtn_id: str | None = _record_field("vtn_id", "The vtnID of the VTN it registered with.")
+    poll_freq: float = _record_field("poll_freq", "Seconds between polls (the VTN's ``oadrRequestedOadrPollFreq``).")
 
     @property
     def state(self) -> str:
@@ -689,7 +665,8 @@ class Ven:
         """Answer a refused VTN message with ``oadrResponse`` 463 on its service, so the VTN learns why."""
         message_type, request_id = _peek(data)
         service = _SERVICE_BY_NAME.get(message_type or "", OADR_POLL)
-        response = _ok(request_id, 463, f"signature refused: {getattr(exc, 'reason', exc)}"[:200])
+        response = m.Response(response_code=463, request_id=request_id,
+                              response_description=f"signature refused: {getattr(exc, 'reason', exc)}"[:200])
         try:
             await self.send(m.ResponseMessage(response=response, ven_id=self._rec.ven_id), service)
         except (TransportError, MessageError) as err:

@@ -65,9 +65,7 @@ def answer_all(msg: m.DistributeEvent, code: int, text: str, *, ven_id: str) -> 
     ]
     if not responses:
         return None
-    return m.CreatedEvent(response=m.Response(response_code=200, response_description="OK",
-                                              request_id=msg.request_id),
-                          ven_id=ven_id, event_responses=responses)
+    return m.CreatedEvent(response=m.Response.ok(msg.request_id), ven_id=ven_id, event_responses=responses)
 
 
 def plan(book: dict[str, ev.EventRecord], msg: m.DistributeEvent, *, identity: ev.Identity,

@@ -498,5 +498,4 @@ def created_event(changes: Iterable[EventChange], decisions: dict[str, str], *, 
         ))
     if not responses:
         return None
-    return m.CreatedEvent(response=m.Response(response_code=200, response_description="OK", request_id=request_id),
-                          ven_id=ven_id, event_responses=responses)
+    return m.CreatedEvent(response=m.Response.ok(request_id), ven_id=ven_id, event_responses=responses)

@@ -57,10 +57,6 @@ def lost_delay(refused_polls: int, backoff: Callable[[int], float]) -> float:
     return 0.0 if refused_polls == 0 else backoff(refused_polls - 1)
 
 
-def _ok(request_id: str | None = None) -> m.Response:
-    return m.Response(response_code=200, response_description="OK", request_id=request_id)
-
-
 def acknowledgement(reply: m.Message, ven_id: str | None) -> m.Message | None:
     """The answer to a polled message that only needs acknowledging, or ``None`` for the others.
 
@@ -68,9 +64,9 @@ def acknowledgement(reply: m.Message, ven_id: str | None) -> m.Message | None:
     ``oadrRequestReregistration`` → ``oadrResponse`` (then the VEN registers again), each ``200``.
     """
     if isinstance(reply, m.RegisterReport):
-        return m.RegisteredReport(response=_ok(reply.request_id), ven_id=ven_id)
+        return m.RegisteredReport(response=m.Response.ok(reply.request_id), ven_id=ven_id)
     if isinstance(reply, m.UpdateReport):
-        return m.UpdatedReport(response=_ok(reply.request_id), ven_id=ven_id)
+        return m.UpdatedReport(response=m.Response.ok(reply.request_id), ven_id=ven_id)
     if isinstance(reply, m.RequestReregistration):
-        return m.ResponseMessage(response=_ok(), ven_id=ven_id)
+        return m.ResponseMessage(response=m.Response.ok(), ven_id=ven_id)
     return None

@@ -119,7 +119,7 @@ def answer_cancel(msg: m.CancelPartyRegistration, *, registration_id: str | None
     """
     accepted = msg.registration_id == registration_id
     if accepted:
-        response = m.Response(response_code=200, response_description="OK", request_id=msg.request_id)
+        response = m.Response.ok(msg.request_id)
     else:
         response = m.Response(response_code=452, response_description="registrationID does not match",
                               request_id=msg.request_id)

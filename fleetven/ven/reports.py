@@ -379,9 +379,7 @@ class ReportEngine:
 
     def canceled_report(self, *, request_id: str | None) -> m.CanceledReport:
         """The ``oadrCanceledReport`` answering an ``oadrCancelReport`` (after :meth:`on_cancel_report`)."""
-        return m.CanceledReport(response=m.Response(response_code=200, response_description="OK",
-                                                    request_id=request_id),
-                                pending_reports=self.pending(), ven_id=self.ven_id)
+        return m.CanceledReport(response=m.Response.ok(request_id), pending_reports=self.pending(), ven_id=self.ven_id)
 
     def close(self) -> None:
         """Cancel every timer and every task in flight; the engine does nothing more. What the
