@@ -921,6 +921,9 @@ def test_configuration_errors() -> None:
         fleet.add_handler("on_event", "not callable")  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError):
         Fleet("http://vtn/x", poll_interval=0)
+    for bad_duration in (-1.0, float("nan"), timedelta(0)):
+        with pytest.raises(ConfigurationError, match=r"^Fleet handler_timeout: "):
+            Fleet("http://vtn/x", handler_timeout=bad_duration)
     with pytest.raises(ConfigurationError):
         Fleet("http://vtn/x", cert="only-a-cert.pem")
     for bad in (0, -1, 1.5):

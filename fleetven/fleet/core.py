@@ -32,6 +32,7 @@ from fleetven.http.tls import TLS_MODES, ContextCache, check_certificate
 from fleetven.http.transport import Transport
 from fleetven.messages.parse import DEFAULT_MAX_SIZE
 from fleetven.observe import Observer
+from fleetven.openadr.timefmt import parse_seconds
 from fleetven.signing import SigningKey, Verifier, load_signing_key
 from fleetven.signing.keys import KeyCache
 from fleetven.store import SQLiteStore, Store, VenState, open_store
@@ -45,10 +46,8 @@ logger = logging.getLogger("fleetven.fleet")
 
 
 def _seconds(value: float | timedelta, name: str) -> float:
-    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
-    if not seconds > 0:
-        raise ConfigurationError(f"Fleet {name} must be positive, not {value!r}", setting=name)
-    return seconds
+    """A positive duration argument of :class:`Fleet`, read as every duration is (:func:`parse_seconds`)."""
+    return parse_seconds(value, name=f"Fleet {name}", zero=False)
 
 
 class Fleet:
