@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 from fleetven.exceptions import ConfigurationError, FleetvenError
 from fleetven.fleet.core import Fleet
 from fleetven.http.tls import TLS_MODES
-from fleetven.loadtest.options import FLEET_OPTIONS
+from fleetven.loadtest.options import FLEET_OPTIONS, fleet_kwargs
 from fleetven.openadr.timefmt import parse_seconds
 from fleetven.ven.core import HANDLER_NAMES
 from fleetven.ven.reports import make_report_spec
@@ -127,17 +127,7 @@ class FleetConfig:
 
     def fleet_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of :class:`~fleetven.fleet.core.Fleet` this configuration gives."""
-        kwargs: dict[str, Any] = {
-            "cert": self.cert,
-            "key": self.key,
-            "passphrase": self.passphrase,
-            "ca_file": self.ca_file,
-            "vtn_fingerprint": self.vtn_fingerprint,
-            "require_vtn_signature": self.require_vtn_signature,
-            "check_hostname": self.check_hostname,
-            "disable_signature": self.disable_signature,
-            "tls_mode": self.tls_mode,
-        }
+        kwargs = fleet_kwargs(self, _SECTION_OPTIONS)
         if self.store is not None:
             kwargs["store"] = self.store
         kwargs.update(self.options)
@@ -384,6 +374,15 @@ def _import_callable(spec: object) -> Callable[..., Any]:
 
 #: The [fleet] options, from their one declaration (the others are set from [vtn] and [tls]).
 _FLEET_OPTIONS: Final = MappingProxyType({o.config_key: o for o in FLEET_OPTIONS if o.section == "fleet"})
+#: The fleet options set from [vtn] and [tls] (fields of FleetConfig of the same names).
+_SECTION_OPTIONS: Final = tuple(o for o in FLEET_OPTIONS if o.section in ("vtn", "tls"))
+
+
+def _section_keys(section: str) -> tuple[str, ...]:
+    """The keys of ``section`` that set fleet options."""
+    return tuple(o.config_key for o in _SECTION_OPTIONS if o.section == section)
+
+
 #: Fleet parameters set from other sections (or by ``run`` itself), not from [fleet].
 _NOT_FLEET_OPTIONS: Final = frozenset(
     ("vtn_url", "store", "observer", *(o.name for o in FLEET_OPTIONS if o.section != "fleet"))
@@ -540,7 +539,7 @@ class _Checker:
             self.problems.at(self.display, None, "vtn", "[vtn]: missing; the file must name the VTN (url = ...)")
             out["vtn_url"] = ""
             return
-        vtn = self.table(doc, "vtn", ("url", "fingerprint", "require_signature", "ca_file", "check_hostname"))
+        vtn = self.table(doc, "vtn", ("url", *_section_keys("vtn")))
         url = self.string(vtn, ("vtn", "url"))
         if "url" not in vtn:
             self.bad(("vtn",), "url is missing (the VTN's base URL, e.g. https://vtn:8080/OpenADR2/Simple/2.0b)")
@@ -568,7 +567,7 @@ class _Checker:
         out["check_hostname"] = self.boolean(vtn, ("vtn", "check_hostname"), True)
 
     def tls(self, doc: Mapping[str, Any], out: dict[str, Any]) -> None:
-        tls = self.table(doc, "tls", ("cert", "key", "passphrase_env", "mode", "disable_signature", "passphrase"))
+        tls = self.table(doc, "tls", (*_section_keys("tls"), "passphrase"))
         if "passphrase" in tls:
             self.bad(("tls", "passphrase"), "never put the passphrase in the file; name the environment variable "
                      "that holds it with passphrase_env")
