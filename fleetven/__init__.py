@@ -15,7 +15,7 @@ from fleetven.exceptions import (
     UnsafeXML,
 )
 from fleetven.fleet.core import Fleet
-from fleetven.ven.core import Ven
+from fleetven.fleet.driver import Ven
 
 __all__ = (
     "__version__",

@@ -19,11 +19,11 @@ from _helpers import Charger, event_for
 
 from fleetven import OpenADRClient
 from fleetven.fleet.core import Fleet
+from fleetven.fleet.driver import Ven
 from fleetven.openadr import model as m
 from fleetven.signing import Verifier
 from fleetven.testing import TestVTN
 from fleetven.testing.certs import CertificateAuthority, Credentials
-from fleetven.ven.core import Ven
 
 UTC = timezone.utc
 DEADLINE = 15.0

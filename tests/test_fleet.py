@@ -1,4 +1,4 @@
-"""fleetven.Fleet and fleetven.ven.core.Ven against the in-process TestVTN.
+"""fleetven.Fleet and fleetven.fleet.driver.Ven against the in-process TestVTN.
 
 The VTN asks for a poll frequency of ``PT0S`` (durations are whole seconds in
 OpenADR), so the VENs fall back to the fleet's ``poll_interval`` of 0.1 s; retry
@@ -24,9 +24,9 @@ import samples
 
 from fleetven.exceptions import ConfigurationError, ProtocolError
 from fleetven.fleet.core import Fleet
+from fleetven.fleet.driver import Shared, Ven
 from fleetven.openadr import model as m
 from fleetven.testing import Faults, TestVTN
-from fleetven.ven.core import Shared, Ven
 from fleetven.ven.events import OPT_IN, OPT_OUT
 
 UTC = timezone.utc

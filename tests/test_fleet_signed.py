@@ -13,11 +13,11 @@ import samples
 
 from fleetven.exceptions import ConfigurationError, ReplayError, SignatureError
 from fleetven.fleet.core import Fleet
+from fleetven.fleet.driver import Ven
 from fleetven.openadr import model as m
 from fleetven.signing import Verifier, fingerprint
 from fleetven.testing import TestVTN
 from fleetven.testing.certs import CertificateAuthority, Credentials
-from fleetven.ven.core import Ven
 from fleetven.ven.events import OPT_IN
 
 DEADLINE = 15.0

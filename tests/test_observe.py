@@ -11,9 +11,9 @@ import pytest
 import samples
 
 from fleetven.fleet.core import Fleet
+from fleetven.fleet.driver import Ven
 from fleetven.observe import Observer
 from fleetven.testing import TestVTN
-from fleetven.ven.core import Ven
 from fleetven.ven.events import OPT_IN
 
 DEADLINE = 15.0

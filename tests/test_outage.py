@@ -27,13 +27,13 @@ import pytest
 
 import fleetven.fleet.core as fleet_module
 from fleetven.fleet.core import Fleet
+from fleetven.fleet.driver import Ven
 from fleetven.http.transport import OADR_POLL, Call, Callback, Transport
 from fleetven.observe import Observer
 from fleetven.openadr import model as m
 from fleetven.testing import Faults, TestVTN
 from fleetven.testing.openleadr import OpenLEADRVTN
 from fleetven.testing.proxy import FaultProxy
-from fleetven.ven.core import Ven
 
 DEADLINE = 20.0
 GRANULARITY = timedelta(seconds=1)  # OpenADR durations are whole seconds: the finest sampling there is

@@ -30,10 +30,10 @@ import pytest
 
 from fleetven import OpenADRClient
 from fleetven.fleet.core import Fleet
+from fleetven.fleet.driver import Ven
 from fleetven.openadr import model as m
 from fleetven.store import SQLiteStore
 from fleetven.testing import TestVTN
-from fleetven.ven.core import Ven
 from fleetven.ven.reports import make_report_spec
 
 UTC = timezone.utc

@@ -26,6 +26,7 @@ from lxml import etree
 
 from fleetven import OpenADRClient
 from fleetven.fleet.core import Fleet
+from fleetven.fleet.driver import Ven
 from fleetven.messages import build_message, parse_message
 from fleetven.messages.parse import parse_document
 from fleetven.openadr import model as m
@@ -33,7 +34,6 @@ from fleetven.testing import TestVTN
 from fleetven.testing.openleadr import OpenLEADRVTN
 from fleetven.timerwheel import TimerWheel
 from fleetven.ven import reports
-from fleetven.ven.core import Ven
 from fleetven.ven.reports import ReportEngine, ReportRuntime, ReportSpec, make_report_spec
 
 UTC = timezone.utc

@@ -36,10 +36,10 @@ from urllib.parse import urlsplit
 
 from fleetven.exceptions import ConfigurationError, FleetvenError
 from fleetven.fleet.core import Fleet
+from fleetven.fleet.driver import HANDLER_NAMES
 from fleetven.http.tls import TLS_MODES
 from fleetven.loadtest.options import FLEET_OPTIONS, fleet_kwargs
 from fleetven.openadr.timefmt import parse_seconds
-from fleetven.ven.core import HANDLER_NAMES
 from fleetven.ven.reports import make_report_spec
 
 __all__ = (

@@ -28,8 +28,8 @@ from typing import Any
 
 from fleetven._extras import missing_extra
 from fleetven.fleet.core import Fleet
+from fleetven.fleet.driver import Ven
 from fleetven.testing.openleadr import OpenLEADRVTN
-from fleetven.ven.core import Ven
 
 __all__ = ("main", "run_demo")
 

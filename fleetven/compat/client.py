@@ -12,7 +12,7 @@ An OpenLEADR user switches by changing the import::
 The constructor, ``add_handler``, ``add_report`` (arguments and return
 value), ``create_opt``, ``cancel_opt``, ``run`` and ``stop`` take what
 OpenLEADR's take. Inside is a :class:`~fleetven.fleet.core.Fleet` holding one
-:class:`~fleetven.ven.core.Ven`, so the client behaves as fleetven's VENs do where
+:class:`~fleetven.fleet.driver.Ven`, so the client behaves as fleetven's VENs do where
 OpenLEADR falls short: a failed registration is retried with backoff instead
 of abandoned, the poll interval gets jitter, every queued message is fetched.
 """
@@ -28,9 +28,9 @@ from typing import Any
 
 from fleetven.exceptions import ConfigurationError, MessageError, ProtocolError, TransportError
 from fleetven.fleet.core import Fleet
+from fleetven.fleet.driver import Ven
 from fleetven.openadr import model as m
 from fleetven.signing import fingerprint
-from fleetven.ven.core import Ven
 
 __all__ = ("OpenADRClient",)
 

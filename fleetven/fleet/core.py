@@ -10,7 +10,7 @@
 
 One :class:`~fleetven.http.transport.Transport` (one connection pool), one
 :class:`~fleetven.timerwheel.TimerWheel`, one random source and one handler
-table serve every VEN; each :class:`~fleetven.ven.core.Ven` is a small slotted
+table serve every VEN; each :class:`~fleetven.fleet.driver.Ven` is a small slotted
 object. A fleet of one is the plain single-VEN client.
 """
 
@@ -28,6 +28,7 @@ from types import TracebackType
 from typing import Any
 
 from fleetven.exceptions import ConfigurationError
+from fleetven.fleet.driver import Handler, Shared, Ven, check_handler
 from fleetven.http.tls import TLS_MODES, ContextCache, check_certificate
 from fleetven.http.transport import Transport
 from fleetven.messages.parse import DEFAULT_MAX_SIZE
@@ -37,7 +38,6 @@ from fleetven.signing import SigningKey, Verifier, load_signing_key
 from fleetven.signing.keys import KeyCache
 from fleetven.store import SQLiteStore, Store, VenState, open_store
 from fleetven.timerwheel import TimerWheel
-from fleetven.ven.core import Handler, Shared, Ven, check_handler
 from fleetven.ven.reports import ReportRuntime, make_report_spec
 
 __all__ = ("Fleet",)
@@ -305,7 +305,7 @@ class Fleet:
 
     def add_report(self, callback: Callable[..., Any], resource_id: str, measurement: str | None = None,
                    **options: Any) -> tuple[str, str]:
-        """Offer the same report from every VEN; ``callback`` gets the :class:`~fleetven.ven.core.Ven` first.
+        """Offer the same report from every VEN; ``callback`` gets the :class:`~fleetven.fleet.driver.Ven` first.
 
         Takes OpenLEADR's ``add_report`` arguments (see :func:`fleetven.ven.reports.make_report_spec`).
         Reports added while running are advertised at each VEN's next registration.

@@ -33,7 +33,7 @@ from hdrh.histogram import HdrHistogram  # type: ignore[import-untyped]
 from fleetven.observe import Observer
 
 if TYPE_CHECKING:
-    from fleetven.ven.core import Ven
+    from fleetven.fleet.driver import Ven
 
 __all__ = ("Recorder", "Tally", "HistoryRow", "RampPoint", "PERCENTILES", "AGGREGATED", "new_histogram")
 
@@ -363,7 +363,7 @@ class Recorder(Observer):
         self.ramp: list[RampPoint] = []
         #: (message type, error description) -> count.
         self.errors: Counter[tuple[str, str]] = Counter()
-        #: VENs per state (:data:`fleetven.ven.core.STATES`).
+        #: VENs per state (:data:`fleetven.fleet.driver.STATES`).
         self.states: Counter[str] = Counter()
         #: ``optIn`` / ``optOut`` -> count.
         self.event_answers: Counter[str] = Counter()

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from fleetven.ven.core import Ven
+    from fleetven.fleet.driver import Ven
 
 __all__ = ("Observer", "Observers")
 
@@ -45,7 +45,7 @@ class Observer:
         """
 
     def ven_state(self, ven: Ven, old: str, new: str) -> None:
-        """``ven`` went from state ``old`` to ``new`` (see :data:`fleetven.ven.core.STATES`)."""
+        """``ven`` went from state ``old`` to ``new`` (see :data:`fleetven.fleet.driver.STATES`)."""
 
     def event_answer(self, ven: Ven, event_id: str, opt: str) -> None:
         """``ven`` decided ``opt`` (``"optIn"`` or ``"optOut"``) for event ``event_id``."""

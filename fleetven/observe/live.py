@@ -29,8 +29,8 @@ from fleetven.observe import Observer
 
 if TYPE_CHECKING:
     from fleetven.fleet.core import Fleet
+    from fleetven.fleet.driver import Ven
     from fleetven.observe.metrics import LoopLag
-    from fleetven.ven.core import Ven
 
 __all__ = ("LiveStats", "LiveView", "percentile")
 

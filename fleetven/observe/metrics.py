@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from fleetven.fleet.core import Fleet
-    from fleetven.ven.core import Ven
+    from fleetven.fleet.driver import Ven
 
 __all__ = ("FleetMetrics", "LoopLag", "VEN_STATES")
 

@@ -1,5 +1,10 @@
-"""One VEN: its registration, polling, event decisions, opt schedules and reports."""
+"""One VEN as a state machine without I/O: its state, registration, polling, event decisions and reports.
 
-from fleetven.ven.core import Ven
+The driver that runs it against the fleet's transport, wheel and store is
+:class:`fleetven.fleet.driver.Ven`.
+"""
 
-__all__ = ("Ven",)
+from fleetven.ven.machine import VenMachine
+from fleetven.ven.record import VenRecord
+
+__all__ = ("VenMachine", "VenRecord")

@@ -27,7 +27,7 @@ from fleetven.openadr import model as m
 from fleetven.ven import events as ev
 
 __all__ = ("Plan", "is_foreign", "answer_all", "plan", "handler_answer", "fallback_answer", "is_over", "cancelled_copy",
-           "implied_to_tell", "status_timers", "timers_for")
+           "implied_to_tell", "status_timers", "timers_for", "restored_timers")
 
 
 class Plan(NamedTuple):
@@ -163,3 +163,14 @@ def timers_for(change: ev.EventChange, now: datetime, rng: random.Random) -> lis
             return []
         return [(ev.cancel_delay(record, rng), "cancelled")]
     return None
+
+
+def restored_timers(record: ev.EventRecord, now: datetime) -> list[tuple[float, str]]:
+    """The status timers of an event taken back from the store, as ``(seconds from now, status)``:
+    none once it completed or was cancelled (the last status delivered is kept); a cancellation
+    not yet delivered at once; else its :func:`status_timers`."""
+    if record.status in ("completed", "cancelled"):
+        return []
+    if record.event["event_status"] == "cancelled":
+        return [(0.0, "cancelled")]
+    return status_timers(record, now)

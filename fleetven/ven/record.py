@@ -1,12 +1,11 @@
 """A VEN's state as one small plain record: no I/O handles, no references to the fleet.
 
-:class:`fleetven.ven.core.Ven` holds one :class:`VenRecord` and drives it; the
-decision functions of :mod:`fleetven.ven.registration`, :mod:`fleetven.ven.polling`
-and :mod:`fleetven.ven.decide` read and update what it holds. Everything that
-makes a VEN *this* VEN is here, so the record can be persisted or handed to
-another process and a VEN started from it; what is not here is the driver's
-(the transport, the wheel and its timers, the tasks, the report engine) or
-shared by the fleet.
+:attr:`fleetven.ven.machine.VenMachine.record` takes one as a snapshot of a
+VEN's state, and :meth:`~fleetven.ven.machine.VenMachine.load` takes it back.
+Everything that makes a VEN *this* VEN is here, so the record can be persisted
+or handed to another process and a VEN started from it; what is not here is
+the driver's (the transport, the wheel and its timers, the tasks, the report
+engine) or shared by the fleet.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ class VenRecord:
     :ivar registration_id: the registrationID, ``None`` while not registered.
     :ivar vtn_id: the vtnID of the VTN it registered with.
     :ivar poll_freq: seconds between polls (the VTN's ``oadrRequestedOadrPollFreq``).
-    :ivar state: one of :data:`fleetven.ven.core.STATES`.
+    :ivar state: one of :data:`fleetven.ven.machine.STATES`.
     :ivar book: the known events by eventID, each with the answer given to it
         (:class:`~fleetven.ven.events.EventRecord`; its ``timers`` are the driver's
         and are armed again by a VEN started from the record).

@@ -1,6 +1,6 @@
 """The VEN's registration decisions (EiRegisterParty): pure functions, no I/O.
 
-The driver (:class:`fleetven.ven.core.Ven`) sends what these functions build
+The driver (:class:`fleetven.fleet.driver.Ven`) sends what these functions build
 and feeds them what the VTN answers:
 
 * :func:`create_registration`: the ``oadrCreatePartyRegistration`` to send;

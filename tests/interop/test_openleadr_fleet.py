@@ -14,8 +14,8 @@ import pytest
 
 from fleetven import OpenADRClient
 from fleetven.fleet.core import Fleet
+from fleetven.fleet.driver import Ven
 from fleetven.testing.openleadr import OpenLEADRVTN
-from fleetven.ven.core import Ven
 
 UTC = timezone.utc
 DEADLINE = 30.0

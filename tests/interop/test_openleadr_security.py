@@ -26,11 +26,11 @@ import pytest
 
 from fleetven import OpenADRClient
 from fleetven.fleet.core import Fleet
+from fleetven.fleet.driver import Ven
 from fleetven.openadr import model as m
 from fleetven.signing import load_signing_key, sign_message
 from fleetven.testing.certs import CertificateAuthority, Credentials
 from fleetven.testing.openleadr import OpenLEADRVTN, ReceivedMessage
-from fleetven.ven.core import Ven
 
 UTC = timezone.utc
 DEADLINE = 30.0

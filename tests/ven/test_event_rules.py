@@ -4,7 +4,6 @@ model objects and a plain book: no socket, no event loop, no handler task. Named
 
 from __future__ import annotations
 
-import random
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,8 +11,12 @@ import pytest
 import samples
 
 from fleetven.openadr import model as m
+from fleetven.openadr.services import EI_EVENT
 from fleetven.ven import decide
 from fleetven.ven import events as ev
+from fleetven.ven.machine import Answer, Ask, Op, Send, Track
+
+from ._steps import Ctx, machine, run
 
 VEN = samples.VEN_ID
 ME = ev.Identity(VEN, resource_ids={"res-1"}, group_ids={"grp-1"}, party_ids={"party-1"})
@@ -45,35 +48,49 @@ def dist(*events: m.Event, errors: list[m.EventError] | None = None, vtn_id: str
 
 
 class Driver:
-    """What the VEN does with the decision functions, minus the I/O: the book is the state, the
-    handler answers are inputs, the ``oadrCreatedEvent`` and the timers are the outputs."""
+    """One VEN's machine (fleetven.ven.machine.VenMachine) driven through its distribute step by hand:
+    the handler answers are inputs; the oadrCreatedEvent, the implied cancellations told and the
+    status timers are the ops it yields."""
 
     def __init__(self, seed: int = 1) -> None:
-        self.book: dict[str, ev.EventRecord] = {}
-        self.rng = random.Random(seed)
+        self.ven = machine(resource_ids={"res-1"}, group_ids={"grp-1"}, party_ids={"party-1"})
+        self.book = self.ven.book
+        self.ctx = Ctx(seed=seed)
         self.asked: list[tuple[str, str | None]] = []  # (kind, event_id) the handler was asked about
         self.told: list[m.Event] = []  # implied cancellations on_update_event hears of
         self.timers: dict[str, list[tuple[float, str]] | None] = {}
 
     def cycle(self, msg: m.DistributeEvent, answer: Any = ev.OPT_IN, *, now: datetime = BEFORE,
               handler: bool = True) -> m.CreatedEvent | None:
-        if decide.is_foreign(msg, samples.VTN_ID):
-            return decide.answer_all(msg, 452, "vtnID does not match the registration", ven_id=VEN)
-        changes, asked, implied = decide.plan(self.book, msg, identity=ME, rng=self.rng)
-        decisions: dict[str, str] = {}
-        for change in asked:
-            self.asked.append((change.kind, change.event_id))
-            if handler:
-                opt = decide.handler_answer(answer) or ev.OPT_OUT
-            else:
-                opt = decide.fallback_answer(change)
-            assert change.event_id is not None and change.record is not None
-            decisions[change.event_id] = change.record.opt = opt
-        self.told += [record.event for record in decide.implied_to_tell(implied, now)]
-        for change in changes:
-            if change.event_id is not None:
-                self.timers[change.event_id] = decide.timers_for(change, now, self.rng)
-        return ev.created_event(changes, decisions, ven_id=VEN, request_id=msg.request_id)
+        self.ctx.clock = now
+        for e in msg.events:
+            self.timers[e["event_id"]] = None  # left alone unless the step arms them
+        sent: list[m.CreatedEvent | None] = [None]
+
+        def reply(op: Op) -> Any:
+            if isinstance(op, Ask):
+                decisions = {}
+                for change in op.asked:
+                    self.asked.append((change.kind, change.event_id))
+                    opt = (decide.handler_answer(answer) or ev.OPT_OUT) if handler else decide.fallback_answer(change)
+                    assert change.event_id is not None
+                    decisions[change.event_id] = opt
+                self.told += [record.event for record in op.implied]
+                return decisions
+            if isinstance(op, Track):
+                self.timers[op.record.event_id] = op.timers
+            elif isinstance(op, (Answer, Send)):
+                assert sent[0] is None, "one oadrCreatedEvent per distribute"
+                created = op.created if isinstance(op, Answer) else op.msg
+                assert isinstance(created, m.CreatedEvent)
+                sent[0] = created
+                if isinstance(op, Send):
+                    assert op.service == EI_EVENT
+            return None
+
+        _ops, nxt = run(self.ven.distribute(self.ctx, msg), reply)
+        assert nxt is None
+        return sent[0]
 
 
 def codes(created: m.CreatedEvent | None) -> list[tuple[str, int, str]]:

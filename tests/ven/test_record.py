@@ -1,5 +1,5 @@
-"""A VEN's state is one plain record (fleetven.ven.record.VenRecord) that the Ven holds: built, filled
-and read with plain calls, no socket, no event loop."""
+"""A VEN's state as one plain record (fleetven.ven.record.VenRecord): a snapshot the VEN gives and takes
+back (VenMachine.record, VenMachine.load), built, filled and read with plain calls, no socket, no event loop."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import random
 
 import samples
 
+from fleetven.fleet.driver import Shared, Ven
 from fleetven.openadr import model as m
 from fleetven.store import VenState
 from fleetven.ven import events as ev
-from fleetven.ven.core import Shared, Ven
 from fleetven.ven.record import VenRecord
 
 
@@ -29,13 +29,31 @@ def test_a_new_ven_holds_a_fresh_record() -> None:
     assert not hasattr(rec, "__dict__")  # slotted
 
 
-def test_the_vens_attributes_are_the_records() -> None:
+def test_the_record_is_a_snapshot_of_the_vens_attributes() -> None:
     ven = Ven(shared(), "site-1")
     ven.ven_id, ven.registration_id, ven.vtn_id, ven.poll_freq = "v", "r", samples.VTN_ID, 30.0
     rec = ven.record
     assert (rec.ven_id, rec.registration_id, rec.vtn_id, rec.poll_freq) == ("v", "r", samples.VTN_ID, 30.0)
     rec.registration_id = None
-    assert not ven.registered and ven.registration_id is None
+    rec.book["e9"] = ev.EventRecord(event=samples.minimal_event("e9"), event_id="e9", modification_number=0)
+    assert ven.registered and ven.registration_id == "r" and "e9" not in ven.events  # the VEN's own are untouched
+    ven.registration_id = None
+    assert rec.registration_id is None and ven.record.registration_id is None and not ven.registered
+
+
+def test_a_record_loads_into_another_ven_as_it_was_taken() -> None:
+    ven = Ven(shared(), "site-1")
+    ven.ven_id, ven.registration_id, ven.vtn_id, ven.poll_freq = "v", "r", samples.VTN_ID, 30.0
+    ven.book["e1"] = ev.EventRecord(event=samples.minimal_event("e1"), event_id="e1", modification_number=2,
+                                    opt=ev.OPT_IN, start_offset=3.0)
+    moved = pickle.loads(pickle.dumps(ven.record))
+    other = Ven(shared(), "site-1")
+    other.load(moved)
+    assert other.record == ven.record
+    assert other.answers == {"e1": ev.OPT_IN} and other.registered and other.state == "new"
+    ven.state = "cancelled"
+    other.load(ven.record)
+    assert other.state == "cancelled"
 
 
 def test_restore_fills_the_record_and_it_survives_a_trip_between_processes() -> None:

@@ -1,30 +1,32 @@
-"""One VEN identity running the OpenADR 2.0b simple-HTTP pull protocol.
+"""The driver of the fleet's VENs: runs each VEN's state machine against the fleet's I/O.
 
-A :class:`Ven` is a small slotted object: its identity (name, venID,
-registrationID), its book of events, its report engine and the one timer it
-waits on. Everything that can be shared lives once per fleet in a
-:class:`Shared`: the :class:`~fleetven.http.transport.Transport`, the
-:class:`~fleetven.timerwheel.TimerWheel`, the random source, the handler
-table, the fleet-wide reports and the settings. :class:`fleetven.fleet.core.Fleet`
-builds the :class:`Shared` and the VENs; user code gets VENs from it.
+A :class:`Ven` is a :class:`~fleetven.ven.machine.VenMachine` (its state and its
+protocol steps, without I/O) plus the handles one VEN needs to run: the one
+timer it waits on, the step running now, its report engine. Everything that can
+be shared lives once per fleet in a :class:`Shared`: the
+:class:`~fleetven.http.transport.Transport`, the
+:class:`~fleetven.timerwheel.TimerWheel`, the store, the random source, the
+handler table, the fleet-wide reports and the settings.
+:class:`fleetven.fleet.core.Fleet` builds the :class:`Shared` and the VENs; user
+code gets VENs from it.
 
 How a VEN runs: every step is a timer on the shared wheel (register, poll,
-status transitions); when a timer fires and the step needs I/O, one task is
-started for that step only, and the step ends by arming the VEN's next timer.
-No VEN owns a task that sleeps in a loop.
+status transitions). When a timer fires, the driver runs the machine's step
+(:meth:`~fleetven.ven.machine.VenMachine.register`, ``resume``, ``poll_reply``)
+and does what each op it yields says (:meth:`Ven._drive`): send, deliver the
+outbox, ask the handlers, arm status timers, write to the store; then it arms
+the VEN's next timer from the :class:`~fleetven.ven.machine.Next` the step
+returns. A step that needs I/O runs in one task for that step only; no VEN owns
+a task that sleeps in a loop.
 
-* **Registration**: ``oadrQueryRegistration``, ``oadrCreatePartyRegistration``
-  (the VTN's venID, registrationID, vtnID and poll frequency adopted),
-  ``oadrRegisterReport`` (request id 0, rule 311), ``oadrRequestEvent``. Any
-  failure is retried with capped exponential backoff with full jitter,
+* **Registration**: retried with capped exponential backoff with full jitter,
   forever. The first poll follows at a random phase within the poll period.
   At most ``Shared.max_registering`` VENs register at once; the others wait
   in a first-in first-out queue, without a task.
-* **Polling**: ``oadrPoll``; every reply type is handled; after a non-empty
-  reply the VEN polls again at once.
-* **Events**: :func:`fleetven.ven.events.reconcile`, handlers (in parallel, with a
-  timeout), one ``oadrCreatedEvent`` per poll cycle, status transitions on
-  the wheel.
+* **Polling**: ``oadrPoll``; the common idle answer is read without a task
+  (the fast path); anything else runs ``poll_reply`` in a task.
+* **Events**: handlers in parallel, with a timeout; one ``oadrCreatedEvent``
+  per poll cycle; status transitions on the wheel.
 * **Durable state** (:mod:`fleetven.store`): the registration, the events with
   their decisions, the ``oadrCreatedEvent`` not yet acknowledged (the outbox),
   the opts and the report requests and samples go to the fleet's store. A
@@ -43,11 +45,9 @@ import itertools
 import logging
 import random
 import ssl
-import sys
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from datetime import datetime, timedelta, timezone
-from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Final
 
 from lxml import etree
@@ -67,9 +67,21 @@ from fleetven.signing import ReplayGuard, sign_message, verify_message
 from fleetven.store import MemoryStore, Store, VenState
 from fleetven.ven import decide
 from fleetven.ven import events as ev
-from fleetven.ven import polling as pl
-from fleetven.ven import registration as regn
-from fleetven.ven.record import VenRecord
+from fleetven.ven.machine import (
+    LOST,
+    POLL,
+    STATES,
+    Answer,
+    Ask,
+    Flush,
+    Next,
+    Reports,
+    Save,
+    Send,
+    Step,
+    Track,
+    VenMachine,
+)
 from fleetven.ven.reports import ReportEngine, ReportRuntime, ReportSpec, make_report_spec
 
 if TYPE_CHECKING:
@@ -87,9 +99,6 @@ UTC = timezone.utc
 #: The handlers a fleet or a VEN accepts.
 HANDLER_NAMES: Final = frozenset(("on_event", "on_update_event", "on_event_status"))
 
-#: Every :attr:`Ven.state`.
-STATES: Final = frozenset(("new", "registering", "registered", "unregistered", "cancelled", "stopped"))
-
 #: Failures a protocol step recovers from by retrying later.
 _RETRYABLE: Final = (TransportError, MessageError, ProtocolError)
 
@@ -97,10 +106,7 @@ _RETRYABLE: Final = (TransportError, MessageError, ProtocolError)
 OPT_REASONS: Final = frozenset(("economic", "emergency", "mustRun", "notParticipating", "outageRunStatus",
                                 "overrideStatus", "participating", "x-schedule"))
 
-#: Response codes meaning "the VTN does not know this VEN" on a poll.
-_NOT_REGISTERED: Final = pl.NOT_REGISTERED
-
-#: The states in which a VEN takes no step (see :meth:`Ven._live`).
+#: The states in which a VEN takes no step.
 _NOT_LIVE: Final = frozenset(("stopped", "cancelled", "new"))
 
 Handler = Callable[..., Any]
@@ -116,18 +122,10 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _record_field(name: str, doc: str) -> Any:
-    """A :class:`Ven` attribute that reads and writes the field ``name`` of the VEN's :class:`VenRecord`."""
-    get = attrgetter(f"_rec.{name}")
-
-    def fset(ven: Ven, value: Any) -> None:
-        setattr(ven._rec, name, value)
-
-    return property(get, fset, doc=doc)
-
-
 class Shared:
     """What every VEN of a fleet shares; one per fleet, built by :class:`~fleetven.fleet.core.Fleet`.
+
+    It is the :class:`~fleetven.ven.machine.Context` of the VENs' protocol steps.
 
     :param rng: the random source (poll phases, backoff jitter, ``startAfter``).
     :param poll_interval: seconds between polls when the VTN names no frequency.
@@ -222,6 +220,10 @@ class Shared:
         """A fresh ``requestID``, unique within the fleet."""
         return f"fv-{next(self._ids)}"
 
+    def now(self) -> datetime:
+        """The current time, aware, in UTC (the clock of the VENs' protocol steps)."""
+        return _utcnow()
+
     def spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         """Run ``coro`` as a task the fleet tracks (and cancels when it stops)."""
         task = asyncio.get_running_loop().create_task(coro)
@@ -309,8 +311,10 @@ class Shared:
             logger.warning(text, *args)
 
 
-class Ven:
+class Ven(VenMachine):
     """One VEN identity of a fleet. Made by :meth:`fleetven.fleet.core.Fleet.add_ven`, not directly.
+
+    Its state and protocol are its :class:`~fleetven.ven.machine.VenMachine`'s.
 
     :ivar name: the VEN's name (``oadrVenName``) and its key in ``fleet.vens``.
     :ivar ven_id: the venID (the VTN's once registered; the configured one before).
@@ -321,21 +325,17 @@ class Ven:
     """
 
     __slots__ = (
-        "name",
-        "_rec",
         "cert",
         "key",
         "passphrase",
         "_shared",
         "_ssl",
-        "_identity",
         "_handlers",
         "_specs",
         "_engine",
         "_timer",
         "_task",
         "_failures",
-        "_refused_polls",
         "_idle_reply",
         "_queued",
         "_signer",
@@ -359,23 +359,19 @@ class Ven:
         ssl_context: ssl.SSLContext | None = None,
         signer: SigningKey | None = None,
     ) -> None:
-        self.name = name  # also the record's: read on every poll, kept here too (the same string)
-        self._rec = VenRecord(name=name, ven_id=ven_id, poll_freq=shared.poll_interval)
+        super().__init__(name, ven_id=ven_id, poll_freq=shared.poll_interval, resource_ids=resource_ids,
+                         group_ids=group_ids, party_ids=party_ids)
         self.cert = cert
         self.key = key
         self.passphrase = passphrase
         self._shared = shared
         self._ssl = ssl_context
-        self._identity = ev.Identity(
-            ven_id, resource_ids=_ids(resource_ids), group_ids=_ids(group_ids), party_ids=_ids(party_ids)
-        )
         self._handlers: dict[str, Handler] | None = None
         self._specs: list[ReportSpec] | None = None
         self._engine: ReportEngine | None = None
         self._timer: Timer | None = None
         self._task: asyncio.Task[None] | None = None
         self._failures = 0
-        self._refused_polls = 0
         self._idle_reply: int | None = None
         self._queued = False  # waiting in the fleet's registration queue
         self._signer = signer  # signs every message this VEN sends (None: unsigned)
@@ -384,78 +380,35 @@ class Ven:
         self._call: Call | None = None  # the poll in flight on the fast path (no task then)
 
     def __repr__(self) -> str:
-        return f"<Ven {self.name!r} ven_id={self.ven_id!r} state={self.state}>"
+        return f"<Ven {self.name!r} ven_id={self.ven_id!r} state={self._state}>"
 
     # ------------------------------------------------------------ public API
 
-    @property
-    def record(self) -> VenRecord:
-        """This VEN's state as a plain record (:class:`~fleetven.ven.record.VenRecord`), the live one:
-        what to persist, or to move to another process."""
-        return self._rec
-
-    ven_id: str | None = _record_field("ven_id", "The venID (the VTN's once registered; the configured one before).")
-    registration_id: str | None = _record_field("registration_id", "The registrationID, ``None`` while not registered.")
-    vtn_id: str | None = _record_field("vtn_id", "The vtnID of the VTN it registered with.")
-    poll_freq: float = _record_field("poll_freq", "Seconds between polls (the VTN's ``oadrRequestedOadrPollFreq``).")
-
-    @property
-    def state(self) -> str:
-        """One of :data:`STATES`: ``new``, ``registering``, ``registered``, ``unregistered``
-        (the VTN dropped the registration; registering again), ``cancelled`` or ``stopped``."""
-        return self._rec.state
-
-    @state.setter
-    def state(self, new: str) -> None:
-        old = self._rec.state
-        if new != old:
-            self._rec.state = new
-            observer = self._shared.observer
-            if observer is not None:
-                self._shared.observe(observer.ven_state, self, old, new)
+    def _state_changed(self, old: str, new: str) -> None:
+        observer = self._shared.observer
+        if observer is not None:
+            self._shared.observe(observer.ven_state, self, old, new)
 
     @property
     def events(self) -> dict[str, m.Event]:
         """The events this VEN knows, by eventID (a fresh dict of the latest event dicts)."""
-        return {event_id: record.event for event_id, record in self._rec.book.items()}
+        return {event_id: record.event for event_id, record in self.book.items()}
 
     @property
     def opts(self) -> dict[str, m.CreateOpt]:
         """The opts this VEN created and did not cancel, by optID (kept across restarts)."""
-        return dict(self._rec.opts) if self._rec.opts else {}
+        return dict(self.created_opts) if self.created_opts else {}
 
     @property
     def answers(self) -> dict[str, str]:
         """The answer (``"optIn"`` or ``"optOut"``) given to each known event, by ``eventID``."""
-        return {event_id: record.opt for event_id, record in self._rec.book.items() if record.opt is not None}
-
-    def add_targets(self, *, resource_ids: Iterable[str] = (), group_ids: Iterable[str] = (),
-                    party_ids: Iterable[str] = ()) -> None:
-        """Add IDs that events may target this VEN by (rule 22), as ``add_ven`` takes them."""
-        identity = self._identity
-        identity.resource_ids = identity.resource_ids | frozenset(resource_ids)
-        identity.group_ids = identity.group_ids | frozenset(group_ids)
-        identity.party_ids = identity.party_ids | frozenset(party_ids)
+        return {event_id: record.opt for event_id, record in self.book.items() if record.opt is not None}
 
     @property
-    def resource_ids(self) -> frozenset[str]:
-        """The resource IDs events may target this VEN by."""
-        return self._identity.resource_ids
-
-    @property
-    def group_ids(self) -> frozenset[str]:
-        """The group IDs events may target this VEN by."""
-        return self._identity.group_ids
-
-    @property
-    def party_ids(self) -> frozenset[str]:
-        """The party IDs events may target this VEN by."""
-        return self._identity.party_ids
-
-    @property
-    def registered(self) -> bool:
-        """Whether the VEN holds a registration."""
-        return self._rec.registration_id is not None
+    def answer_pending(self) -> bool:
+        """Whether an ``oadrCreatedEvent`` waits for the VTN's acknowledgement (the outbox; it is sent
+        again before the next poll, and kept in the store until then)."""
+        return self.outbox is not None
 
     def add_handler(self, name: str, handler: Handler) -> None:
         """Set this VEN's own handler; it wins over the fleet's.
@@ -533,11 +486,11 @@ class Ven:
             raise ConfigurationError(f"create_opt takes either event_id (an opt for one event) or vavailability "
                                      f"(an availability schedule), {'not both' if event_id else 'one of them'} "
                                      f"(ven {self.name})")
-        ven_id = self._require_registration("create_opt")
+        ven_id = self.require_registration("create_opt")
         if opt_id is None:
             opt_id = f"opt-{self._shared.rng.getrandbits(64):016x}"
         if event_id is not None and modification_number is None:
-            record = self._rec.book.get(event_id)
+            record = self.book.get(event_id)
             modification_number = record.modification_number if record is not None else 0
         msg = m.CreateOpt(
             opt_id=opt_id,
@@ -555,10 +508,10 @@ class Ven:
         )
         reply = await self.send(msg)
         if not isinstance(reply, m.CreatedOpt) or reply.response.response_code != 200:
-            raise self._refused("oadrCreateOpt", reply)
-        if self._rec.opts is None:
-            self._rec.opts = {}
-        self._rec.opts[opt_id] = msg
+            raise self.refused("oadrCreateOpt", reply)
+        if self.created_opts is None:
+            self.created_opts = {}
+        self.created_opts[opt_id] = msg
         self._shared.store.put_opt(self.name, opt_id, {"message": msg})
         return opt_id
 
@@ -569,14 +522,14 @@ class Ven:
         :raises ProtocolError: not registered, or the VTN refused (field ``response_code``).
         :raises TransportError: the request failed.
         """
-        if not self._rec.opts or opt_id not in self._rec.opts:
+        if not self.created_opts or opt_id not in self.created_opts:
             raise ConfigurationError(f"ven {self.name} has no opt {opt_id!r} to cancel")
-        ven_id = self._require_registration("cancel_opt")
+        ven_id = self.require_registration("cancel_opt")
         reply = await self.send(m.CancelOpt(request_id=self._shared.request_id(), opt_id=opt_id, ven_id=ven_id))
         if not isinstance(reply, m.CanceledOpt) or reply.response.response_code != 200:
-            raise self._refused("oadrCancelOpt", reply)
-        if self._rec.opts is not None:
-            self._rec.opts.pop(opt_id, None)
+            raise self.refused("oadrCancelOpt", reply)
+        if self.created_opts is not None:
+            self.created_opts.pop(opt_id, None)
         self._shared.store.drop_opt(self.name, opt_id)
 
     async def cancel_registration(self) -> None:
@@ -587,18 +540,18 @@ class Ven:
         :raises ProtocolError: not registered, or the VTN refused (field ``response_code``).
         :raises TransportError: the request failed (the VEN keeps polling).
         """
-        ven_id = self._require_registration("cancel_registration")
-        assert self._rec.registration_id is not None
+        ven_id = self.require_registration("cancel_registration")
+        assert self.registration_id is not None
         msg = m.CancelPartyRegistration(
-            request_id=self._shared.request_id(), registration_id=self._rec.registration_id, ven_id=ven_id
+            request_id=self._shared.request_id(), registration_id=self.registration_id, ven_id=ven_id
         )
         reply = await self.send(msg)
         if not isinstance(reply, m.CanceledPartyRegistration) or reply.response.response_code != 200:
-            raise self._refused("oadrCancelPartyRegistration", reply)
+            raise self.refused("oadrCancelPartyRegistration", reply)
         if self._engine is not None:
             self._engine.forget()
         self._halt("cancelled")
-        self._rec.registration_id = None
+        self.registration_id = None
         self._save_registration(complete=False)
         logger.info("%s: registration cancelled", self.name)
 
@@ -668,7 +621,7 @@ class Ven:
         response = m.Response(response_code=463, request_id=request_id,
                               response_description=f"signature refused: {getattr(exc, 'reason', exc)}"[:200])
         try:
-            await self.send(m.ResponseMessage(response=response, ven_id=self._rec.ven_id), service)
+            await self.send(m.ResponseMessage(response=response, ven_id=self.ven_id), service)
         except (TransportError, MessageError) as err:
             logger.debug("%s: the 463 answer to a refused message failed: %s", self.name, err)
 
@@ -680,12 +633,13 @@ class Ven:
         A VEN that holds a registration (kept from an earlier run, see :meth:`restore`) does not
         register again: at a random phase within its poll period it resumes (finishes an
         interrupted registration, delivers its outbox, asks for its events) and polls."""
-        if self.state in ("new", "stopped"):
-            if self._rec.registration_id is not None:
+        if self._state in ("new", "stopped"):
+            if self.registration_id is not None:
                 self.state = "registered"
-                for record in self._rec.book.values():
-                    self._reschedule(record)
-                self._arm(self._shared.rng.uniform(0.0, self._rec.poll_freq), self._on_resume_timer)
+                now = _utcnow()
+                for record in self.book.values():
+                    self._track(record, decide.restored_timers(record, now))
+                self._arm(self._shared.rng.uniform(0.0, self.poll_freq), self._on_resume_timer)
                 return
             self.state = "registering"
             self._arm(0.0, self._on_register_timer)
@@ -696,53 +650,20 @@ class Ven:
         unacknowledged ``oadrCreatedEvent``, opts, report requests and their samples."""
         if state is None:
             return
-        store = self._shared.store
-        reg = state.registration
-        if reg is not None:
-            if reg.get("ven_id"):
-                self._rec.ven_id = reg["ven_id"]
-                self._identity.ven_id = self._rec.ven_id
-            if reg.get("registration_id"):
-                self._rec.registration_id = reg["registration_id"]
-                self._rec.vtn_id = sys.intern(reg["vtn_id"]) if reg.get("vtn_id") is not None else None
-                self._rec.poll_freq = float(reg.get("poll_freq") or self._shared.poll_interval)
-                self._rec.complete = bool(reg.get("complete"))
-            if reg.get("cancelled"):
-                self.state = "cancelled"
-        for event_id, row in state.events.items():
-            self._rec.book[event_id] = ev.EventRecord(
-                event=row["event"], event_id=event_id, modification_number=row["modification_number"],
-                opt=row["opt"], start_offset=row["start_offset"], status=row["status"])
-        self._rec.outbox = state.outbox
-        self._rec.opts = {opt_id: row["message"] for opt_id, row in state.opts.items()} or None
+        self.load_state(state, self._shared.poll_interval)
         orphans = set(state.samples) - set(state.requests)
-        if self._rec.registration_id is None or self.state == "cancelled":
+        if self.registration_id is None or self._state == "cancelled":
             orphans |= set(state.requests)
         elif state.requests:
             self._report_engine().restore(state.requests, state.samples, state.dropped)
         for request_id in orphans:
-            store.drop_request(self.name, request_id)
-
-    def _reschedule(self, record: ev.EventRecord) -> None:
-        """Arm a restored event's status timers again (its last status delivered is kept)."""
-        _cancel_timers(record)
-        if record.status in ("completed", "cancelled"):
-            return
-        if record.event["event_status"] == "cancelled":
-            record.timers.append(self._wheel().call_later(0.0, self._on_status_timer, record, "cancelled"))
-        else:
-            self._schedule_statuses(record)
+            self._shared.store.drop_request(self.name, request_id)
 
     # ---------------------------------------------------------- durable state
 
     def _save_registration(self, *, complete: bool) -> None:
-        self._rec.complete = complete
-        self._shared.store.put_registration(self.name, {
-            "ven_id": self._rec.ven_id, "registration_id": self._rec.registration_id, "vtn_id": self._rec.vtn_id,
-            "poll_freq": self._rec.poll_freq, "complete": complete, "cancelled": self._rec.state == "cancelled",
-            "options": {"profile_name": "2.0b", "transport_name": "simpleHttp", "http_pull_model": True,
-                        "report_only": False, "xml_signature": self._signer is not None},
-        })
+        self.complete = complete
+        self._shared.store.put_registration(self.name, self.registration_row(signed=self._signer is not None))
 
     def _save_event(self, record: ev.EventRecord) -> None:
         self._shared.store.put_event(self.name, record.event_id, {
@@ -766,28 +687,13 @@ class Ven:
 
     def _on_resume_timer(self) -> None:
         self._timer = None
-        if self._live():
+        if self.live:
             self._task = self._shared.spawn(self._resume())
 
     async def _resume(self) -> None:
-        """The first step of a VEN restored with a registration; then it polls."""
-        ven_id = self._rec.ven_id
-        assert ven_id is not None
+        """The first step of a VEN restored with a registration (:meth:`VenMachine.resume`); then it polls."""
         try:
-            if not self._rec.complete:
-                await self._register_reports(ven_id)
-            if self._rec.outbox is not None:
-                await self._send_created_event(self._rec.outbox)
-            reply = await self.send(m.RequestEvent(request_id=self._shared.request_id(), ven_id=ven_id))
-            if isinstance(reply, m.DistributeEvent):
-                await self._on_distribute(reply)
-            elif isinstance(reply, m.ResponseMessage) and reply.response.response_code in _NOT_REGISTERED:
-                self._lost_registration(reply.response.response_code)
-                return
-            elif isinstance(reply, m.ResponseMessage) and reply.response.response_code != 200:
-                raise self._refused("oadrRequestEvent", reply)
-            if not self._rec.complete:
-                self._save_registration(complete=True)
+            lost = await self._drive(self.resume(self._shared))
         except _RETRYABLE as exc:
             self._back_off(self._resume_later, logging.DEBUG if self._failures else logging.WARNING,
                            "%(ven)s: resuming after a restart failed (%(n)d in a row): %(exc)s; again in %(delay).2f s",
@@ -797,8 +703,11 @@ class Ven:
             self._back_off(self._resume_later, logging.ERROR,
                            "%(ven)s: resuming after a restart crashed; again in %(delay).2f s", exc, trace=True)
             return
+        if lost is not None:
+            self._follow(lost)
+            return
         self._failures = 0
-        if self._live():
+        if self.live:
             self._arm(0.0, self._on_poll_timer)
 
     def stop(self) -> None:
@@ -822,14 +731,8 @@ class Ven:
         if self._engine is not None:
             self._engine.close()
             self._engine = None
-        for record in self._rec.book.values():
+        for record in self.book.values():
             _cancel_timers(record)
-
-    @property
-    def answer_pending(self) -> bool:
-        """Whether an ``oadrCreatedEvent`` waits for the VTN's acknowledgement (the outbox; it is sent
-        again before the next poll, and kept in the store until then)."""
-        return self._rec.outbox is not None
 
     async def deliver_answer(self) -> None:
         """Send the ``oadrCreatedEvent`` waiting for the VTN's acknowledgement, if any (the fleet calls
@@ -838,7 +741,7 @@ class Ven:
         :raises TransportError: the request failed.
         :raises MessageError: the answer could not be read.
         """
-        created = self._rec.outbox
+        created = self.outbox
         if created is not None:
             await self._send_created_event(created)
 
@@ -848,7 +751,7 @@ class Ven:
         (stopped or removed) in the meantime."""
         if self._queued:
             self._queued = False
-            if self._live():
+            if self.live:
                 self._begin_registration()
 
     @property
@@ -870,18 +773,27 @@ class Ven:
         step's task is let go here (an idle VEN holds no task)."""
         self._task = None
         wheel = self._shared.wheel
-        if wheel is None or not self._live():
+        if wheel is None or self._state in _NOT_LIVE:
             return
         if self._timer is not None:
             self._timer.cancel()
         self._timer = wheel.call_later(max(delay, 0.0), callback)
 
-    def _live(self) -> bool:
-        return self._rec.state not in _NOT_LIVE
+    def _follow(self, nxt: Next) -> None:
+        """Arm what a step's :class:`~fleetven.ven.machine.Next` says: a poll, or a registration
+        (after persisting the loss of the registration, for :data:`~fleetven.ven.machine.LOST`)."""
+        step = nxt.step
+        if step is POLL:
+            if self._state not in _NOT_LIVE:
+                self._arm(nxt.delay, self._on_poll_timer)
+            return
+        if step is LOST:
+            self._save_registration(complete=False)
+        self._retry_registration(nxt.delay)
 
     def _on_register_timer(self) -> None:
         self._timer = None
-        if self._live() and not self._queued:
+        if self.live and not self._queued:
             shared = self._shared
             if shared.registering >= shared.max_registering:
                 self._queued = True
@@ -899,16 +811,15 @@ class Ven:
     def _on_poll_timer(self) -> None:
         timer = self._timer
         self._timer = None
-        rec = self._rec
-        if rec.state in _NOT_LIVE:
+        if self._state in _NOT_LIVE:
             return
         shared = self._shared
         transport = shared.transport
-        ven_id = rec.ven_id
+        ven_id = self.ven_id
         if (
             transport is None
             or ven_id is None
-            or rec.outbox is not None
+            or self.outbox is not None
         ):
             # The poll was due at the timer's deadline: what an observer measures latency from.
             self._task = shared.spawn(self._poll(due=timer.when if timer is not None else None))
@@ -922,13 +833,11 @@ class Ven:
         try:
             body = shared.poll_body(ven_id) if self._signer is None else self._poll_body(ven_id)
             self._call = transport.post(OADR_POLL, body, self._on_poll_answer, ssl=self._ssl, ven=self.name)
-        except _RETRYABLE as exc:
-            self._poll_failed(exc)
         except Exception as exc:
-            self._poll_crashed(exc)
+            self._poll_error(exc)
 
     def _on_poll_answer(self, data: bytes | None, error: BaseException | None) -> None:
-        """The fast path's poll answer: an idle ``200`` ends the cycle here, any other message
+        """The fast path's poll answer: an ``oadrResponse`` ends the cycle here, any other message
         continues in a task (:meth:`_poll`), exactly as if the coroutine had read it."""
         self._call = None
         shared = self._shared
@@ -940,14 +849,10 @@ class Ven:
                 shared.observe(observer.request_done, self, "oadrPoll", watch[0], watch[1],
                                asyncio.get_running_loop().time(), error)
         transport = shared.transport
-        rec = self._rec
-        if transport is None or rec.state in _NOT_LIVE:
+        if transport is None or self._state in _NOT_LIVE:
             return
         if error is not None:
-            if isinstance(error, _RETRYABLE):
-                self._poll_failed(error)
-            else:
-                self._poll_crashed(error)
+            self._poll_error(error)
             return
         assert data is not None
         if (
@@ -959,40 +864,105 @@ class Ven:
             # The most common answer of all: the same "nothing for you" as last time (see _read_answer),
             # with no failures to reset (see _poll_done): the next poll a period from now.
             self._refused_polls = 0
-            self._arm(rec.poll_freq, self._on_poll_timer)
+            self._arm(self.poll_freq, self._on_poll_timer)
             return
         try:
             reply = self._read_answer(data, transport.max_size)
             if reply is None:
-                again: bool | None = False
+                nxt = Next(self.poll_freq, POLL)
             elif isinstance(reply, m.ResponseMessage):
-                again = self._on_poll_response(reply)
+                nxt = self.poll_response(shared, reply)
             else:
                 self._task = shared.spawn(self._poll(reply))
                 return
         except SignatureError as exc:
             self._task = shared.spawn(self._refused_poll(data, exc))
             return
-        except _RETRYABLE as exc:
-            self._poll_failed(exc)
-            return
         except Exception as exc:
-            self._poll_crashed(exc)
+            self._poll_error(exc)
             return
-        self._poll_done(again)
+        self._poll_done(nxt)
 
     def _retry_registration(self, delay: float) -> None:
-        if not self._live():
+        if not self.live:
             return
-        if self.state != "unregistered":
+        if self._state != "unregistered":
             self.state = "registering"
         self._arm(delay, self._on_register_timer)
 
-    # ---------------------------------------------------------- registration
+    # ------------------------------------------------------------ the steps
+
+    async def _drive(self, step: Step) -> Next | None:
+        """Run one protocol step of the machine: do each op it yields, give it the result, and
+        return what it returns. An op that raises ends the step there (the exception goes on)."""
+        result: Any = None
+        try:
+            while True:
+                op = step.send(result)
+                if isinstance(op, Send):
+                    result = await self.send(op.msg, op.service)
+                elif isinstance(op, Answer):
+                    await self._send_created_event(op.created)
+                    result = None
+                elif isinstance(op, Ask):
+                    result = await self._ask(op)
+                else:
+                    result = self._apply(op)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        finally:
+            step.close()
+
+    def _apply(self, op: Any) -> Any:
+        """Do an op that needs no waiting: the store, the status timers, the report engine."""
+        kind = type(op)
+        if kind is Save:
+            if op.changes is None:
+                self._save_registration(complete=op.complete)
+            else:
+                self._save_changes(op.changes)
+        elif kind is Flush:
+            self._shared.store.flush()
+        elif kind is Track:
+            self._track(op.record, op.timers)
+        elif kind is Reports:
+            return self._reports(op)
+        else:
+            raise TypeError(f"unknown op {op!r}")
+        return None
+
+    def _reports(self, op: Reports) -> m.Message | None:
+        """A report-engine op (:class:`~fleetven.ven.machine.Reports`)."""
+        what = op.what
+        if what == "offer":
+            if self._engine is not None:  # a new registration: the VTN's earlier requests died with the old one
+                self._engine.forget()
+                self._engine.close()
+                self._engine = None
+            ven_id = self.ven_id
+            request_id = op.request_id or self._shared.request_id()
+            if self._shared.specs or self._specs:
+                return self._report_engine().register_report(ven_id=ven_id, request_id=request_id)
+            # nothing to offer: no engine until the VTN asks for something (it gets 461 then)
+            return m.RegisterReport(request_id=request_id, reports=[], ven_id=ven_id, report_request_id="0")
+        if what == "forget":
+            if self._engine is not None:
+                self._engine.forget()
+                self._engine.close()
+                self._engine = None
+            return None
+        engine = self._report_engine()
+        if what == "create":
+            assert isinstance(op.msg, (m.CreateReport, m.RegisteredReport))
+            engine.on_create_report(op.msg)
+            return engine.created_report(request_id=op.request_id)
+        assert what == "cancel" and isinstance(op.msg, m.CancelReport)
+        engine.on_cancel_report(op.msg)
+        return engine.canceled_report(request_id=op.request_id)
 
     async def _register(self) -> None:
         try:
-            await self._register_steps()
+            await self._drive(self.register(self._shared, signed=self._signer is not None))
         except _RETRYABLE as exc:
             # A refusal for a security reason was logged at ERROR once (Shared.signature_refused,
             # Shared.tls_refused); its retries are not a network problem to warn about each time.
@@ -1004,65 +974,10 @@ class Ven:
                            "%(ven)s: registration crashed (attempt %(n)d); retrying in %(delay).2f s", exc, trace=True)
         else:
             self._failures = 0
-            if not self._live():  # stopped or cancelled from a handler during the last step
+            if not self.live:  # stopped or cancelled from a handler during the last step
                 return
             self.state = "registered"
-            self._arm(self._shared.rng.uniform(0.0, self._rec.poll_freq), self._on_poll_timer)
-
-    async def _register_steps(self) -> None:
-        shared = self._shared
-        regn.check_query(await self.send(m.QueryRegistration(request_id=shared.request_id())), name=self.name)
-        rec = self._rec
-        create = regn.create_registration(name=self.name, ven_id=rec.ven_id, registration_id=rec.registration_id,
-                                          signed=self._signer is not None, request_id=shared.request_id())
-        adopted = regn.adopt(await self.send(create), name=self.name, ven_id=rec.ven_id,
-                             default_poll=shared.poll_interval)
-        ven_id = rec.ven_id = adopted.ven_id
-        rec.registration_id = adopted.registration_id
-        rec.vtn_id = adopted.vtn_id
-        rec.poll_freq = adopted.poll_freq
-        self._identity.ven_id = ven_id
-        self._save_registration(complete=False)
-        shared.store.flush()  # durability first: never registered twice for want of a commit
-        if self.state == "unregistered":
-            self.state = "registering"
-        logger.debug("%s: registered as %s (registration %s, VTN %s, poll every %.3g s)",
-                     self.name, ven_id, self._rec.registration_id, self._rec.vtn_id, self._rec.poll_freq)
-        await self._register_reports(ven_id)
-        request = m.RequestEvent(request_id=shared.request_id(), ven_id=ven_id)
-        events_reply = await self.send(request)
-        if isinstance(events_reply, m.DistributeEvent):
-            await self._on_distribute(events_reply)
-        elif isinstance(events_reply, m.ResponseMessage) and events_reply.response.response_code != 200:
-            raise ProtocolError(
-                f"{self.name}: oadrRequestEvent answered with {events_reply.response.response_code}",
-                ven=self.name, response_code=events_reply.response.response_code,
-            )
-        self._save_registration(complete=True)
-
-    async def _register_reports(self, ven_id: str) -> None:
-        if self._engine is not None:  # a new registration: the VTN's earlier requests died with the old one
-            self._engine.forget()
-            self._engine.close()
-            self._engine = None
-        request_id = self._shared.request_id()
-        if self._shared.specs or self._specs:
-            msg = self._report_engine().register_report(ven_id=ven_id, request_id=request_id)
-        else:  # nothing to offer: no engine until the VTN asks for something (it gets 461 then)
-            msg = m.RegisterReport(request_id=request_id, reports=[], ven_id=ven_id, report_request_id="0")
-        reply = await self.send(msg)
-        if isinstance(reply, m.RegisteredReport):
-            if reply.response.response_code != 200:
-                logger.warning("%s: oadrRegisterReport answered with %d", self.name, reply.response.response_code)
-            if reply.report_requests:
-                engine = self._report_engine()
-                engine.on_create_report(reply)
-                await self.send(engine.created_report(request_id=None))
-        elif isinstance(reply, m.ResponseMessage) and reply.response.response_code != 200:
-            raise ProtocolError(
-                f"{self.name}: oadrRegisterReport answered with {reply.response.response_code}",
-                ven=self.name, response_code=reply.response.response_code,
-            )
+            self._arm(self._shared.rng.uniform(0.0, self.poll_freq), self._on_poll_timer)
 
     def _wheel(self) -> TimerWheel:
         wheel = self._shared.wheel
@@ -1075,34 +990,30 @@ class Ven:
     async def _poll(self, reply: m.Message | None = None, *, due: float | None = None) -> None:
         """One poll cycle; with ``reply``, the rest of a cycle whose answer the fast path read.
         ``due``: when the poll was due (for the fleet's observer)."""
-        ven_id = self._rec.ven_id
+        ven_id = self.ven_id
         assert ven_id is not None
+        shared = self._shared
         try:
-            transport = self._shared.transport
+            transport = shared.transport
             if transport is None:
                 return
-            if reply is not None:  # the fast path read the answer: only the dispatch is left
-                again: bool | None = await self._dispatch(reply)
-            else:
-                if self._rec.outbox is not None:
-                    await self._send_created_event(self._rec.outbox)
-                observer = self._shared.observer
+            if reply is None:
+                if self.outbox is not None:
+                    await self._send_created_event(self.outbox)
+                observer = shared.observer
                 if observer is None:
                     data = await transport.request(OADR_POLL, self._poll_body(ven_id), ssl=self._ssl, ven=self.name)
                 else:
                     data = await self._observed_poll(observer, transport, ven_id, due)
                 reply = self._read_answer(data, transport.max_size)
-                again = False if reply is None else await self._dispatch(reply)
+            nxt = Next(self.poll_freq, POLL) if reply is None else await self._drive(self.poll_reply(shared, reply))
         except SignatureError as exc:
             await self._refused_poll(data, exc)
             return
-        except _RETRYABLE as exc:
-            self._poll_failed(exc)
-            return
         except Exception as exc:
-            self._poll_crashed(exc)
+            self._poll_error(exc)
             return
-        self._poll_done(again)
+        self._poll_done(nxt)
 
     def _read_answer(self, data: bytes, max_size: int) -> m.Message | None:
         """A poll answer as a message, or ``None`` when its bytes are those of the last "nothing for
@@ -1138,13 +1049,21 @@ class Ven:
         await self._refuse(data, exc)
         self._back_off(self._poll_later)  # logged once per reason by Shared.signature_refused
 
-    def _poll_done(self, again: bool | None) -> None:
-        """A poll cycle ended well: arm the next one (at once when ``again``)."""
+    def _poll_done(self, nxt: Next | None) -> None:
+        """A poll cycle ended well: arm what it leads to."""
         if self._failures:
             logger.info("%s: polling again after %d failures", self.name, self._failures)
             self._failures = 0
-        if again is not None and self._live():
-            self._arm(0.0 if again else self._rec.poll_freq, self._on_poll_timer)
+        if nxt is not None:
+            self._follow(nxt)
+
+    def _poll_error(self, exc: BaseException) -> None:
+        """A poll cycle ended in ``exc``: a failure to retry (:meth:`_poll_failed`), or a crash
+        (:meth:`_poll_crashed`)."""
+        if isinstance(exc, _RETRYABLE):
+            self._poll_failed(exc)
+        else:
+            self._poll_crashed(exc)
 
     def _poll_failed(self, exc: BaseException) -> None:
         """A poll cycle failed (transport, message or protocol error): poll again after a backoff."""
@@ -1178,81 +1097,6 @@ class Ven:
     def _resume_later(self, delay: float) -> None:
         self._arm(delay, self._on_resume_timer)
 
-    async def _dispatch(self, reply: m.Message) -> bool | None:
-        """Handle one poll reply: True to poll again at once, False to wait a period,
-        None when the VEN already armed its next step."""
-        if isinstance(reply, m.ResponseMessage):
-            return self._on_poll_response(reply)
-        self._refused_polls = 0
-        if isinstance(reply, m.DistributeEvent):
-            await self._on_distribute(reply)
-        elif isinstance(reply, m.CreateReport):
-            engine = self._report_engine()
-            engine.on_create_report(reply)
-            await self.send(engine.created_report(request_id=reply.request_id))
-        elif isinstance(reply, m.CancelReport):
-            engine = self._report_engine()
-            engine.on_cancel_report(reply)
-            await self.send(engine.canceled_report(request_id=reply.request_id))
-        elif isinstance(reply, m.CancelPartyRegistration):
-            await self._on_cancel_party_registration(reply)
-            return None
-        else:
-            ack = pl.acknowledgement(reply, self._rec.ven_id)
-            if ack is None:
-                logger.warning("%s: ignored an unexpected %s in answer to oadrPoll", self.name, reply.message_type)
-            elif isinstance(reply, m.RequestReregistration):
-                await self.send(ack, EI_REGISTER_PARTY)
-                logger.info("%s: the VTN asked for a new registration", self.name)
-                self._retry_registration(0.0)
-                return None
-            else:
-                await self.send(ack)
-        return True  # polling.AGAIN: the VTN may have more queued
-
-    def _on_poll_response(self, reply: m.ResponseMessage) -> bool | None:
-        """The ``oadrResponse`` answer to a poll (the idle ``200`` is the common one)."""
-        code = reply.response.response_code
-        step = pl.after_response(code)
-        if step is pl.WAIT:
-            self._refused_polls = 0
-            return False
-        if step is pl.LOST:
-            self._lost_registration(code)
-            return None
-        logger.warning("%s: oadrPoll answered with %d (%s)", self.name, code, reply.response.response_description)
-        return False
-
-    def _lost_registration(self, code: int) -> None:
-        """The VTN does not know this VEN any more: register afresh (at once the first time, then backing off)."""
-        delay = pl.lost_delay(self._refused_polls, self._shared.backoff)
-        self._refused_polls += 1
-        logger.warning("%s: the VTN answered a poll with %d (not registered); registering again in %.2f s",
-                       self.name, code, delay)
-        self._rec.registration_id = None
-        self.state = "unregistered"
-        self._save_registration(complete=False)
-        self._retry_registration(delay)
-
-    async def _on_cancel_party_registration(self, msg: m.CancelPartyRegistration) -> None:
-        answer, accepted = regn.answer_cancel(msg, registration_id=self._rec.registration_id, ven_id=self._rec.ven_id)
-        if not accepted:
-            logger.warning("%s: the VTN cancelled registration %r, ours is %r: answered 452",
-                           self.name, msg.registration_id, self._rec.registration_id)
-            await self.send(answer)
-            self._arm(0.0, self._on_poll_timer)
-            return
-        await self.send(answer)
-        logger.warning("%s: the VTN cancelled the registration; registering again later", self.name)
-        self._rec.registration_id = None
-        if self._engine is not None:
-            self._engine.forget()
-            self._engine.close()
-            self._engine = None
-        self.state = "unregistered"
-        self._save_registration(complete=False)
-        self._retry_registration(self._shared.backoff(0))
-
     def _report_engine(self) -> ReportEngine:
         """The VEN's report engine, made on first use (a VEN offering no report may never need one)."""
         engine = self._engine
@@ -1262,36 +1106,12 @@ class Ven:
             if runtime is None:
                 raise TransportError(f"the fleet is not running (ven {self.name})", ven=self.name)
             engine = self._engine = ReportEngine(
-                specs, runtime=runtime, send=self.send, ven_arg=self, ven_id=self._rec.ven_id, name=self.name,
+                specs, runtime=runtime, send=self.send, ven_arg=self, ven_id=self.ven_id, name=self.name,
                 owner=self.name, on_pending=self._samples_pending,
             )
         return engine
 
     # ---------------------------------------------------------------- events
-
-    async def _on_distribute(self, msg: m.DistributeEvent) -> None:
-        ven_id = self._rec.ven_id
-        assert ven_id is not None
-        if decide.is_foreign(msg, self._rec.vtn_id):  # exact, case-sensitive (E1_1080)
-            logger.warning("%s: oadrDistributeEvent from vtnID %r, registered with %r: answered 452",
-                           self.name, msg.vtn_id, self._rec.vtn_id)
-            refusal = decide.answer_all(msg, 452, "vtnID does not match the registration", ven_id=ven_id)
-            if refusal is not None:
-                await self.send(refusal, EI_EVENT)
-            return
-        changes, asked, implied = decide.plan(self._rec.book, msg, identity=self._identity, rng=self._shared.rng)
-        if implied:
-            decisions, _ = await asyncio.gather(self._decide(asked), self._tell_implied_cancels(implied))
-        else:
-            decisions = await self._decide(asked)
-        for change in changes:
-            self._track(change)
-        self._save_changes(changes)
-        created = ev.created_event(changes, decisions, ven_id=ven_id, request_id=msg.request_id)
-        if created is not None:
-            await self._send_created_event(created)
-        elif decisions:  # durability first: the handler is never asked again about these events
-            self._shared.store.flush()
 
     async def _send_created_event(self, created: m.CreatedEvent) -> None:
         """Send the cycle's ``oadrCreatedEvent``; when that fails it is kept and sent again before the
@@ -1299,31 +1119,31 @@ class Ven:
         committed to the store (with the decisions) before it is sent, and stays there until the
         VTN answered: a restarted VEN sends it again rather than asking its handler again."""
         store = self._shared.store
-        self._rec.outbox = created
+        self.outbox = created
         store.put_outbox(self.name, created)
         store.flush()
         reply = await self.send(created)
-        self._rec.outbox = None
+        self.outbox = None
         store.put_outbox(self.name, None)
         if isinstance(reply, m.ResponseMessage) and reply.response.response_code != 200:
             logger.warning("%s: oadrCreatedEvent answered with %d", self.name, reply.response.response_code)
 
-    async def _decide(self, changes: list[ev.EventChange]) -> dict[str, str]:
-        if not changes:
-            return {}
-        if len(changes) == 1:
-            results = [await self._decide_one(changes[0])]
+    async def _ask(self, op: Ask) -> dict[str, str]:
+        """Call the handlers an :class:`~fleetven.ven.machine.Ask` names, all at once: the answers
+        to the changed events, by eventID (the implied cancellations are only told)."""
+        calls = [self._decide_one(change) for change in op.asked]
+        calls += [self._tell_implied(record) for record in op.implied]
+        if len(calls) == 1:
+            results = [await calls[0]]
         else:
-            results = await asyncio.gather(*(self._decide_one(c) for c in changes))
+            results = await asyncio.gather(*calls)
         decisions: dict[str, str] = {}
         observer = self._shared.observer
-        for change, opt in zip(changes, results):
+        for change, opt in zip(op.asked, results):
             if change.event_id is not None:
                 decisions[change.event_id] = opt
                 if observer is not None:
                     self._shared.observe(observer.event_answer, self, change.event_id, opt)
-            if change.record is not None:
-                change.record.opt = opt
         return decisions
 
     async def _decide_one(self, change: ev.EventChange) -> str:
@@ -1349,58 +1169,35 @@ class Ven:
             return ev.OPT_OUT
         return opt
 
-    async def _tell_implied_cancels(self, changes: list[ev.EventChange]) -> None:
-        """Tell ``on_update_event`` about events the VTN cancelled by leaving them out (rule 61).
-
-        The handler gets the event as an explicit cancellation would show it (``event_status``
-        ``"cancelled"``, flat and in the descriptor). Events that already completed or were
-        cancelled are left alone: the VTN merely stopped listing them. The VTN asked nothing,
-        so the handler's answer goes nowhere."""
-        calls = []
-        # the ended ones, and those an explicit cancellation came first for (delivered then), are left out
-        for record in decide.implied_to_tell(changes, _utcnow()):
-            fn = self.handler("on_update_event")
-            if fn is None:
-                logger.info("%s: event %s was cancelled by the VTN (left out of oadrDistributeEvent); "
-                            "no on_update_event handler to tell", self.name, record.event_id)
-                continue
-            logger.info("%s: event %s was cancelled by the VTN (left out of oadrDistributeEvent)",
-                        self.name, record.event_id)
-            calls.append(self._call_handler(
-                f"on_update_event for the implied cancellation of event {record.event_id}", "", fn, record.event))
-        if calls:
-            await asyncio.gather(*calls)
+    async def _tell_implied(self, record: ev.EventRecord) -> str:
+        """Tell ``on_update_event`` about an event the VTN cancelled by leaving it out (rule 61); the
+        handler sees it as an explicit cancellation shows it. The VTN asked nothing: the answer goes nowhere."""
+        fn = self.handler("on_update_event")
+        if fn is None:
+            logger.info("%s: event %s was cancelled by the VTN (left out of oadrDistributeEvent); "
+                        "no on_update_event handler to tell", self.name, record.event_id)
+            return ""
+        logger.info("%s: event %s was cancelled by the VTN (left out of oadrDistributeEvent)",
+                    self.name, record.event_id)
+        await self._call_handler(f"on_update_event for the implied cancellation of event {record.event_id}", "",
+                                 fn, record.event)
+        return ""
 
     # -------------------------------------------------------- status timers
 
-    def _track(self, change: ev.EventChange) -> None:
-        record = change.record
-        if record is None:
-            return
-        timers = decide.timers_for(change, _utcnow(), self._shared.rng)
-        if timers is None:
-            return
+    def _track(self, record: ev.EventRecord, timers: list[tuple[float, str]]) -> None:
+        """Cancel an event's status timers, then arm ``timers`` (``(seconds from now, status)``)."""
         _cancel_timers(record)
         if timers:
-            self._arm_statuses(record, timers)
-
-    def _schedule_statuses(self, record: ev.EventRecord) -> None:
-        timers = decide.status_timers(record, _utcnow())
-        if timers:
-            self._arm_statuses(record, timers)
-
-    def _arm_statuses(self, record: ev.EventRecord, timers: list[tuple[float, str]]) -> None:
-        """Arm an event's status timers (``(seconds from now, status)`` from :mod:`fleetven.ven.decide`)."""
-        wheel = self._wheel()
-        base = wheel.time()
-        for delay, status in timers:
-            record.timers.append(wheel.call_at(base + delay, self._on_status_timer, record, status))
+            wheel = self._wheel()
+            base = wheel.time()
+            for delay, status in timers:
+                record.timers.append(wheel.call_at(base + delay, self._on_status_timer, record, status))
 
     def _on_status_timer(self, record: ev.EventRecord, status: str) -> None:
-        if not self._live() or record.status == status:
+        if not self.status_due(record, status):
             return
-        record.status = status
-        if self._rec.book.get(record.event_id) is record:
+        if self.book.get(record.event_id) is record:
             self._save_event(record)
         observer = self._shared.observer
         if observer is not None:
@@ -1429,20 +1226,6 @@ class Ven:
             logger.exception("%s: %s raised%s", self.name, what, outcome)
             return _FAILED
         return result
-
-    # --------------------------------------------------------------- helpers
-
-    def _require_registration(self, what: str) -> str:
-        if self._rec.registration_id is None or self._rec.ven_id is None:
-            raise ProtocolError(f"{self.name}: {what} needs a registration; the VEN is {self.state}",
-                                ven=self.name, response_code=463)
-        return self._rec.ven_id
-
-    def _refused(self, what: str, reply: m.Message) -> ProtocolError:
-        response = getattr(reply, "response", None)
-        code = response.response_code if response is not None else 469
-        return ProtocolError(f"{self.name}: {what} answered with {reply.message_type} {code}",
-                             ven=self.name, message_type=reply.message_type, response_code=code)
 
 
 _SERVICE_BY_NAME: Final = {
