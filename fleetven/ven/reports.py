@@ -9,7 +9,9 @@ settings and the index of the fleet's specs.
 metadata, runs the VTN's report requests on the shared timer wheel (sampling every
 ``granularity``, an ``oadrUpdateReport`` every ``reportBackDuration``, one-shot
 reports, report intervals, cancellation) and delivers the data through the ``send``
-callable the VEN gives it. The engine does no I/O of its own.
+callable the VEN gives it. The engine does no I/O of its own, and decides no protocol rule
+of its own either: what to accept, when to sample and send, what to answer are the pure
+functions of :mod:`fleetven.ven.report_rules`, which it calls.
 
 Callbacks are called as OpenLEADR 0.5.36 calls them, by ``data_collection_mode``: ``incremental``
 with no arguments at each sample (a value, or ``[(datetime, value), ...]`` each sent at its own
