@@ -67,6 +67,7 @@ from fleetven.signing import ReplayGuard, sign_message, verify_message
 from fleetven.store import MemoryStore, Store, VenState
 from fleetven.ven import decide
 from fleetven.ven import events as ev
+from fleetven.ven import opt as eiopt
 from fleetven.ven.machine import (
     LOST,
     POLL,
@@ -101,10 +102,6 @@ HANDLER_NAMES: Final = frozenset(("on_event", "on_update_event", "on_event_statu
 
 #: Failures a protocol step recovers from by retrying later.
 _RETRYABLE: Final = (TransportError, MessageError, ProtocolError)
-
-#: The ``oadrOptReason`` values of the 2.0b schema (``x-`` names are allowed too).
-OPT_REASONS: Final = frozenset(("economic", "emergency", "mustRun", "notParticipating", "outageRunStatus",
-                                "overrideStatus", "participating", "x-schedule"))
 
 #: The states in which a VEN takes no step.
 _NOT_LIVE: Final = frozenset(("stopped", "cancelled", "new"))
@@ -477,37 +474,19 @@ class Ven(VenMachine):
         :raises ProtocolError: not registered, or the VTN refused (field ``response_code``).
         :raises TransportError: the request failed.
         """
-        if opt_type not in (ev.OPT_IN, ev.OPT_OUT):
-            raise ConfigurationError(f"opt_type must be 'optIn' or 'optOut', not {opt_type!r} (ven {self.name})")
-        if opt_reason not in OPT_REASONS and not (isinstance(opt_reason, str) and opt_reason.startswith("x-")):
-            raise ConfigurationError(f"opt_reason must be one of {', '.join(sorted(OPT_REASONS))} or an x- name, "
-                                     f"not {opt_reason!r} (ven {self.name})")
-        if (event_id is None) == (vavailability is None):
-            raise ConfigurationError(f"create_opt takes either event_id (an opt for one event) or vavailability "
-                                     f"(an availability schedule), {'not both' if event_id else 'one of them'} "
-                                     f"(ven {self.name})")
+        eiopt.check_create(opt_type, opt_reason, event_id=event_id, vavailability=vavailability, name=self.name)
         ven_id = self.require_registration("create_opt")
         if opt_id is None:
             opt_id = f"opt-{self._shared.rng.getrandbits(64):016x}"
-        if event_id is not None and modification_number is None:
-            record = self.book.get(event_id)
-            modification_number = record.modification_number if record is not None else 0
-        msg = m.CreateOpt(
-            opt_id=opt_id,
-            opt_type=opt_type,
-            opt_reason=opt_reason,
-            ven_id=ven_id,
-            created_date_time=_utcnow(),
-            request_id=self._shared.request_id(),
-            market_context=market_context,
-            vavailability=_windows(vavailability) if vavailability is not None else None,
-            event_id=event_id,
-            modification_number=modification_number,
-            targets=list(targets) if targets is not None else [{"ven_id": ven_id}],
-            signal_target_mrid=signal_target_mrid,
+        msg = eiopt.create_opt(
+            opt_id=opt_id, opt_type=opt_type, opt_reason=opt_reason, ven_id=ven_id, created=_utcnow(),
+            request_id=self._shared.request_id(), market_context=market_context, vavailability=vavailability,
+            event_id=event_id, modification_number=eiopt.modification_number(self.book, event_id,
+                                                                          modification_number),
+            targets=targets, signal_target_mrid=signal_target_mrid,
         )
         reply = await self.send(msg)
-        if not isinstance(reply, m.CreatedOpt) or reply.response.response_code != 200:
+        if not eiopt.accepted(reply, msg):
             raise self.refused("oadrCreateOpt", reply)
         if self.created_opts is None:
             self.created_opts = {}
@@ -522,11 +501,11 @@ class Ven(VenMachine):
         :raises ProtocolError: not registered, or the VTN refused (field ``response_code``).
         :raises TransportError: the request failed.
         """
-        if not self.created_opts or opt_id not in self.created_opts:
-            raise ConfigurationError(f"ven {self.name} has no opt {opt_id!r} to cancel")
+        eiopt.check_cancel(self.created_opts, opt_id, name=self.name)
         ven_id = self.require_registration("cancel_opt")
-        reply = await self.send(m.CancelOpt(request_id=self._shared.request_id(), opt_id=opt_id, ven_id=ven_id))
-        if not isinstance(reply, m.CanceledOpt) or reply.response.response_code != 200:
+        msg = eiopt.cancel_opt(opt_id=opt_id, ven_id=ven_id, request_id=self._shared.request_id())
+        reply = await self.send(msg)
+        if not eiopt.accepted(reply, msg):
             raise self.refused("oadrCancelOpt", reply)
         if self.created_opts is not None:
             self.created_opts.pop(opt_id, None)
@@ -1309,19 +1288,3 @@ def _cancel_timers(record: ev.EventRecord) -> None:
         for timer in record.timers:
             timer.cancel()
         record.timers.clear()
-
-
-def _windows(
-    items: Sequence[m.AvailableWindow | tuple[datetime, timedelta] | dict[str, Any]],
-) -> list[m.AvailableWindow]:
-    out: list[m.AvailableWindow] = []
-    for item in items:
-        if isinstance(item, m.AvailableWindow):
-            out.append(item)
-        elif isinstance(item, dict):
-            out.append(m.AvailableWindow(dtstart=item["dtstart"], duration=item["duration"]))
-        else:
-            start, duration = item
-            out.append(m.AvailableWindow(dtstart=start, duration=duration))
-    return out
-

@@ -9,7 +9,9 @@ settings and the index of the fleet's specs.
 metadata, runs the VTN's report requests on the shared timer wheel (sampling every
 ``granularity``, an ``oadrUpdateReport`` every ``reportBackDuration``, one-shot
 reports, report intervals, cancellation) and delivers the data through the ``send``
-callable the VEN gives it. The engine does no I/O of its own.
+callable the VEN gives it. The engine does no I/O of its own, and decides no protocol rule
+of its own either: what to accept, when to sample and send, what to answer are the pure
+functions of :mod:`fleetven.ven.report_rules`, which it calls.
 
 Callbacks are called as OpenLEADR 0.5.36 calls them, by ``data_collection_mode``: ``incremental``
 with no arguments at each sample (a value, or ``[(datetime, value), ...]`` each sent at its own
@@ -54,6 +56,7 @@ from typing import Any
 from fleetven.exceptions import ConfigurationError
 from fleetven.openadr import model as m
 from fleetven.store import Sample, Store
+from fleetven.ven import report_rules as rules
 from fleetven.ven._specs import (
     MEASUREMENTS,
     READING_TYPES,
@@ -67,6 +70,7 @@ from fleetven.ven._specs import (
     utc,
 )
 from fleetven.ven._values import BARE, RICHER, STATUS_KEYS, UNUSABLE, as_pairs, finite_number, read_status
+from fleetven.ven.report_rules import REPORT_NOT_SUPPORTED, Rejection
 
 __all__ = (
     "REPORT_NAMES",
@@ -82,19 +86,6 @@ __all__ = (
     "ReportRuntime",
     "ReportEngine",
 )
-
-#: Response code for a report request naming an unknown report or data point.
-REPORT_NOT_SUPPORTED = 461
-
-
-@dataclass(frozen=True, slots=True)
-class Rejection:
-    """A report request the engine refused: the VEN reports it in its ``oadrCreatedReport``."""
-
-    report_request_id: str
-    response_code: int
-    description: str
-
 
 class _Catalog(dict[str, dict[str, ReportSpec]]):
     """The specs of one list, by specifier then rID (what the engines look requests up in); one
@@ -165,9 +156,6 @@ _PENDING, _READY, _SKIPPED = 0, 1, 2
 #: A request's ``base_dt`` before it is known (aware, like every datetime the store keeps).
 _NEVER = datetime.min.replace(tzinfo=timezone.utc)
 
-#: Samples one ``oadrUpdateReport`` may carry at least (see :meth:`_Request.batch`).
-_BACKLOG_BATCH = 500
-
 
 class _Sample:
     """One value of one data point at one instant (a slot filled later by async callbacks)."""
@@ -220,11 +208,8 @@ class _Request:
                 "end_dt": self.end_dt, "finished": self.finished}
 
     def batch(self) -> int:
-        """The most samples one ``oadrUpdateReport`` carries: one ``reportBackDuration``'s worth,
-        or :data:`_BACKLOG_BATCH` when that is more (a backlog after an outage goes out in
-        reports of that size, back to back, rather than in one huge message)."""
-        instants = round(self.back / self.gran) if self.back > 0 and self.gran > 0 else 1
-        return max(max(instants, 1) * len(self.specs), _BACKLOG_BATCH)
+        """The most samples one ``oadrUpdateReport`` carries (:func:`~fleetven.ven.report_rules.batch_size`)."""
+        return rules.batch_size(self.gran, self.back, len(self.specs))
 
 # A callback gave a naive datetime (taken as local time): also logged once per request and data point.
 _NAIVE = "naive"
@@ -304,24 +289,7 @@ class ReportEngine:
         """
         if ven_id is not None:
             self.ven_id = ven_id
-        now = self._rt.clock()
-        reports = []
-        for specifier, points in self._specs.items():
-            first = next(iter(points.values()))
-            name = first.report_name
-            reports.append(m.Report(
-                report_specifier_id=specifier,
-                report_name=name if name.startswith("x-") else "METADATA_" + name,
-                created_date_time=now, report_request_id="0", duration=first.report_duration,
-                report_descriptions=[
-                    m.ReportDescription(
-                        r_id=s.r_id, report_type=s.report_type, reading_type=s.reading_type,
-                        report_subject=list(s.report_subject), report_data_source=list(s.report_data_source),
-                        market_context=s.market_context, measurement=s.measurement, sampling_rate=s.sampling_rate,
-                    ) for s in points.values()
-                ],
-            ))
-        return m.RegisterReport(request_id=request_id, reports=reports, ven_id=self.ven_id, report_request_id="0")
+        return rules.register_report(self._specs, ven_id=self.ven_id, request_id=request_id, now=self._rt.clock())
 
     def on_create_report(self, msg: m.CreateReport | m.RegisteredReport, *, replace: bool = False) -> list[str]:
         """Start the report requests of an ``oadrCreateReport`` (or of an ``oadrRegisteredReport``).
@@ -338,10 +306,8 @@ class ReportEngine:
         self.rejections = []
         if self._closed:
             return []
-        wanted = {rr.report_request_id for rr in msg.report_requests}
-        if replace:
-            for rid in [r for r in self._active if r not in wanted]:
-                self._drop(self._active.pop(rid))
+        for rid in rules.implied_cancellations(self._active, msg, replace=replace):
+            self._drop(self._active.pop(rid))
         for rr in msg.report_requests:
             self._start(rr)
         return self.pending()
@@ -351,11 +317,10 @@ class ReportEngine:
 
         :returns: the pending list after the cancellation.
         """
-        for rid in msg.report_request_ids:
-            req = self._active.pop(rid, None)
-            if req is None:
-                continue
-            if msg.report_to_follow:
+        cancel = rules.cancellation(msg, self._active)
+        for rid in cancel.request_ids:
+            req = self._active.pop(rid)
+            if cancel.last_report:
                 self._finish(req)
             else:
                 self._drop(req)
@@ -363,23 +328,18 @@ class ReportEngine:
 
     def pending(self) -> list[str]:
         """Every active report request id (for ``oadrPendingReports``)."""
-        return list(self._active)
+        return rules.pending_reports(self._active)
 
     def created_report(self, *, request_id: str | None) -> m.CreatedReport:
         """The ``oadrCreatedReport`` answering the latest :meth:`on_create_report`.
 
         Response code 200, or the code of the first refused request (with its reason).
         """
-        rej = self.rejections[0] if self.rejections else None
-        return m.CreatedReport(
-            response=m.Response(response_code=200 if rej is None else rej.response_code,
-                                response_description="OK" if rej is None else rej.description,
-                                request_id=request_id),
-            pending_reports=self.pending(), ven_id=self.ven_id)
+        return rules.created_report(self.rejections, self.pending(), request_id=request_id, ven_id=self.ven_id)
 
     def canceled_report(self, *, request_id: str | None) -> m.CanceledReport:
         """The ``oadrCanceledReport`` answering an ``oadrCancelReport`` (after :meth:`on_cancel_report`)."""
-        return m.CanceledReport(response=m.Response.ok(request_id), pending_reports=self.pending(), ven_id=self.ven_id)
+        return rules.canceled_report(self.pending(), request_id=request_id, ven_id=self.ven_id)
 
     def close(self) -> None:
         """Cancel every timer and every task in flight; the engine does nothing more. What the
@@ -438,11 +398,9 @@ class ReportEngine:
                 self._active[rid] = req
                 self._resume_history(req, now_dt, now_w)
             else:
-                if elapsed >= 0:  # instants before now were sampled (or missed while down): never again
-                    req.k = int(elapsed // req.gran) + 1 if req.gran > 0 else 1
-                    if req.back > 0:
-                        req.j = max(int(elapsed // req.back) + 1, 1)
-                if (req.gran == 0 and req.k > 0) or (req.end is not None and elapsed >= req.end):
+                # instants before now were sampled (or missed while down): never again
+                req.k, req.j, over = rules.resume(elapsed, req.gran, req.back, req.end)
+                if over:
                     self._finish(req)
                     continue
                 self._active[rid] = req
@@ -452,11 +410,7 @@ class ReportEngine:
         self._pending_changed()
 
     def _resume_history(self, req: _Request, now_dt: datetime, now_w: float) -> None:
-        period = req.back or req.gran
-        cursor = req.cursor or now_dt
-        nxt = max(cursor + timedelta(seconds=period), now_dt) if period else now_dt
-        if req.end_dt is not None:
-            nxt = min(max(nxt, now_dt), max(req.end_dt, now_dt))
+        nxt = rules.resume_fetch(req.cursor, rules.fetch_period(req.gran, req.back), req.end_dt, now_dt)
         req.timer = self._rt.wheel.call_at(now_w + (nxt - now_dt).total_seconds(), self._fire_history, req)
 
     async def drain(self) -> None:
@@ -472,90 +426,62 @@ class ReportEngine:
         name = getattr(self._ven_arg, "name", None)
         return str(name or self.ven_id or self._ven_arg or "?")
 
-    def _reject(self, rid: str, why: str) -> None:
-        self._rt.logger.warning("VEN %s: report request %s refused: %s", self._label(), rid, why)
-        self.rejections.append(Rejection(rid, REPORT_NOT_SUPPORTED, why))
+    def _reject(self, rej: Rejection) -> None:
+        self._rt.logger.warning("VEN %s: report request %s refused: %s", self._label(), rej.report_request_id,
+                                rej.description)
+        self.rejections.append(rej)
 
     def _start(self, rr: m.ReportRequest) -> None:
-        rs = rr.report_specifier
-        rid = rr.report_request_id
-        if rs.report_specifier_id == "METADATA":
+        if rules.wants_metadata(rr):
             self._spawn(self._resend_metadata())
             return
-        points = self._specs.get(rs.report_specifier_id)
-        if points is None:
-            self._reject(rid, f"unknown reportSpecifierID {rs.report_specifier_id!r}")
+        specs = rules.select(rr, self._specs)
+        if isinstance(specs, Rejection):
+            self._reject(specs)
             return
-        unknown = [sp.r_id for sp in rs.specifier_payloads if sp.r_id not in points]
-        if unknown:
-            self._reject(rid, f"unknown rID {', '.join(map(repr, unknown))} in report {rs.report_specifier_id!r}")
-            return
-        wanted = dict.fromkeys(sp.r_id for sp in rs.specifier_payloads) or dict.fromkeys(points)
-        specs = [points[r] for r in wanted]
+        rid = rr.report_request_id
         old = self._active.pop(rid, None)
         if old is not None:
             self._drop(old)
-        req = _Request(rid, rs.report_specifier_id, specs)
-        req.gran = max(rs.granularity.total_seconds(), 0.0)
-        back = rs.report_back_duration
-        req.back = max(back.total_seconds(), 0.0) if back is not None else 0.0
+        req = _Request(rid, rr.report_specifier.report_specifier_id, specs)
         now_dt, now_w = self._rt.clock(), self._rt.wheel.time()
         if is_history(specs[0]):
-            self._start_history(req, rs, now_dt, now_w)
+            self._start_history(req, rr, now_dt, now_w)
             return
-        delay = 0.0
-        if rs.report_interval_start is not None:
-            delay = (rs.report_interval_start - now_dt).total_seconds()
-            length = rs.report_interval_duration
-            end = delay + length.total_seconds() if length is not None and length > timedelta(0) else None
-            delay = max(delay, 0.0)  # an interval that began already: sample from now until its end
-            if end is not None:
-                if end <= delay:
-                    self._reject(rid, "the report interval is already over")
-                    return
-                req.end = end - delay
-        req.base_w = now_w + delay
-        req.base_dt = now_dt + timedelta(seconds=delay)
+        plan = rules.schedule(rr, now_dt)
+        if isinstance(plan, Rejection):
+            self._reject(plan)
+            return
+        req.gran, req.back, req.end = plan.gran, plan.back, plan.end
+        req.base_w = now_w + plan.delay
+        req.base_dt = now_dt + timedelta(seconds=plan.delay)
         self._active[rid] = req
         self._save(req)
         self._schedule(req)
 
-    def _start_history(self, req: _Request, rs: m.ReportSpecifier, now_dt: datetime, now_w: float) -> None:
+    def _start_history(self, req: _Request, rr: m.ReportRequest, now_dt: datetime, now_w: float) -> None:
         """``full`` mode (and the earlier ``HISTORY_USAGE`` (start, end) form): fetch ranges with the callback
         instead of sampling.
 
         With a report interval wholly in the past, one report with its data, then complete.
         Otherwise every ``reportBackDuration`` (or granularity) the data since the last fetch,
-        until the interval ends; no interval and no period: one report of the last ``report_duration``.
+        until the interval ends; no interval and no period: one report of the last ``report_duration``
+        (:func:`~fleetven.ven.report_rules.history_schedule`, :func:`~fleetven.ven.report_rules.first_fetch`).
         """
-        start = rs.report_interval_start
-        length = rs.report_interval_duration
-        period = req.back or req.gran
-        try:
-            if start is None:
-                start = now_dt - req.specs[0].report_duration if period == 0 else now_dt
-            start = utc(start)  # aware (the codec gives aware datetimes; a hand-made request may not)
-            end_dt = start + length if length is not None and length > timedelta(0) else None
-        except (OverflowError, ValueError):
-            self._reject(req.request_id, f"the report interval ({rs.report_interval_start!r}, {length!r}) is out "
-                                         "of range")
+        plan = rules.history_schedule(rr, req.specs[0].report_duration, now_dt)
+        if isinstance(plan, Rejection):
+            self._reject(plan)
             return
-        req.end_dt = end_dt
-        req.cursor = start
+        req.gran, req.back = plan.gran, plan.back
+        req.end_dt = plan.end
+        req.cursor = plan.start
         # Where the request's range begins: kept in the store (which refuses naive datetimes), and
         # read back by restore() as for any request.
-        req.base_dt = start
-        req.base_w = now_w + (start - now_dt).total_seconds()
+        req.base_dt = plan.start
+        req.base_w = now_w + (plan.start - now_dt).total_seconds()
         self._active[req.request_id] = req
         self._save(req)
-        if period == 0 or (req.end_dt is not None and req.end_dt <= now_dt):
-            if req.end_dt is None:
-                req.end_dt = now_dt
-            req.timer = self._rt.wheel.call_at(now_w, self._fire_history, req)
-            return
-        first = max(start, now_dt) + timedelta(seconds=period)
-        if req.end_dt is not None:
-            first = min(first, req.end_dt)
+        first, req.end_dt = rules.first_fetch(plan.start, plan.end, rules.fetch_period(req.gran, req.back), now_dt)
         req.timer = self._rt.wheel.call_at(now_w + (first - now_dt).total_seconds(), self._fire_history, req)
 
     def _fire_history(self, req: _Request) -> None:
@@ -563,19 +489,17 @@ class ReportEngine:
         if req.closed or req.finished or req.cursor is None:
             return
         now_dt, now_w = self._rt.clock(), self._rt.wheel.time()
-        upto = now_dt if req.end_dt is None else min(now_dt, req.end_dt)
+        upto, complete = rules.fetched_upto(now_dt, req.end_dt)
         for spec in req.specs:
             self._fetch(req, spec, req.cursor, upto)
         req.cursor = upto
-        if req.end_dt is not None and upto >= req.end_dt:
+        if complete:
             self._active.pop(req.request_id, None)
             self._finish(req)
             return
         self._save(req)
         self._flush(req)
-        nxt = now_dt + timedelta(seconds=req.back or req.gran)
-        if req.end_dt is not None:
-            nxt = min(nxt, req.end_dt)
+        nxt = rules.next_fetch(now_dt, rules.fetch_period(req.gran, req.back), req.end_dt)
         req.timer = self._rt.wheel.call_at(now_w + (nxt - now_dt).total_seconds(), self._fire_history, req)
 
     def _fetch(self, req: _Request, spec: ReportSpec, start: datetime, end: datetime) -> None:
@@ -613,7 +537,7 @@ class ReportEngine:
                 self._bad_sample(req, spec, hole, f"returned {result!r}, not a list of (datetime, value)",
                                  None if isinstance(exc, TypeError) else exc)
                 return
-        status = spec.report_name == "TELEMETRY_STATUS"
+        status = rules.is_status(spec.report_name)
         what = "status" if status else "finite number"
         for pair in pairs:
             when, value = pair if isinstance(pair, (tuple, list)) and len(pair) == 2 else (None, None)
@@ -654,39 +578,31 @@ class ReportEngine:
 
     def _schedule(self, req: _Request) -> None:
         """Arm the request's timer for its next event (sample, send or end)."""
-        times = []
-        if req.gran > 0 or req.k == 0:
-            t = req.k * req.gran
-            if req.end is None or t < req.end:
-                times.append(t)
-        if req.back > 0 and req.gran > 0:
-            times.append(req.j * req.back)
-        if req.end is not None:
-            times.append(req.end)
-        if not times:
+        off = rules.next_due(req.gran, req.back, req.end, req.k, req.j)
+        if off is None:
             return
-        off = min(times)
         req.timer = self._rt.wheel.call_at(req.base_w + off, self._fire, req, off)
 
     def _fire(self, req: _Request, off: float) -> None:
         req.timer = None
         if req.closed or req.finished:
             return
-        if req.back > 0 and req.gran > 0 and off == req.j * req.back:
+        due = rules.due_at(off, req.gran, req.back, req.end, req.k, req.j)
+        if due.send:
             req.j += 1
             self._flush(req)
-        if req.end is not None and off == req.end:
+        if due.end:
             self._active.pop(req.request_id, None)
             self._finish(req)
             return
-        if (req.gran > 0 or req.k == 0) and off == req.k * req.gran:
+        if due.sample:
             self._sample(req, req.base_dt + timedelta(seconds=off))
             req.k += 1
-            if req.gran == 0:  # one-shot (rule 324): sampled once, send once, complete
+            if rules.is_one_shot(req.gran):  # sampled once, send once, complete (rule 324)
                 self._active.pop(req.request_id, None)
                 self._finish(req)
                 return
-            if req.back == 0:
+            if rules.sends_each_sample(req.gran, req.back):
                 self._flush(req)
         self._schedule(req)
 
@@ -800,13 +716,13 @@ class ReportEngine:
             self._flush(req)
             return
         self._accept(req, spec, sample, value)
-        if req.back == 0 or req.gran == 0 or req.finished:
+        if rules.sends_each_sample(req.gran, req.back) or req.finished:
             self._flush(req)
 
     def _accept(self, req: _Request, spec: ReportSpec, sample: _Sample, value: Any) -> None:
         if req.closed:  # cancelled while an async callback ran: nothing more to keep
             return
-        status = spec.report_name == "TELEMETRY_STATUS"
+        status = rules.is_status(spec.report_name)
         try:
             pairs = as_pairs(value, status=status)
         except Exception as exc:  # user code: an iterable (a generator) that raised while read
@@ -916,13 +832,9 @@ class ReportEngine:
         self._spawn(self._deliver(req, self._update_report(req, ready)))
 
     def _update_report(self, req: _Request, samples: list[_Sample]) -> m.UpdateReport:
-        dur = timedelta(seconds=req.gran) if req.gran > 0 else None
-        intervals = [m.ReportInterval(dtstart=s.when, duration=dur, payloads=[m.ReportPayload(r_id=s.r_id,
-                                                                                               value=s.value)])
-                     for s in samples]
-        report = m.Report(report_specifier_id=req.specifier_id, report_name=req.report_name,
-                          created_date_time=self._rt.clock(), report_request_id=req.request_id, intervals=intervals)
-        return m.UpdateReport(request_id=uuid.uuid4().hex, reports=[report], ven_id=self.ven_id)
+        return rules.update_report(samples, report_request_id=req.request_id, specifier_id=req.specifier_id,
+                                   report_name=req.report_name, gran=req.gran, created=self._rt.clock(),
+                                   request_id=uuid.uuid4().hex, ven_id=self.ven_id)
 
     async def _deliver(self, req: _Request, msg: m.UpdateReport) -> None:
         ok = False
@@ -934,10 +846,10 @@ class ReportEngine:
             self._rt.logger.warning("VEN %s: oadrUpdateReport for request %s failed: %s; %d samples kept",
                                  self._label(), req.request_id, exc, len(req.inflight))
         else:
-            if isinstance(reply, m.UpdatedReport):
-                ok = reply.response.response_code == 200
-                if reply.cancel_report is not None:
-                    self.on_cancel_report(reply.cancel_report)
+            ok = rules.acknowledged(reply)
+            cancel = rules.carried_cancel(reply)
+            if cancel is not None:
+                self.on_cancel_report(cancel)
             if not ok:
                 self._rt.logger.warning("VEN %s: oadrUpdateReport for request %s not acknowledged (%s); "
                                      "%d samples kept", self._label(), req.request_id,
