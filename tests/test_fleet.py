@@ -24,6 +24,7 @@ import samples
 
 from fleetven.exceptions import ConfigurationError, ProtocolError
 from fleetven.fleet.core import Fleet
+from fleetven.http.transport import Transport
 from fleetven.openadr import model as m
 from fleetven.testing import Faults, TestVTN
 from fleetven.ven.core import Shared, Ven
@@ -753,6 +754,36 @@ async def test_stop_from_a_handler(vtn: TestVTN) -> None:
     await fleet.stop()  # idempotent; waits for the shutdown the handler started
     assert ven.state == "stopped"
     assert fleet.wheel is None and fleet.transport is not None and fleet.transport.closed
+
+
+async def test_the_transport_comes_from_transport_factory(vtn: TestVTN) -> None:
+    """``Fleet(transport_factory=...)`` makes the fleet's transport: once when the fleet is built and
+    again when it starts after a stop closed the last one, with the fleet's own settings, and every
+    VEN request goes through what it made."""
+    made: list[tuple[str, dict[str, Any]]] = []
+    services: list[str] = []
+
+    class Counting(Transport):
+        async def request(self, service: str, body: bytes, **kwargs: Any) -> bytes:
+            services.append(service)
+            return await super().request(service, body, **kwargs)
+
+    def factory(vtn_url: str, *, timeout: float, limit: int, max_size: int) -> Transport:
+        made.append((vtn_url, {"timeout": timeout, "limit": limit, "max_size": max_size}))
+        return Counting(vtn_url, timeout=timeout, limit=limit, max_size=max_size)
+
+    fleet = make_fleet(vtn, transport_factory=factory, max_connections=3, max_message_size=50_000)
+    first = fleet.transport
+    assert isinstance(first, Counting)
+    assert made == [(vtn.url, {"timeout": 5.0, "limit": 3, "max_size": 50_000})]
+    fleet.add_ven("site-1")
+    async with fleet:
+        await vtn.wait_for(lambda: registered(fleet), timeout=DEADLINE)
+    assert services[:2] == ["EiRegisterParty", "EiRegisterParty"]
+    assert first.closed
+    async with fleet:
+        assert isinstance(fleet.transport, Counting) and fleet.transport is not first
+    assert len(made) == 2 and made[1] == made[0]
 
 
 async def test_stop_lets_an_answer_in_flight_be_acknowledged(vtn: TestVTN, tmp_path: Path) -> None:
