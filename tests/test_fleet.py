@@ -25,6 +25,7 @@ import samples
 from fleetven.exceptions import ConfigurationError, ProtocolError
 from fleetven.fleet.core import Fleet
 from fleetven.http.transport import Transport
+from fleetven.observe import Observer
 from fleetven.openadr import model as m
 from fleetven.testing import Faults, TestVTN
 from fleetven.ven.core import Shared, Ven
@@ -156,29 +157,56 @@ async def test_fifty_vens_register(vtn: TestVTN) -> None:
         await vtn.wait_for(lambda: vtn.polls >= before + 100, timeout=DEADLINE)
 
 
-async def test_registrations_bounded_by_max_registering(vtn: TestVTN, monkeypatch: pytest.MonkeyPatch) -> None:
-    fleet = make_fleet(vtn, max_registering=3)
-    seen: list[int] = []
-    order: list[str] = []
-    begin = Ven._begin_registration
+class RegistrationSpans(Observer):
+    """Each registration attempt as the fleet's observer hears it: from the moment its first request
+    (``oadrQueryRegistration``) went out to the VEN's change to ``registered`` (both on the loop's
+    clock). A VEN holds its registration slot over all of that span and more, so spans that overlap
+    are slots held at once."""
 
-    def counting(ven: Ven) -> None:
-        begin(ven)
-        seen.append(ven._shared.registering)
-        order.append(ven.name)
+    def __init__(self) -> None:
+        self.begun: list[tuple[float, str]] = []
+        self.ended: list[tuple[float, str]] = []
 
-    monkeypatch.setattr(Ven, "_begin_registration", counting)
+    def request_done(self, ven: Ven, message_type: str, due: float, sent: float, done: float,
+                     error: BaseException | None) -> None:
+        if message_type == "oadrQueryRegistration":
+            self.begun.append((sent, ven.name))
+
+    def ven_state(self, ven: Ven, old: str, new: str) -> None:
+        if new == "registered":
+            self.ended.append((asyncio.get_running_loop().time(), ven.name))
+
+    def most_at_once(self) -> int:
+        """The most attempts under way at one moment (an attempt that ended when another began
+        does not overlap it)."""
+        steps = sorted([(t, 1) for t, _ in self.begun] + [(t, -1) for t, _ in self.ended])
+        now = most = 0
+        for _, step in steps:
+            now += step
+            most = max(most, now)
+        return most
+
+    def order(self) -> list[str]:
+        """The VENs in the order their attempts began."""
+        return [name for _, name in sorted(self.begun)]
+
+
+async def test_registrations_bounded_by_max_registering(vtn: TestVTN) -> None:
+    spans = RegistrationSpans()
+    fleet = make_fleet(vtn, max_registering=3, observer=spans)
     for i in range(30):
         fleet.add_ven(f"site-{i:04d}")
     async with fleet:
         await vtn.wait_for(lambda: registered(fleet), timeout=DEADLINE)
-        assert len(seen) == 30 and max(seen) == 3  # never more than 3 at once, and the queue did fill them
+        # one attempt each, never more than 3 at once, and the queue did fill the 3 slots
+        assert len(spans.begun) == 30 and len(spans.ended) == 30
+        assert spans.most_at_once() == 3
         # the waiting VENs held no task: at most 3 registration steps ran at any moment
         shared = fleet._shared
         await vtn.wait_for(lambda: shared.registering == 0, timeout=DEADLINE)
         assert not shared.registration_queue
         # first in, first out: the VENs got their turn in the order they were added
-        assert order == [f"site-{i:04d}" for i in range(30)]
+        assert spans.order() == [f"site-{i:04d}" for i in range(30)]
         assert vtn.errors == []
 
 
