@@ -123,7 +123,7 @@ class TestVTN:
     ``(ven_id, Report)`` from ``oadrUpdateReport``, :attr:`registered_reports`
     ``(ven_id, Report)`` from ``oadrRegisterReport``, :attr:`opts` ``(ven_id,
     oadrCreateOpt | oadrCancelOpt)``, :attr:`faulted`, :attr:`errors`
-    ``(ven_id, MessageError)`` for bodies refused; counter :attr:`polls`.
+    ``(ven_id, MessageError)`` for bodies refused; counters :attr:`polls` and :attr:`parsed`.
     """
 
     __test__ = False  # not a pytest test class, whatever its name
@@ -177,6 +177,10 @@ class TestVTN:
         self.faulted: list[Receipt] = []
         self.errors: list[tuple[str | None, MessageError]] = []
         self.polls = 0
+        #: Request bodies read by the full parser (or verifier); the others were recognised byte
+        #: for byte as the builder's own ``oadrPoll``, ``oadrQueryRegistration`` or
+        #: ``oadrRequestEvent`` around plain values, and count none.
+        self.parsed = 0
         self._by_registration: dict[str, str] = {}
         self._ven_numbers = itertools.count(1)
         self._ids = itertools.count(1)
@@ -443,6 +447,7 @@ class TestVTN:
         return self._refuse(path, MessageTooLarge(f"request body larger than {self.max_size} bytes", path=path))
 
     def _decode(self, data: bytes) -> m.Message:
+        self.parsed += 1
         if self.verifier is None:
             return parse_message(data, max_size=self.max_size)
         return verify_message(data, self.verifier, self._guard, max_size=self.max_size)
