@@ -19,6 +19,7 @@ from fleetven.messages.parse import DEFAULT_MAX_SIZE
 from fleetven.openadr import model as m
 from fleetven.signing import (
     ReplayGuard,
+    SigningKey,
     Verifier,
     load_signing_key,
     sign_message,
@@ -157,7 +158,10 @@ class TestVTN:
         self.on_register_report = on_register_report
         self.record_polls = record_polls
         self._access_log = access_log
-        self._signer = load_signing_key(cert, key, passphrase) if cert is not None and key is not None else None
+        #: The key every answer is signed with (from ``cert`` and ``key``); ``None``: answers are unsigned.
+        #: Settable while running (a test's VTN that stops signing).
+        self.signer: SigningKey | None = (
+            load_signing_key(cert, key, passphrase) if cert is not None and key is not None else None)
         self.verifier = verifier
         # One guard for every VEN: nonces are random, so one seen twice from anybody is a replay.
         self._guard = ReplayGuard()
@@ -496,7 +500,7 @@ class TestVTN:
         return _DROP
 
     def _reply(self, answer: m.Message) -> Reply:
-        signer = self._signer
+        signer = self.signer
         if type(answer) is m.ResponseMessage and answer.ven_id is not None:
             idle = self._idle.get(answer.ven_id)
             if idle is not None and idle[0] is answer:  # a VEN's idle poll answer, made once
@@ -588,7 +592,7 @@ class TestVTN:
             # Nothing queued: oadrResponse 200, the venID, an empty requestID; the same every
             # time, so it is built (or its signed object is) once per VEN.
             answer = m.ResponseMessage(response=self._ok(None), ven_id=msg.ven_id)
-            body = build_message(answer) if self._signer is None else build_signed_object(answer)
+            body = build_message(answer) if self.signer is None else build_signed_object(answer)
             self._idle[msg.ven_id] = idle = (answer, body)
         return idle[0]
 
