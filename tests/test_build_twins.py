@@ -8,9 +8,9 @@ after appending the same pieces, for every event:
 
 * directly: the text appended, the exception class and its fields;
 * through :func:`~fleetven.messages.build.build_signed_object` and
-  :func:`~fleetven.messages.build.build_message` with each twin in use: the
-  same bytes, or the same :class:`~fleetven.exceptions.BuildError` (text,
-  ``path``, ``message_type``).
+  :func:`~fleetven.messages.build.build_message` with each twin given as
+  ``twin=``: the same bytes, or the same
+  :class:`~fleetven.exceptions.BuildError` (text, ``path``, ``message_type``).
 
 Events are generated with every optional field, odd values (negative, huge
 and fractional durations, datetimes in other zones, naive ones, microseconds,
@@ -24,9 +24,8 @@ comparisons are skipped (the pure twin is what every other build test runs).
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from types import ModuleType
 from typing import Any
@@ -42,7 +41,7 @@ from fleetven._fast import NO_EXTENSIONS
 from fleetven._fast import _build_py as pure
 from fleetven.exceptions import BuildError
 from fleetven.openadr import model as m
-from fleetven.openadr.timefmt import format_duration
+from fleetven.openadr.timefmt import format_datetime, format_duration
 
 UTC = timezone.utc
 PLUS2 = timezone(timedelta(hours=2))
@@ -71,36 +70,26 @@ def test_build_uses_the_compiled_twin_unless_asked_not_to() -> None:
 
 
 def _event_outcome(fn: EventFn, ev: Any) -> tuple[str, Any]:
-    """What ``fn(ev, out)`` appends to ``out``, and what it raises (class and fields)."""
+    """What ``fn(ev, out)`` appends to ``out``, and what it raises: the class and, for the twins'
+    "cannot write this value" error (``_Bad``), its ``where`` and ``reason``, else its text."""
     out = ["<oadr:oadrDistributeEvent>"]
     try:
         fn(ev, out)
-    except build._Bad as exc:
-        return "".join(out), ("_Bad", exc.where, exc.reason)
     except Exception as exc:  # any error must be the same error
+        if hasattr(exc, "where") and hasattr(exc, "reason"):
+            return "".join(out), (type(exc).__name__, exc.where, exc.reason)
         return "".join(out), (type(exc).__name__, str(exc))
     return "".join(out), None
 
 
-@contextlib.contextmanager
-def _twin_in_use(fn: EventFn) -> Iterator[None]:
-    saved = build._event
-    build._event = fn
-    try:
-        yield
-    finally:
-        build._event = saved
-
-
-def _build_outcome(fn: EventFn, msg: m.DistributeEvent) -> tuple[Any, Any]:
-    """``build_signed_object`` and ``build_message`` of ``msg`` with the twin ``fn`` in use."""
+def _build_outcome(twin: ModuleType, msg: m.DistributeEvent) -> tuple[Any, Any]:
+    """``build_signed_object`` and ``build_message`` of ``msg`` with ``twin`` writing its events."""
     results: list[Any] = []
-    with _twin_in_use(fn):
-        for builder in (build.build_signed_object, build.build_message):
-            try:
-                results.append(builder(msg))
-            except BuildError as exc:
-                results.append(("BuildError", str(exc), exc.path, exc.message_type))
+    for builder in (build.build_signed_object, build.build_message):
+        try:
+            results.append(builder(msg, twin=twin))
+        except BuildError as exc:
+            results.append(("BuildError", str(exc), exc.path, exc.message_type))
     return results[0], results[1]
 
 
@@ -109,7 +98,7 @@ def assert_same(compiled: ModuleType, ev: Any) -> tuple[str, Any]:
     expected = _event_outcome(pure.event, ev)
     assert _event_outcome(compiled.event, ev) == expected
     msg = m.DistributeEvent(request_id="req-1", vtn_id="vtn-1", events=[ev, ev])
-    assert _build_outcome(compiled.event, msg) == _build_outcome(pure.event, msg)
+    assert _build_outcome(compiled, msg) == _build_outcome(pure, msg)
     return expected
 
 
@@ -435,7 +424,7 @@ def test_odd_durations(compiled: ModuleType, value: Any) -> None:
 def test_interval_datetimes(compiled: ModuleType, value: datetime) -> None:
     text, error = assert_same(compiled, _ev(iv_dtstart=value))
     assert error is None
-    assert f"<xcal:date-time>{build._dt(value, '')}</xcal:date-time>" in text
+    assert f"<xcal:date-time>{format_datetime(value)}</xcal:date-time>" in text
 
 
 def test_naive_datetimes_fail_alike(compiled: ModuleType) -> None:
@@ -459,12 +448,30 @@ def test_descriptor_text_variants(compiled: ModuleType, field: str, value: Any) 
 
 def test_build_errors_are_the_same(compiled: ModuleType) -> None:
     msg = m.DistributeEvent(request_id="r", vtn_id="v", events=[_ev(), _ev(iv_signal_payload=math.nan)])
-    outcomes = [_build_outcome(fn, msg) for fn in (pure.event, compiled.event)]
+    outcomes = [_build_outcome(twin, msg) for twin in (pure, compiled)]
     assert outcomes[0] == outcomes[1]
     kind, _, path, message_type = outcomes[0][0]
     assert kind == "BuildError" and message_type == "oadrDistributeEvent"
     assert path == ("oadrDistributeEvent/oadrEvent[2]/eiEvent/eiEventSignals/eiEventSignal[1]/intervals/"
                     "interval[1]/signalPayload/payloadFloat/value")
+
+
+def test_the_builder_writes_events_with_the_twin_it_is_given() -> None:
+    """``twin=`` is what writes the events (so the comparisons above compare both twins), and
+    without it the builder uses the twin :mod:`fleetven._fast` picked."""
+    seen: list[Any] = []
+    recording = ModuleType("recording")
+
+    def event(ev: Any, out: list[str]) -> None:
+        seen.append(ev)
+        pure.event(ev, out)
+
+    recording.event = event  # type: ignore[attr-defined]
+    events = [_ev(), _ev(iv_uid="other")]
+    msg = m.DistributeEvent(request_id="r", vtn_id="v", events=events)
+    assert build.build_message(msg, twin=recording) == build.build_message(msg, twin=pure)
+    assert build.build_signed_object(msg, twin=recording) == build.build_signed_object(msg, twin=pure)
+    assert seen == events * 2
 
 
 def test_a_hostile_key_fails_alike(compiled: ModuleType) -> None:

@@ -13,7 +13,6 @@ import pytest
 
 from fleetven.app.config import (
     FleetConfig,
-    _Positions,
     build_fleet,
     load_config,
     parse_duration_setting,
@@ -488,8 +487,13 @@ def test_not_durations(value: object) -> None:
         parse_duration_setting(value)
 
 
-def test_positions_survive_multiline_values_quoted_and_dotted_keys() -> None:
-    text = textwrap.dedent('''
+def test_lines_survive_multiline_values_quoted_and_dotted_keys(tmp_path: Path) -> None:
+    """Each mistake names the line of its key (or of the table or key holding it) through TOML that
+    line-by-line reading gets wrong: a multi-line string holding a table header and a key, a
+    multi-line array with a comment holding brackets, a header with a comment, quoted and dotted
+    keys, arrays of tables (also dotted, and reopened by a later header), escaped and extra quotes
+    ending a string, and keys inside inline tables and arrays."""
+    tricky = write(tmp_path, '''
         title = """
         [fake]
         url = 1
@@ -507,21 +511,32 @@ def test_positions_survive_multiline_values_quoted_and_dotted_keys() -> None:
         y = "a\\"b"
         z = """q"""" # ends here
         [[vens.ven]]
-        name = "n"
+        name = 1
         [vens]
         csv = "c"
-    ''').lstrip("\n")
-    positions = _Positions(text)
-    assert positions.line(("title",)) == 1
-    assert positions.line(("fake",)) is None
-    assert positions.line(("list",)) == 5
-    assert positions.line(("vtn",)) == 9
-    assert positions.line(("vtn", "url")) == 10
-    assert positions.line(("vtn", "a", "b")) == 11
-    assert positions.line(("vtn", "a", "b", "c")) == 11  # inside an inline table: the holder's line
-    assert positions.line(("reports", 0, "x")) == 13
-    assert positions.line(("reports", 1)) == 14
-    assert positions.line(("reports", 1, "z")) == 16
-    assert positions.line(("vens", "ven", 0, "name")) == 18
-    assert positions.line(("vens", "csv")) == 20
-    assert positions.line(("vtn", "missing")) == 9
+    ''')
+    assert [(line, key) for _, line, key in map(where, mistakes(tricky))] == [
+        (1, "title"),  # the header-like lines in its string are no table ([fake] has no line)
+        (5, "list"),
+        (10, "vtn.url"),
+        (11, "vtn.a"),
+        (12, "reports[0]"),  # callback is missing
+        (12, "reports[0]"),  # resource_id is missing
+        (13, "reports[0].x"),
+        (14, "reports[1]"),
+        (14, "reports[1]"),
+        (15, "reports[1].y"),
+        (16, "reports[1].z"),
+        (18, "vens.ven[0].name"),
+        (20, "vens.csv"),
+    ]
+    inline = write(tmp_path, '''
+        vens.ven = [{ name = "n", colour = "red" }, { name = "m", size = { big = 1 } }]
+        [vtn]  # a comment after a header
+        check_hostname = true
+    ''', name="inline.toml")
+    assert [(line, key) for _, line, key in map(where, mistakes(inline))] == [
+        (1, "vens.ven[0].colour"),  # inside an inline table: the holder's line
+        (1, "vens.ven[1].size"),
+        (2, "vtn"),  # url is missing: the table's line
+    ]

@@ -25,6 +25,8 @@ import samples
 from fleetven.exceptions import ConfigurationError, ProtocolError
 from fleetven.fleet.core import Fleet
 from fleetven.fleet.driver import Shared, Ven
+from fleetven.http.transport import Transport
+from fleetven.observe import Observer
 from fleetven.openadr import model as m
 from fleetven.testing import Faults, TestVTN
 from fleetven.ven.events import OPT_IN, OPT_OUT
@@ -155,29 +157,56 @@ async def test_fifty_vens_register(vtn: TestVTN) -> None:
         await vtn.wait_for(lambda: vtn.polls >= before + 100, timeout=DEADLINE)
 
 
-async def test_registrations_bounded_by_max_registering(vtn: TestVTN, monkeypatch: pytest.MonkeyPatch) -> None:
-    fleet = make_fleet(vtn, max_registering=3)
-    seen: list[int] = []
-    order: list[str] = []
-    begin = Ven._begin_registration
+class RegistrationSpans(Observer):
+    """Each registration attempt as the fleet's observer hears it: from the moment its first request
+    (``oadrQueryRegistration``) went out to the VEN's change to ``registered`` (both on the loop's
+    clock). A VEN holds its registration slot over all of that span and more, so spans that overlap
+    are slots held at once."""
 
-    def counting(ven: Ven) -> None:
-        begin(ven)
-        seen.append(ven._shared.registering)
-        order.append(ven.name)
+    def __init__(self) -> None:
+        self.begun: list[tuple[float, str]] = []
+        self.ended: list[tuple[float, str]] = []
 
-    monkeypatch.setattr(Ven, "_begin_registration", counting)
+    def request_done(self, ven: Ven, message_type: str, due: float, sent: float, done: float,
+                     error: BaseException | None) -> None:
+        if message_type == "oadrQueryRegistration":
+            self.begun.append((sent, ven.name))
+
+    def ven_state(self, ven: Ven, old: str, new: str) -> None:
+        if new == "registered":
+            self.ended.append((asyncio.get_running_loop().time(), ven.name))
+
+    def most_at_once(self) -> int:
+        """The most attempts under way at one moment (an attempt that ended when another began
+        does not overlap it)."""
+        steps = sorted([(t, 1) for t, _ in self.begun] + [(t, -1) for t, _ in self.ended])
+        now = most = 0
+        for _, step in steps:
+            now += step
+            most = max(most, now)
+        return most
+
+    def order(self) -> list[str]:
+        """The VENs in the order their attempts began."""
+        return [name for _, name in sorted(self.begun)]
+
+
+async def test_registrations_bounded_by_max_registering(vtn: TestVTN) -> None:
+    spans = RegistrationSpans()
+    fleet = make_fleet(vtn, max_registering=3, observer=spans)
     for i in range(30):
         fleet.add_ven(f"site-{i:04d}")
     async with fleet:
         await vtn.wait_for(lambda: registered(fleet), timeout=DEADLINE)
-        assert len(seen) == 30 and max(seen) == 3  # never more than 3 at once, and the queue did fill them
+        # one attempt each, never more than 3 at once, and the queue did fill the 3 slots
+        assert len(spans.begun) == 30 and len(spans.ended) == 30
+        assert spans.most_at_once() == 3
         # the waiting VENs held no task: at most 3 registration steps ran at any moment
         shared = fleet._shared
         await vtn.wait_for(lambda: shared.registering == 0, timeout=DEADLINE)
         assert not shared.registration_queue
         # first in, first out: the VENs got their turn in the order they were added
-        assert order == [f"site-{i:04d}" for i in range(30)]
+        assert spans.order() == [f"site-{i:04d}" for i in range(30)]
         assert vtn.errors == []
 
 
@@ -753,6 +782,36 @@ async def test_stop_from_a_handler(vtn: TestVTN) -> None:
     await fleet.stop()  # idempotent; waits for the shutdown the handler started
     assert ven.state == "stopped"
     assert fleet.wheel is None and fleet.transport is not None and fleet.transport.closed
+
+
+async def test_the_transport_comes_from_transport_factory(vtn: TestVTN) -> None:
+    """``Fleet(transport_factory=...)`` makes the fleet's transport: once when the fleet is built and
+    again when it starts after a stop closed the last one, with the fleet's own settings, and every
+    VEN request goes through what it made."""
+    made: list[tuple[str, dict[str, Any]]] = []
+    services: list[str] = []
+
+    class Counting(Transport):
+        async def request(self, service: str, body: bytes, **kwargs: Any) -> bytes:
+            services.append(service)
+            return await super().request(service, body, **kwargs)
+
+    def factory(vtn_url: str, *, timeout: float, limit: int, max_size: int) -> Transport:
+        made.append((vtn_url, {"timeout": timeout, "limit": limit, "max_size": max_size}))
+        return Counting(vtn_url, timeout=timeout, limit=limit, max_size=max_size)
+
+    fleet = make_fleet(vtn, transport_factory=factory, max_connections=3, max_message_size=50_000)
+    first = fleet.transport
+    assert isinstance(first, Counting)
+    assert made == [(vtn.url, {"timeout": 5.0, "limit": 3, "max_size": 50_000})]
+    fleet.add_ven("site-1")
+    async with fleet:
+        await vtn.wait_for(lambda: registered(fleet), timeout=DEADLINE)
+    assert services[:2] == ["EiRegisterParty", "EiRegisterParty"]
+    assert first.closed
+    async with fleet:
+        assert isinstance(fleet.transport, Counting) and fleet.transport is not first
+    assert len(made) == 2 and made[1] == made[0]
 
 
 async def test_stop_lets_an_answer_in_flight_be_acknowledged(vtn: TestVTN, tmp_path: Path) -> None:

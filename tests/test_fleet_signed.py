@@ -123,7 +123,7 @@ async def test_unsigned_poll_reply_refused_and_answered_463(vtn: TestVTN, pki: d
     ven = fleet.add_ven("victim")
     async with fleet:
         await vtn.wait_for(lambda: registered(fleet), timeout=DEADLINE)
-        vtn._signer = None  # from now on the VTN's answers are unsigned
+        vtn.signer = None  # from now on the VTN's answers are unsigned
         assert ven.ven_id is not None
         vtn.add_event(ven.ven_id, event("ev-unsigned"))
 
@@ -142,11 +142,11 @@ async def test_replayed_reply_refused_by_the_same_ven_only(vtn: TestVTN, pki: di
     one, two = fleet.add_ven("one"), fleet.add_ven("two")
     async with fleet:
         await vtn.wait_for(lambda: registered(fleet), timeout=DEADLINE)
-        assert vtn._signer is not None
+        assert vtn.signer is not None
         from fleetven.signing import sign_message
 
         body = sign_message(m.ResponseMessage(response=m.Response(response_code=200, response_description="OK"),
-                                              ven_id=one.ven_id), vtn._signer)
+                                              ven_id=one.ven_id), vtn.signer)
         one._decode(body, 1 << 20)
         with pytest.raises(ReplayError):
             one._decode(body, 1 << 20)

@@ -8,9 +8,10 @@ polls spread over the backoff window instead of arriving in one wave.
 
 What the fleet does is seen from outside: the VTN's records (what arrived, and when, on the VTN's
 clock), the proxy's counters, the report callbacks, and a :class:`RecordingTransport` (the fleet's
-own transport class, patched in, logging each request's VEN, service, start and outcome). Nothing
-sleeps: every wait polls a condition with a deadline. The only time-based assertions are lower
-bounds (a backed-off VEN waited at least so long on average) and distributions of counts.
+own transport class, given as ``Fleet(transport_factory=...)``, logging each request's VEN,
+service, start and outcome). Nothing sleeps: every wait polls a condition with a deadline. The only
+time-based assertions are lower bounds (a backed-off VEN waited at least so long on average) and
+distributions of counts.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from typing import Any
 
 import pytest
 
-import fleetven.fleet.core as fleet_module
 from fleetven.fleet.core import Fleet
 from fleetven.fleet.driver import Ven
 from fleetven.http.transport import OADR_POLL, Call, Callback, Transport
@@ -52,7 +52,7 @@ class Attempt:
 
 
 class RecordingTransport(Transport):
-    """The fleet's transport, logging every request by VEN name (patched into ``fleetven.fleet.core``)."""
+    """The fleet's transport, logging every request by VEN name (``Fleet(transport_factory=RecordingTransport)``)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -85,12 +85,6 @@ class RecordingTransport(Transport):
     def polls(self, ven: str, *, since: float = float("-inf")) -> list[Attempt]:
         """``ven``'s polls started at or after ``since``."""
         return [a for a in self.log[ven] if a.service == OADR_POLL and a.at >= since]
-
-
-@pytest.fixture
-def recording(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fleets made in the test use :class:`RecordingTransport`."""
-    monkeypatch.setattr(fleet_module, "Transport", RecordingTransport)
 
 
 def log_of(fleet: Fleet) -> RecordingTransport:
@@ -216,7 +210,6 @@ async def proxy(vtn: TestVTN) -> AsyncIterator[FaultProxy]:
         yield p
 
 
-@pytest.mark.usefixtures("recording")
 async def test_each_ven_backs_off_and_recovers_without_losing_samples(vtn: TestVTN, proxy: FaultProxy) -> None:
     """Every fault in turn on one fleet of four VENs: each backs off while it lasts, polls again once
     it is over, and at the end every sample taken (during the faults too) reached the VTN in order.
@@ -225,7 +218,7 @@ async def test_each_ven_backs_off_and_recovers_without_losing_samples(vtn: TestV
     """
     sampler = Sampler()
     fleet = Fleet(proxy.proxied_url(vtn.url), seed=5, poll_interval=0.02, backoff_base=BASE, backoff_cap=CAP,
-                  request_timeout=0.3, timer_resolution=0.01)
+                  request_timeout=0.3, timer_resolution=0.01, transport_factory=RecordingTransport)
     fleet.add_report(sampler, "meter", "power_real", sampling_rate=GRANULARITY)
     for i in range(4):
         fleet.add_ven(f"site-{i}")
@@ -296,12 +289,11 @@ async def test_each_ven_backs_off_and_recovers_without_losing_samples(vtn: TestV
 # ------------------------------------------------------- one slow VEN, the others on time
 
 
-@pytest.mark.usefixtures("recording")
 @pytest.mark.parametrize("delay", [0.5, 30.0], ids=["slow", "silent"])
 async def test_a_vtn_slow_for_one_ven_holds_up_no_other(vtn: TestVTN, proxy: FaultProxy, delay: float) -> None:
     # Two connections only: a VEN stuck on one leaves one for the five others.
     fleet = Fleet(proxy.proxied_url(vtn.url), seed=9, poll_interval=0.05, backoff_base=BASE, backoff_cap=CAP,
-                  request_timeout=1.0, max_connections=2)
+                  request_timeout=1.0, max_connections=2, transport_factory=RecordingTransport)
     for i in range(6):
         fleet.add_ven(f"site-{i}")
     async with fleet:

@@ -35,10 +35,23 @@ DEADLINE = 10.0
 QUERY = build_message(m.QueryRegistration(request_id="q-1"))
 
 
-async def _request_through_post(
-    self: Transport, service: str, body: bytes, *, ssl: ssl.SSLContext | None = None, ven: str | None = None
+@pytest.fixture(params=["request", "post"])
+def api(request: pytest.FixtureRequest) -> str:
+    """Which API of :class:`Transport` :func:`send` goes through: every test that sends runs over
+    the coroutine API (``request``) and over the callback API (``post``)."""
+    return str(request.param)
+
+
+async def send(
+    transport: Transport, api: str, service: str, body: bytes, *, ssl: ssl.SSLContext | None = None,
+    ven: str | None = None,
 ) -> bytes:
-    """:meth:`Transport.request` made of :meth:`Transport.post`: the same contract, through callbacks."""
+    """One request through ``api``: :meth:`Transport.request`, or the same contract made of
+    :meth:`Transport.post` and its callback (called once, never before ``post`` returns; a
+    cancelled wait cancels the call)."""
+    if api == "request":
+        return await transport.request(service, body, ssl=ssl, ven=ven)
+    assert api == "post", api
     done: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
     calls: list[tuple[bytes | None, BaseException | None]] = []
 
@@ -52,7 +65,7 @@ async def _request_through_post(
                 assert answer is not None
                 done.set_result(answer)
 
-    call = self.post(service, body, callback, ssl=ssl, ven=ven)
+    call = transport.post(service, body, callback, ssl=ssl, ven=ven)
     assert not calls, "a post callback is never called before post returns"
     try:
         return await done
@@ -60,13 +73,6 @@ async def _request_through_post(
         call.cancel()
         raise
 
-
-@pytest.fixture(autouse=True, params=["request", "post"])
-def api(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Every test runs over the coroutine API and, with ``request`` rebuilt on it, the callback API."""
-    if request.param == "post":
-        monkeypatch.setattr(Transport, "request", _request_through_post)
-    return str(request.param)
 
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
@@ -117,16 +123,16 @@ async def vtn() -> AsyncIterator[TestVTN]:
 # ------------------------------------------------------------------ success
 
 
-async def test_query_registration_against_test_vtn(vtn: TestVTN) -> None:
+async def test_query_registration_against_test_vtn(vtn: TestVTN, api: str) -> None:
     async with Transport(vtn.url, timeout=DEADLINE) as transport:
-        reply = parse_message(await transport.request("EiRegisterParty", QUERY, ven="site-1"))
+        reply = parse_message(await send(transport, api, "EiRegisterParty", QUERY, ven="site-1"))
     assert isinstance(reply, m.CreatedPartyRegistration)
     assert reply.vtn_id == "TEST-VTN"
     assert reply.response.request_id == "q-1"
     assert [type(r.message) for r in vtn.received] == [m.QueryRegistration]
 
 
-async def test_request_is_an_xml_post_to_the_service() -> None:
+async def test_request_is_an_xml_post_to_the_service(api: str) -> None:
     seen: list[tuple[str, str, str | None, str | None, bytes]] = []
 
     async def record(request: web.BaseRequest) -> web.StreamResponse:
@@ -138,11 +144,11 @@ async def test_request_is_an_xml_post_to_the_service() -> None:
         return web.Response(body=b"plain answer", content_type="text/plain")
 
     async with serve(record) as (url, _), Transport(url + "/", user_agent="ua-test") as transport:
-        assert await transport.request("OadrPoll", b"<poll/>") == b"plain answer"
+        assert await send(transport, api, "OadrPoll", b"<poll/>") == b"plain answer"
     assert seen == [("POST", "/OpenADR2/Simple/2.0b/OadrPoll", "application/xml", "ua-test", b"<poll/>")]
 
 
-async def test_chunked_answer_within_the_cap_is_read_whole() -> None:
+async def test_chunked_answer_within_the_cap_is_read_whole(api: str) -> None:
     payload = b"<x>" + b"a" * 5000 + b"</x>"
 
     async def chunked(request: web.BaseRequest) -> web.StreamResponse:
@@ -156,17 +162,17 @@ async def test_chunked_answer_within_the_cap_is_read_whole() -> None:
         return resp
 
     async with serve(chunked) as (url, _), Transport(url, max_size=len(payload)) as transport:
-        assert await transport.request("EiEvent", b"<q/>") == payload
+        assert await send(transport, api, "EiEvent", b"<q/>") == payload
 
 
 # ------------------------------------------------------------------ failures
 
 
-async def test_http_503_raises_http_status_error(vtn: TestVTN) -> None:
+async def test_http_503_raises_http_status_error(vtn: TestVTN, api: str) -> None:
     vtn.faults.status = 503
     async with Transport(vtn.url, timeout=DEADLINE) as transport:
         with pytest.raises(HTTPStatusError) as info:
-            await transport.request("EiRegisterParty", QUERY, ven="site-7")
+            await send(transport, api, "EiRegisterParty", QUERY, ven="site-7")
     err = info.value
     assert err.status == 503  # type: ignore[attr-defined]
     assert err.fields == {
@@ -179,21 +185,21 @@ async def test_http_503_raises_http_status_error(vtn: TestVTN) -> None:
     assert "503" in text and "ven=site-7" in text and "EiRegisterParty" in text and vtn.url in text
 
 
-async def test_connection_refused_raises_transport_error() -> None:
+async def test_connection_refused_raises_transport_error(api: str) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}/OpenADR2/Simple/2.0b"
     async with Transport(url, timeout=DEADLINE) as transport:
         with pytest.raises(TransportError) as info:
-            await transport.request("OadrPoll", b"<poll/>", ven="site-2")
+            await send(transport, api, "OadrPoll", b"<poll/>", ven="site-2")
     assert type(info.value) is TransportError
     assert info.value.fields == {"ven": "site-2", "service": "OadrPoll", "url": f"{url}/OadrPoll"}
     assert "ven=site-2" in str(info.value) and "OadrPoll" in str(info.value)
     assert isinstance(info.value, ConnectionError)
 
 
-async def test_server_that_never_answers_raises_transport_timeout() -> None:
+async def test_server_that_never_answers_raises_transport_timeout(api: str) -> None:
     release = asyncio.Event()
     arrived = asyncio.Event()
 
@@ -207,7 +213,7 @@ async def test_server_that_never_answers_raises_transport_timeout() -> None:
     try:
         async with Transport(f"http://127.0.0.1:{port}", timeout=0.2) as transport:
             with pytest.raises(TransportTimeout) as info:
-                await transport.request("OadrPoll", b"<poll/>", ven="site-3")
+                await send(transport, api, "OadrPoll", b"<poll/>", ven="site-3")
     finally:
         release.set()
         listener.close()
@@ -218,17 +224,17 @@ async def test_server_that_never_answers_raises_transport_timeout() -> None:
     assert "0.2 s" in str(info.value) and "ven=site-3" in str(info.value)
 
 
-async def test_dropped_connection_raises_transport_error(vtn: TestVTN) -> None:
+async def test_dropped_connection_raises_transport_error(vtn: TestVTN, api: str) -> None:
     vtn.faults.drop = True
     async with Transport(vtn.url, timeout=DEADLINE) as transport:
         with pytest.raises(TransportError) as info:
-            await transport.request("EiRegisterParty", QUERY, ven="site-4")
+            await send(transport, api, "EiRegisterParty", QUERY, ven="site-4")
     assert type(info.value) is TransportError
     assert info.value.fields["service"] == "EiRegisterParty"
     assert len(vtn.faulted) == 1
 
 
-async def test_reset_after_partial_answer_raises_transport_error() -> None:
+async def test_reset_after_partial_answer_raises_transport_error(api: str) -> None:
     async def half(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n<partial")
@@ -240,7 +246,7 @@ async def test_reset_after_partial_answer_raises_transport_error() -> None:
     try:
         async with Transport(f"http://127.0.0.1:{port}", timeout=DEADLINE) as transport:
             with pytest.raises(TransportError) as info:
-                await transport.request("EiReport", b"<r/>", ven="site-5")
+                await send(transport, api, "EiReport", b"<r/>", ven="site-5")
     finally:
         listener.close()
         await listener.wait_closed()
@@ -248,19 +254,19 @@ async def test_reset_after_partial_answer_raises_transport_error() -> None:
     assert info.value.fields["url"] == f"http://127.0.0.1:{port}/EiReport"
 
 
-async def test_oversize_answer_with_content_length_raises_message_too_large(vtn: TestVTN) -> None:
+async def test_oversize_answer_with_content_length_raises_message_too_large(vtn: TestVTN, api: str) -> None:
     async with Transport(vtn.url, timeout=DEADLINE, max_size=64) as transport:
         with pytest.raises(MessageTooLarge) as info:
-            await transport.request("EiRegisterParty", QUERY, ven="site-6")
+            await send(transport, api, "EiRegisterParty", QUERY, ven="site-6")
         # The spoiled connection is not reused: the next request still works.
         vtn.faults.status = 503
         with pytest.raises(HTTPStatusError):
-            await transport.request("EiRegisterParty", QUERY, ven="site-6")
+            await send(transport, api, "EiRegisterParty", QUERY, ven="site-6")
     assert info.value.fields["max_size"] == 64
     assert "64 bytes" in str(info.value) and "ven=site-6" in str(info.value)
 
 
-async def test_oversize_chunked_answer_raises_message_too_large() -> None:
+async def test_oversize_chunked_answer_raises_message_too_large(api: str) -> None:
     async def endless(request: web.BaseRequest) -> web.StreamResponse:
         await request.read()
         resp = web.StreamResponse()
@@ -275,23 +281,23 @@ async def test_oversize_chunked_answer_raises_message_too_large() -> None:
 
     async with serve(endless) as (url, _), Transport(url, max_size=10_000) as transport:
         with pytest.raises(MessageTooLarge):
-            await transport.request("OadrPoll", b"<poll/>")
+            await send(transport, api, "OadrPoll", b"<poll/>")
 
 
 # ------------------------------------------------------------------ pooling
 
 
-async def test_sequential_requests_reuse_one_connection() -> None:
+async def test_sequential_requests_reuse_one_connection(api: str) -> None:
     async with serve(ok) as (url, peers), Transport(url, timeout=DEADLINE) as transport:
         for _ in range(25):
-            assert await transport.request("OadrPoll", b"<poll/>") == b"<answer/>"
+            assert await send(transport, api, "OadrPoll", b"<poll/>") == b"<answer/>"
     assert len(peers.addresses) == 25
     assert peers.connections == 1
 
 
-async def test_limit_bounds_the_connections() -> None:
+async def test_limit_bounds_the_connections(api: str) -> None:
     async with serve(ok) as (url, peers), Transport(url, timeout=DEADLINE, limit=2) as transport:
-        answers = await asyncio.gather(*(transport.request("OadrPoll", b"<poll/>") for _ in range(20)))
+        answers = await asyncio.gather(*(send(transport, api, "OadrPoll", b"<poll/>") for _ in range(20)))
     assert answers == [b"<answer/>"] * 20
     assert 1 <= peers.connections <= 2
 
@@ -327,7 +333,7 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return folder / "cert.pem", folder / "key.pem"
 
 
-async def test_different_ssl_contexts_never_share_connections(tls_files: tuple[Path, Path]) -> None:
+async def test_different_ssl_contexts_never_share_connections(tls_files: tuple[Path, Path], api: str) -> None:
     cert, key = tls_files
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_ctx.load_cert_chain(cert, key)
@@ -335,7 +341,7 @@ async def test_different_ssl_contexts_never_share_connections(tls_files: tuple[P
     ctx_b = ssl.create_default_context(cafile=str(cert))
     async with serve(ok, tls=server_ctx) as (url, peers), Transport(url, timeout=DEADLINE) as transport:
         for ctx in (ctx_a, ctx_b, ctx_a, ctx_b, ctx_a):
-            assert await transport.request("OadrPoll", b"<poll/>", ssl=ctx) == b"<answer/>"
+            assert await send(transport, api, "OadrPoll", b"<poll/>", ssl=ctx) == b"<answer/>"
         by_ctx_a = {peers.addresses[i] for i in (0, 2, 4)}
         by_ctx_b = {peers.addresses[i] for i in (1, 3)}
         # Same context: the one keep-alive connection; different contexts: disjoint connections.
@@ -345,7 +351,7 @@ async def test_different_ssl_contexts_never_share_connections(tls_files: tuple[P
 
         # ssl=None is default verification: a self-signed VTN certificate is refused.
         with pytest.raises(TransportError) as info:
-            await transport.request("OadrPoll", b"<poll/>", ven="site-9")
+            await send(transport, api, "OadrPoll", b"<poll/>", ven="site-9")
         assert type(info.value) is TransportError
         assert "ven=site-9" in str(info.value)
 
@@ -360,16 +366,16 @@ def test_construct_outside_a_loop() -> None:
     assert not transport.closed
 
 
-async def test_close_is_idempotent_and_final(vtn: TestVTN) -> None:
+async def test_close_is_idempotent_and_final(vtn: TestVTN, api: str) -> None:
     transport = Transport(vtn.url, timeout=DEADLINE)
     await transport.close()  # never opened
     transport = Transport(vtn.url, timeout=DEADLINE)
-    assert isinstance(parse_message(await transport.request("EiRegisterParty", QUERY)), m.CreatedPartyRegistration)
+    assert isinstance(parse_message(await send(transport, api, "EiRegisterParty", QUERY)), m.CreatedPartyRegistration)
     await transport.close()
     await transport.close()
     assert transport.closed
     with pytest.raises(TransportError, match="closed") as info:
-        await transport.request("EiRegisterParty", QUERY, ven="site-8")
+        await send(transport, api, "EiRegisterParty", QUERY, ven="site-8")
     assert info.value.fields["ven"] == "site-8"
     with pytest.raises(TransportError):
         async with transport:
@@ -392,10 +398,10 @@ def test_bad_configuration_is_refused(url: str, kwargs: dict[str, float]) -> Non
         Transport(url, **kwargs)  # type: ignore[arg-type]
 
 
-async def test_unknown_service_is_refused(vtn: TestVTN) -> None:
+async def test_unknown_service_is_refused(vtn: TestVTN, api: str) -> None:
     async with Transport(vtn.url) as transport:
         with pytest.raises(ConfigurationError, match="EiRegistr"):
-            await transport.request("EiRegistr", QUERY)
+            await send(transport, api, "EiRegistr", QUERY)
     assert vtn.received == []
 
 
@@ -465,7 +471,7 @@ def answer(body: bytes, *extra: bytes, status: bytes = b"200 OK", version: bytes
     return b"\r\n".join(head) + b"\r\n\r\n" + body
 
 
-async def test_stale_pooled_connection_is_retried_once_on_a_new_one() -> None:
+async def test_stale_pooled_connection_is_retried_once_on_a_new_one(api: str) -> None:
     window = DEADLINE  # no timing in the test
 
     async def first_answers_then_drops(
@@ -479,16 +485,16 @@ async def test_stale_pooled_connection_is_retried_once_on_a_new_one() -> None:
     async with raw(first_answers_then_drops) as server, Transport(
         server.url, timeout=DEADLINE, stale_retry_window=window
     ) as transport:
-        assert await transport.request("OadrPoll", b"<p/>") == b"<a1/>"
+        assert await send(transport, api, "OadrPoll", b"<p/>") == b"<a1/>"
         # The pooled connection dies under the second request: it is sent again on connection 2.
-        assert await transport.request("OadrPoll", b"<p/>") == b"<a2/>"
+        assert await send(transport, api, "OadrPoll", b"<p/>") == b"<a2/>"
         assert server.connections == 2
         # Connection 2 dies the same way under the third: one retry again, on connection 3.
-        assert await transport.request("OadrPoll", b"<p/>") == b"<a3/>"
+        assert await send(transport, api, "OadrPoll", b"<p/>") == b"<a3/>"
         assert server.connections == 3
 
 
-async def test_no_retry_once_the_answer_has_begun() -> None:
+async def test_no_retry_once_the_answer_has_begun(api: str) -> None:
     window = DEADLINE
 
     async def then_half(server: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
@@ -502,15 +508,15 @@ async def test_no_retry_once_the_answer_has_begun() -> None:
     async with raw(then_half) as server, Transport(
         server.url, timeout=DEADLINE, stale_retry_window=window
     ) as transport:
-        assert await transport.request("EiEvent", b"<e/>") == b"<a/>"
+        assert await send(transport, api, "EiEvent", b"<e/>") == b"<a/>"
         with pytest.raises(TransportError) as info:
-            await transport.request("EiEvent", b"<e/>", ven="site-11")
+            await send(transport, api, "EiEvent", b"<e/>", ven="site-11")
     assert type(info.value) is TransportError
     assert server.requests == 2 and server.connections == 1
     assert "ven=site-11" in str(info.value)
 
 
-async def test_no_retry_outside_the_stale_window() -> None:
+async def test_no_retry_outside_the_stale_window(api: str) -> None:
     window = -1.0  # no failure is "immediate"
 
     async def first_answers_then_drops(
@@ -523,13 +529,13 @@ async def test_no_retry_outside_the_stale_window() -> None:
     async with raw(first_answers_then_drops) as server, Transport(
         server.url, timeout=DEADLINE, stale_retry_window=window
     ) as transport:
-        await transport.request("EiOpt", b"<o/>")
+        await send(transport, api, "EiOpt", b"<o/>")
         with pytest.raises(TransportError):
-            await transport.request("EiOpt", b"<o/>")
+            await send(transport, api, "EiOpt", b"<o/>")
     assert server.requests == 2 and server.connections == 1
 
 
-async def test_connection_close_and_http_1_0_answers_are_not_reused() -> None:
+async def test_connection_close_and_http_1_0_answers_are_not_reused(api: str) -> None:
     async def scripted(server: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
         await server.read_request(reader)
         if n == 1:
@@ -543,14 +549,14 @@ async def test_connection_close_and_http_1_0_answers_are_not_reused() -> None:
         await writer.drain()
 
     async with raw(scripted) as server, Transport(server.url, timeout=DEADLINE) as transport:
-        assert await transport.request("OadrPoll", b"<p/>") == b"<close/>"
-        assert await transport.request("OadrPoll", b"<p/>") == b"<until-eof/>"
-        assert await transport.request("OadrPoll", b"<p/>") == b"<kept/>"
-        assert await transport.request("OadrPoll", b"<p/>") == b"<kept-again/>"
+        assert await send(transport, api, "OadrPoll", b"<p/>") == b"<close/>"
+        assert await send(transport, api, "OadrPoll", b"<p/>") == b"<until-eof/>"
+        assert await send(transport, api, "OadrPoll", b"<p/>") == b"<kept/>"
+        assert await send(transport, api, "OadrPoll", b"<p/>") == b"<kept-again/>"
     assert server.connections == 3 and server.requests == 4
 
 
-async def test_interim_answers_chunk_extensions_and_trailers() -> None:
+async def test_interim_answers_chunk_extensions_and_trailers(api: str) -> None:
     async def fancy(server: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
         await server.read_request(reader)
         parts = [
@@ -568,8 +574,8 @@ async def test_interim_answers_chunk_extensions_and_trailers() -> None:
         writer.write(answer(b"<second/>"))
 
     async with raw(fancy) as server, Transport(server.url, timeout=DEADLINE) as transport:
-        assert await transport.request("EiReport", b"<r/>") == b"<a>0123456789</a>"
-        assert await transport.request("EiReport", b"<r/>") == b"<second/>"
+        assert await send(transport, api, "EiReport", b"<r/>") == b"<a>0123456789</a>"
+        assert await send(transport, api, "EiReport", b"<r/>") == b"<second/>"
     assert server.connections == 1
 
 
@@ -588,7 +594,7 @@ async def test_interim_answers_chunk_extensions_and_trailers() -> None:
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabXY",
     ],
 )
-async def test_malformed_answers_raise_transport_error(bad: bytes) -> None:
+async def test_malformed_answers_raise_transport_error(bad: bytes, api: str) -> None:
     async def send_bad(server: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
         await server.read_request(reader)
         writer.write(bad)
@@ -597,12 +603,12 @@ async def test_malformed_answers_raise_transport_error(bad: bytes) -> None:
 
     async with raw(send_bad) as server, Transport(server.url, timeout=DEADLINE) as transport:
         with pytest.raises(TransportError) as info:
-            await transport.request("OadrPoll", b"<p/>", ven="site-12")
+            await send(transport, api, "OadrPoll", b"<p/>", ven="site-12")
     assert type(info.value) is TransportError
     assert info.value.fields["ven"] == "site-12"
 
 
-async def test_error_status_body_is_consumed_and_the_connection_reused() -> None:
+async def test_error_status_body_is_consumed_and_the_connection_reused(api: str) -> None:
     statuses = iter([503, 404, 200])
 
     async def varying(request: web.BaseRequest) -> web.StreamResponse:
@@ -612,13 +618,13 @@ async def test_error_status_body_is_consumed_and_the_connection_reused() -> None
     async with serve(varying) as (url, peers), Transport(url, timeout=DEADLINE) as transport:
         for status in (503, 404):
             with pytest.raises(HTTPStatusError) as info:
-                await transport.request("OadrPoll", b"<p/>")
+                await send(transport, api, "OadrPoll", b"<p/>")
             assert info.value.fields["status"] == status
-        assert await transport.request("OadrPoll", b"<p/>") == b"<why/>" * 50
+        assert await send(transport, api, "OadrPoll", b"<p/>") == b"<why/>" * 50
     assert peers.connections == 1
 
 
-async def test_timeout_spoils_the_connection() -> None:
+async def test_timeout_spoils_the_connection(api: str) -> None:
     async def slow_first(server: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
         await server.read_request(reader)
         if n == 1:
@@ -629,13 +635,13 @@ async def test_timeout_spoils_the_connection() -> None:
 
     async with raw(slow_first) as server, Transport(server.url, timeout=0.2, limit=1) as transport:
         with pytest.raises(TransportTimeout):
-            await transport.request("OadrPoll", b"<p/>")
-        assert await transport.request("OadrPoll", b"<p/>") == b"<late-but-fresh/>"
+            await send(transport, api, "OadrPoll", b"<p/>")
+        assert await send(transport, api, "OadrPoll", b"<p/>") == b"<late-but-fresh/>"
         assert transport.connections == 1
     assert server.connections == 2
 
 
-async def test_cancelled_request_frees_its_slot() -> None:
+async def test_cancelled_request_frees_its_slot(api: str) -> None:
     async def hang_first(server: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
         await server.read_request(reader)
         if n == 1:
@@ -645,8 +651,8 @@ async def test_cancelled_request_frees_its_slot() -> None:
         await reader.read()  # keep the connection open
 
     async with raw(hang_first) as server, Transport(server.url, timeout=DEADLINE, limit=1) as transport:
-        first = asyncio.ensure_future(transport.request("OadrPoll", b"<p/>"))
-        waiting = asyncio.ensure_future(transport.request("OadrPoll", b"<p/>"))
+        first = asyncio.ensure_future(send(transport, api, "OadrPoll", b"<p/>"))
+        waiting = asyncio.ensure_future(send(transport, api, "OadrPoll", b"<p/>"))
         while server.requests < 1:
             await asyncio.sleep(0)  # yield until the first request reached the server
         first.cancel()
@@ -656,15 +662,15 @@ async def test_cancelled_request_frees_its_slot() -> None:
         assert transport.connections == 1
 
 
-async def test_close_fails_requests_in_flight_and_waiting() -> None:
+async def test_close_fails_requests_in_flight_and_waiting(api: str) -> None:
     async def never(server: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
         await server.read_request(reader)
         await reader.read()
 
     async with raw(never) as server:
         transport = Transport(server.url, timeout=DEADLINE, limit=1)
-        in_flight = asyncio.ensure_future(transport.request("OadrPoll", b"<p/>", ven="a"))
-        queued = asyncio.ensure_future(transport.request("OadrPoll", b"<p/>", ven="b"))
+        in_flight = asyncio.ensure_future(send(transport, api, "OadrPoll", b"<p/>", ven="a"))
+        queued = asyncio.ensure_future(send(transport, api, "OadrPoll", b"<p/>", ven="b"))
         while server.requests < 1:
             await asyncio.sleep(0)
         await transport.close()
@@ -675,17 +681,17 @@ async def test_close_fails_requests_in_flight_and_waiting() -> None:
         assert transport.connections == 0
 
 
-async def test_keepalive_timeout_zero_closes_after_each_answer() -> None:
+async def test_keepalive_timeout_zero_closes_after_each_answer(api: str) -> None:
     async with serve(ok) as (url, peers), Transport(url, timeout=DEADLINE, keepalive_timeout=0) as transport:
         for _ in range(3):
-            assert await transport.request("OadrPoll", b"<poll/>") == b"<answer/>"
+            assert await send(transport, api, "OadrPoll", b"<poll/>") == b"<answer/>"
         assert transport.connections == 0
     assert peers.connections == 3
 
 
-async def test_limit_one_serves_every_waiter_in_turn() -> None:
+async def test_limit_one_serves_every_waiter_in_turn(api: str) -> None:
     async with serve(ok) as (url, peers), Transport(url, timeout=DEADLINE, limit=1) as transport:
-        answers = await asyncio.gather(*(transport.request("OadrPoll", b"<poll/>") for _ in range(10)))
+        answers = await asyncio.gather(*(send(transport, api, "OadrPoll", b"<poll/>") for _ in range(10)))
         assert transport.connections == 1
     assert answers == [b"<answer/>"] * 10
     assert peers.connections == 1
@@ -704,9 +710,9 @@ def test_request_head_names_host_port_and_path() -> None:
 # ------------------------------------------------------------------ the callback API (Transport.post) itself
 
 
-async def test_post_on_an_idle_connection_makes_no_task() -> None:
+async def test_post_on_an_idle_connection_makes_no_task(api: str) -> None:
     async with serve(ok) as (url, peers), Transport(url, timeout=DEADLINE) as transport:
-        assert await transport.request("OadrPoll", b"<poll/>") == b"<answer/>"  # warm the pool
+        assert await send(transport, api, "OadrPoll", b"<poll/>") == b"<answer/>"  # warm the pool
         got: asyncio.Future[tuple[bytes | None, BaseException | None]] = asyncio.get_running_loop().create_future()
         before = asyncio.all_tasks()
         call = transport.post("OadrPoll", b"<poll/>", lambda a, e: got.set_result((a, e)))
@@ -756,7 +762,7 @@ async def test_post_waiting_past_its_deadline_times_out() -> None:
         assert transport.connections == 0
 
 
-async def test_a_raising_callback_goes_to_the_loop_and_the_pool_goes_on() -> None:
+async def test_a_raising_callback_goes_to_the_loop_and_the_pool_goes_on(api: str) -> None:
     loop = asyncio.get_running_loop()
     seen: list[dict[str, object]] = []
     loop.set_exception_handler(lambda _loop, context: seen.append(context))
@@ -770,7 +776,7 @@ async def test_a_raising_callback_goes_to_the_loop_and_the_pool_goes_on() -> Non
 
             transport.post("OadrPoll", b"<poll/>", boom)
             await fired.wait()
-            assert await transport.request("OadrPoll", b"<poll/>") == b"<answer/>"
+            assert await send(transport, api, "OadrPoll", b"<poll/>") == b"<answer/>"
         assert peers.connections == 1
         assert len(seen) == 1 and isinstance(seen[0]["exception"], RuntimeError)
     finally:

@@ -385,7 +385,7 @@ def _section_keys(section: str) -> tuple[str, ...]:
 
 #: Fleet parameters set from other sections (or by ``run`` itself), not from [fleet].
 _NOT_FLEET_OPTIONS: Final = frozenset(
-    ("vtn_url", "store", "observer", *(o.name for o in FLEET_OPTIONS if o.section != "fleet"))
+    ("vtn_url", "store", "observer", "transport_factory", *(o.name for o in FLEET_OPTIONS if o.section != "fleet"))
 )
 _SECTIONS: Final = ("vtn", "tls", "store", "fleet", "handlers", "reports", "vens", "logging")
 _REPORT_KEYS: Final = MappingProxyType({

@@ -25,7 +25,7 @@ import ssl
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from fleetven.exceptions import ConfigurationError
 from fleetven.fleet.driver import Handler, Shared, Ven, check_handler
@@ -40,9 +40,25 @@ from fleetven.store import SQLiteStore, Store, VenState, open_store
 from fleetven.timerwheel import TimerWheel
 from fleetven.ven.reports import ReportRuntime, make_report_spec
 
-__all__ = ("Fleet",)
+__all__ = ("Fleet", "TransportFactory")
 
 logger = logging.getLogger("fleetven.fleet")
+
+
+class TransportFactory(Protocol):
+    """What makes a fleet's :class:`~fleetven.http.transport.Transport` (``Fleet(transport_factory=...)``):
+    :class:`~fleetven.http.transport.Transport` itself, a subclass, or any callable taking these
+    arguments."""
+
+    def __call__(self, vtn_url: str, *, timeout: float, limit: int, max_size: int) -> Transport:
+        """A new transport to ``vtn_url``.
+
+        :param vtn_url: the fleet's :attr:`Fleet.vtn_url`.
+        :param timeout: the fleet's ``request_timeout``, in seconds.
+        :param limit: the fleet's ``max_connections``.
+        :param max_size: the fleet's ``max_message_size``, in bytes.
+        """
+        ...
 
 
 def _seconds(value: float | timedelta, name: str) -> float:
@@ -105,6 +121,12 @@ class Fleet:
         survives the process), or a :class:`~fleetven.store.Store`.
     :param max_pending_samples: the most report samples one report request holds while the VTN
         does not acknowledge them (an outage); past it the oldest are dropped, counted and logged.
+    :param transport_factory: makes the fleet's transport, called now (which validates
+        ``vtn_url``) and again at each :meth:`start` after a :meth:`stop` closed the last one, as
+        ``transport_factory(vtn_url, timeout=request_timeout, limit=max_connections,
+        max_size=max_message_size)`` (see :class:`TransportFactory`). The default is
+        :class:`~fleetven.http.transport.Transport`; a subclass that records or alters requests
+        (a test's, a proxy's) goes here.
     :raises ConfigurationError: a bad URL or a non-positive setting.
     :raises StoreError: the store's database cannot be opened.
     """
@@ -136,6 +158,7 @@ class Fleet:
         "_stopping",
         "_store_spec",
         "_states",
+        "_transport_factory",
     )
 
     def __init__(
@@ -166,6 +189,7 @@ class Fleet:
         observer: Observer | None = None,
         store: Store | str | os.PathLike[str] | None = None,
         max_pending_samples: int = 10_000,
+        transport_factory: TransportFactory = Transport,
     ) -> None:
         if (cert is None) != (key is None):
             raise ConfigurationError("Fleet needs both cert and key, or neither")
@@ -215,6 +239,7 @@ class Fleet:
         self._store_spec = store
         self._states: dict[str, VenState] = {}
         self._shared.observer = observer
+        self._transport_factory = transport_factory
         # Validates the URL now, before anything runs; the session opens lazily.
         self._shared.transport = self._new_transport()
         self._https = vtn_url.lower().startswith("https:")
@@ -252,7 +277,7 @@ class Fleet:
         return load_signing_key(cert, key, passphrase, cache=self._keys)
 
     def _new_transport(self) -> Transport:
-        return Transport(
+        return self._transport_factory(
             self.vtn_url, timeout=self.request_timeout, limit=self.max_connections, max_size=self.max_message_size
         )
 

@@ -42,6 +42,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from types import ModuleType
 from typing import Any
 
 from fleetven._fast import BUILD_COMPILED as BUILD_COMPILED
@@ -84,7 +85,11 @@ from fleetven.openadr.namespaces import NS
 __all__ = ("build_message", "build_signed_object", "envelope", "PAYLOAD_OPEN", "PAYLOAD_CLOSE")
 
 # Each oadrEvent is written by ``fleetven._fast.event``: the compiled twin, or its pure-Python specification;
-# ``BUILD_COMPILED`` (re-exported from fleetven._fast) says which.
+# ``BUILD_COMPILED`` (re-exported from fleetven._fast) says which. ``build_signed_object(..., twin=)`` and
+# ``build_message(..., twin=)`` take another (a test running both twins passes each in turn).
+
+#: Writes the ``oadrEvent`` elements of one event, appending to the pieces (``fleetven._fast.event``).
+_EventWriter = Callable[[Any, list[str]], None]
 
 
 #: The start of every ``oadrPayload`` document, up to where a ``ds:Signature``
@@ -234,14 +239,13 @@ def _request_event(msg: m.RequestEvent, out: list[str]) -> None:
     )
 
 
-def _distribute_event(msg: m.DistributeEvent, out: list[str]) -> None:
+def _distribute_event(msg: m.DistributeEvent, out: list[str], event: _EventWriter = _event) -> None:
     if msg.response is not None:
         out.append(_response(msg.response))
     out.append(
         f"<pyld:requestID>{_s(msg.request_id, 'requestID')}</pyld:requestID>"
         f"<ei:vtnID>{_s(msg.vtn_id, 'vtnID')}</ei:vtnID>"
     )
-    event = _event
     for ev in _seq(msg.events, "oadrEvent"):
         event(ev, out)
 
@@ -818,8 +822,9 @@ def _path(pieces: list[str], where: str) -> str:
     return "/".join(stack)
 
 
-def _build(msg: Any) -> tuple[str, list[str]]:
+def _build(msg: Any, twin: ModuleType | None) -> tuple[str, list[str]]:
     """Build a message: (the ``oadrSignedObject`` start tag, the pieces of the message element).
+    ``twin``: the module whose ``event`` writes ``oadrEvent`` elements, ``None`` for the one in use.
 
     The pieces are returned, not joined, so that the caller joins the whole document once."""
     spec = _DISPATCH.get(type(msg))
@@ -832,7 +837,10 @@ def _build(msg: Any) -> tuple[str, list[str]]:
     fn, open_tag, close_tag, finder, base, signed_open = spec
     out = [open_tag]
     try:
-        fn(msg, out)
+        if twin is None or fn is not _distribute_event:
+            fn(msg, out)
+        else:
+            _distribute_event(msg, out, twin.event)
     except _Bad as exc:
         name = _MESSAGE_TYPE_NAMES[type(msg)]
         path = _path(out, exc.where)
@@ -850,7 +858,7 @@ def _build(msg: Any) -> tuple[str, list[str]]:
     return signed_open, out
 
 
-def build_signed_object(msg: m.Message) -> bytes:
+def build_signed_object(msg: m.Message, *, twin: ModuleType | None = None) -> bytes:
     """Build the ``oadrSignedObject`` element of a message, in Canonical XML 1.0 form.
 
     The bytes are exactly what inclusive C14N (without comments) gives for
@@ -858,28 +866,33 @@ def build_signed_object(msg: m.Message) -> bytes:
     a signature can digest them as they are.
 
     :param msg: a message object of :mod:`fleetven.openadr.model`.
+    :param twin: the module whose ``event`` writes the ``oadrEvent`` elements of an
+        ``oadrDistributeEvent`` (``fleetven._fast._build_c`` or its pure twin ``_build_py``):
+        by default the one :mod:`fleetven._fast` picked (:data:`BUILD_COMPILED` says which); a
+        test running both twins passes each in turn.
     :returns: UTF-8 bytes of ``<oadr:oadrSignedObject ...>...</oadr:oadrSignedObject>``.
     :raises BuildError: a required value is missing, a value has the wrong type
         or cannot be written (naive datetime, non-finite number, a character
         XML 1.0 does not allow, an unknown measurement or target type); its
         ``message_type`` and ``path`` fields say where.
     """
-    signed_open, out = _build(msg)
+    signed_open, out = _build(msg, twin)
     out[0] = signed_open + out[0]
     out.append(_SIGNED_CLOSE)
     return "".join(out).encode()
 
 
-def build_message(msg: m.Message) -> bytes:
+def build_message(msg: m.Message, *, twin: ModuleType | None = None) -> bytes:
     """Build a whole ``oadrPayload`` document (unsigned) for a message.
 
     Equal to ``envelope(build_signed_object(msg))``.
 
     :param msg: a message object of :mod:`fleetven.openadr.model`.
+    :param twin: as :func:`build_signed_object`.
     :returns: UTF-8 bytes, starting with the XML declaration.
     :raises BuildError: as :func:`build_signed_object`.
     """
-    signed_open, out = _build(msg)
+    signed_open, out = _build(msg, twin)
     out[0] = _PAYLOAD_OPEN_STR + signed_open + out[0]
     out.append(_SIGNED_CLOSE + _PAYLOAD_CLOSE_STR)
     return "".join(out).encode()

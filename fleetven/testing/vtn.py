@@ -19,6 +19,7 @@ from fleetven.messages.parse import DEFAULT_MAX_SIZE
 from fleetven.openadr import model as m
 from fleetven.signing import (
     ReplayGuard,
+    SigningKey,
     Verifier,
     load_signing_key,
     sign_message,
@@ -123,7 +124,7 @@ class TestVTN:
     ``(ven_id, Report)`` from ``oadrUpdateReport``, :attr:`registered_reports`
     ``(ven_id, Report)`` from ``oadrRegisterReport``, :attr:`opts` ``(ven_id,
     oadrCreateOpt | oadrCancelOpt)``, :attr:`faulted`, :attr:`errors`
-    ``(ven_id, MessageError)`` for bodies refused; counter :attr:`polls`.
+    ``(ven_id, MessageError)`` for bodies refused; counters :attr:`polls` and :attr:`parsed`.
     """
 
     __test__ = False  # not a pytest test class, whatever its name
@@ -157,7 +158,10 @@ class TestVTN:
         self.on_register_report = on_register_report
         self.record_polls = record_polls
         self._access_log = access_log
-        self._signer = load_signing_key(cert, key, passphrase) if cert is not None and key is not None else None
+        #: The key every answer is signed with (from ``cert`` and ``key``); ``None``: answers are unsigned.
+        #: Settable while running (a test's VTN that stops signing).
+        self.signer: SigningKey | None = (
+            load_signing_key(cert, key, passphrase) if cert is not None and key is not None else None)
         self.verifier = verifier
         # One guard for every VEN: nonces are random, so one seen twice from anybody is a replay.
         self._guard = ReplayGuard()
@@ -177,6 +181,10 @@ class TestVTN:
         self.faulted: list[Receipt] = []
         self.errors: list[tuple[str | None, MessageError]] = []
         self.polls = 0
+        #: Request bodies read by the full parser (or verifier); the others were recognised byte
+        #: for byte as the builder's own ``oadrPoll``, ``oadrQueryRegistration`` or
+        #: ``oadrRequestEvent`` around plain values, and count none.
+        self.parsed = 0
         self._by_registration: dict[str, str] = {}
         self._ven_numbers = itertools.count(1)
         self._ids = itertools.count(1)
@@ -443,6 +451,7 @@ class TestVTN:
         return self._refuse(path, MessageTooLarge(f"request body larger than {self.max_size} bytes", path=path))
 
     def _decode(self, data: bytes) -> m.Message:
+        self.parsed += 1
         if self.verifier is None:
             return parse_message(data, max_size=self.max_size)
         return verify_message(data, self.verifier, self._guard, max_size=self.max_size)
@@ -491,7 +500,7 @@ class TestVTN:
         return _DROP
 
     def _reply(self, answer: m.Message) -> Reply:
-        signer = self._signer
+        signer = self.signer
         if type(answer) is m.ResponseMessage and answer.ven_id is not None:
             idle = self._idle.get(answer.ven_id)
             if idle is not None and idle[0] is answer:  # a VEN's idle poll answer, made once
@@ -583,7 +592,7 @@ class TestVTN:
             # Nothing queued: oadrResponse 200, the venID, an empty requestID; the same every
             # time, so it is built (or its signed object is) once per VEN.
             answer = m.ResponseMessage(response=self._ok(None), ven_id=msg.ven_id)
-            body = build_message(answer) if self._signer is None else build_signed_object(answer)
+            body = build_message(answer) if self.signer is None else build_signed_object(answer)
             self._idle[msg.ven_id] = idle = (answer, body)
         return idle[0]
 

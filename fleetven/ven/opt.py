@@ -1,6 +1,6 @@
 """The VEN's opt decisions (EiOpt): pure functions, no I/O.
 
-:meth:`fleetven.ven.core.Ven.create_opt` and :meth:`~fleetven.ven.core.Ven.cancel_opt` send
+:meth:`fleetven.fleet.driver.Ven.create_opt` and :meth:`~fleetven.fleet.driver.Ven.cancel_opt` send
 what these functions build and judge the VTN's answer with them:
 
 * :func:`check_create`: before anything is sent, ``opt_type`` is ``optIn`` or ``optOut``,
@@ -91,7 +91,7 @@ def create_opt(*, opt_id: str, opt_type: str, opt_reason: str, ven_id: str, crea
     """The ``oadrCreateOpt`` of a VEN: its targets are ``targets``, by default the VEN itself
     (``[{"ven_id": ven_id}]``); the windows are read by :func:`windows`.
 
-    The arguments are those of :meth:`fleetven.ven.core.Ven.create_opt`, checked by
+    The arguments are those of :meth:`fleetven.fleet.driver.Ven.create_opt`, checked by
     :func:`check_create`, with ``modification_number`` from :func:`modification_number`.
     """
     return m.CreateOpt(

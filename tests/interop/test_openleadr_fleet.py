@@ -51,20 +51,21 @@ async def test_registration_adopts_vtn_assigned_ven_ids(vtn: OpenLEADRVTN) -> No
             assert ven.poll_freq == 1.0
 
 
-async def test_rejected_registration_is_retried_until_accepted(vtn: OpenLEADRVTN) -> None:
+async def test_rejected_registration_is_retried_until_accepted() -> None:
     refusals = {"n": 0}
 
     def accept(payload: dict[str, Any]) -> bool:
         refusals["n"] += 1
         return refusals["n"] > 2  # refuse the first two attempts
 
-    vtn._accept = accept
-    fleet = make_fleet(vtn)
-    ven = fleet.add_ven("stubborn")
-    async with fleet:
-        await vtn.wait_for(lambda: ven.registered, timeout=DEADLINE)
-    assert vtn.refused == ["stubborn", "stubborn"]
-    assert ven.ven_id == vtn.registrations["stubborn"]
+    async with OpenLEADRVTN(poll_freq=timedelta(seconds=1), report_sampling=timedelta(seconds=1),
+                            accept=accept) as vtn:
+        fleet = make_fleet(vtn)
+        ven = fleet.add_ven("stubborn")
+        async with fleet:
+            await vtn.wait_for(lambda: ven.registered, timeout=DEADLINE)
+        assert vtn.refused == ["stubborn", "stubborn"]
+        assert ven.ven_id == vtn.registrations["stubborn"]
 
 
 @pytest.mark.parametrize("answer", ["optIn", "optOut"])
