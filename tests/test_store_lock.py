@@ -3,6 +3,7 @@ with real second processes, in this process, after close, after kill -9, and fro
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import gc
 import json
@@ -11,6 +12,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -51,11 +53,18 @@ def _child(code: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT, timeout=60)
 
 
-def _holder(path: Path) -> subprocess.Popen[str]:
+@contextlib.contextmanager
+def _holder(path: Path) -> Iterator[subprocess.Popen[str]]:
+    """Another process that has the store at ``path`` open; killed with SIGKILL on the way out."""
     proc = subprocess.Popen([sys.executable, "-c", HOLD, str(path)], stdout=subprocess.PIPE, text=True, cwd=ROOT)
     assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "open", "the holding process did not open the store"
-    return proc
+    try:
+        assert proc.stdout.readline().strip() == "open", "the holding process did not open the store"
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        proc.stdout.close()
 
 
 def test_a_second_process_is_refused_while_the_store_is_open_and_welcome_after_close(tmp_path: Path) -> None:
@@ -83,17 +92,11 @@ def test_a_second_process_is_refused_while_the_store_is_open_and_welcome_after_c
 
 def test_this_process_is_refused_by_a_store_another_holds_and_kill_9_frees_it(tmp_path: Path) -> None:
     path = tmp_path / "fleet.db"
-    holder = _holder(path)
-    try:
+    with _holder(path) as holder:
         with pytest.raises(StoreLocked, match=f"in use by process {holder.pid}") as info:
             SQLiteStore(path)
         assert info.value.pid == holder.pid and isinstance(info.value, StoreError)
         assert Path(f"{path}.lock").read_text() == f"{holder.pid}\n"
-    finally:
-        holder.send_signal(signal.SIGKILL)
-        holder.wait(timeout=30)
-        assert holder.stdout is not None
-        holder.stdout.close()
     # a crashed holder leaves no lock behind: the kernel released it with the process
     store = SQLiteStore(path)
     try:
@@ -186,23 +189,11 @@ def test_fleetven_run_on_a_store_in_use_exits_2_naming_it(tmp_path: Path) -> Non
     (tmp_path / "vens.csv").write_text("ven_name\nsite-1\n")
     store = tmp_path / "fleet.db"
     config = tmp_path / "fleet.toml"
-    config.write_text(textwrap.dedent(f"""\
-        [vtn]
-        url = "http://127.0.0.1:1/OpenADR2/Simple/2.0b"
-        [store]
-        path = "{store}"
-        [vens]
-        csv = "vens.csv"
-        """))
-    holder = _holder(store)
-    try:
+    config.write_text(f'[vtn]\nurl = "http://127.0.0.1:1/OpenADR2/Simple/2.0b"\n[store]\npath = "{store}"\n'
+                      '[vens]\ncsv = "vens.csv"\n')
+    with _holder(store) as holder:
         proc = subprocess.run([sys.executable, "-m", "fleetven", "run", "--check", str(config)],
                               capture_output=True, text=True, cwd=ROOT, timeout=60)
-    finally:
-        holder.send_signal(signal.SIGKILL)
-        holder.wait(timeout=30)
-        assert holder.stdout is not None
-        holder.stdout.close()
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
     assert "[store]" in proc.stderr and str(store) in proc.stderr and f"process {holder.pid}" in proc.stderr
