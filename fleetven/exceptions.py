@@ -32,6 +32,7 @@ __all__ = (
     "ProtocolError",
     "RegistrationRejected",
     "StoreError",
+    "StoreLocked",
 )
 
 
@@ -165,3 +166,11 @@ class StoreError(FleetvenError, OSError):
     """The durable store (:mod:`fleetven.store`) could not be opened, read or written: a database
     file that is not ours, from a newer fleetven, unreadable, or a disk that refuses writes
     (the ``path`` field names the database)."""
+
+
+class StoreLocked(StoreError):
+    """A SQLite store is already open in another :class:`~fleetven.store.SQLiteStore`, in another
+    process or in this one: one SQLite file serves one fleet at a time, so that no VEN runs twice.
+    Fields: ``path`` (the database), ``lock_path`` (the lock file beside it, ``<database>.lock``)
+    and ``pid`` (the process holding it, as it wrote itself into the lock file; ``None`` if
+    unknown)."""

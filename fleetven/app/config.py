@@ -34,7 +34,7 @@ from types import MappingProxyType
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from fleetven.exceptions import ConfigurationError, FleetvenError
+from fleetven.exceptions import ConfigurationError, FleetvenError, StoreError
 from fleetven.fleet.core import Fleet
 from fleetven.fleet.driver import HANDLER_NAMES
 from fleetven.http.tls import TLS_MODES
@@ -902,14 +902,18 @@ def build_fleet(config: FleetConfig, **extra: Any) -> Fleet:
 
     :param extra: more :class:`~fleetven.fleet.core.Fleet` keyword arguments (``observer=...``).
     :raises ConfigurationError: what the fleet itself refuses (a certificate that does not load,
-        a key that does not match), every such mistake at once, each with where it came from.
+        a key that does not match, a store that another fleet has open), every such mistake at
+        once, each with where it came from.
     """
     errors: list[ConfigurationError] = []
     try:
         fleet = Fleet(config.vtn_url, **config.fleet_kwargs(), **extra)
     except FleetvenError as exc:
         setting = exc.fields.get("setting")
-        key = f"fleet.{setting}" if setting in config.options else ("fleet" if setting else "tls")
+        if isinstance(exc, StoreError):  # the [store] file: locked by another fleet, not ours, newer...
+            key = "store"
+        else:
+            key = f"fleet.{setting}" if setting in config.options else ("fleet" if setting else "tls")
         error = ConfigurationError(f"{config.path}: [{key.split('.')[0]}] {exc}", file=config.path, line=None,
                                    key=key)
         raise ConfigurationError(str(error), errors=[error], path=config.path) from exc

@@ -17,8 +17,10 @@ Two stores with the same behaviour:
 
 * :class:`SQLiteStore`: a SQLite database file (WAL journal, ``synchronous=NORMAL``: a
   committed transaction survives the process being killed; a power cut may lose the last
-  few). Its schema is versioned (table ``meta``, key ``schema_version``) and :data:`MIGRATIONS`
-  bring an older database up to date when it is opened.
+  few). One store at a time opens a file: a second one, in any process, is refused
+  (:class:`~fleetven.exceptions.StoreLocked`, from a lock on ``<file>.lock``). Its schema is
+  versioned (table ``meta``, key ``schema_version``) and :data:`MIGRATIONS` bring an older
+  database up to date when it is opened.
 * :class:`MemoryStore`: the same rows in dicts; nothing survives the process (tests, load runs).
 
 Values are serialised with orjson and an explicit, typed encoding of what JSON lacks
@@ -42,6 +44,7 @@ import orjson
 
 from fleetven.exceptions import ConfigurationError, StoreError
 from fleetven.openadr import model as m
+from fleetven.store._filelock import FileLock
 
 __all__ = (
     "SCHEMA_VERSION",
@@ -505,7 +508,13 @@ class SQLiteStore(Store):
     """A store in a SQLite database file (WAL, ``synchronous=NORMAL``), created if missing and
     migrated to :data:`SCHEMA_VERSION` if older.
 
+    One store at a time uses a database file: opening takes an exclusive lock on
+    ``<path>.lock`` beside it (``flock(2)``, released by :meth:`close`, or by the kernel when the
+    process ends), and a second store on the same file, in another process **or in this one**, is
+    refused with :class:`~fleetven.exceptions.StoreLocked`. ``":memory:"`` is not locked.
+
     :param path: the database file.
+    :raises StoreLocked: another store has the file open.
     :raises StoreError: the file is not a fleetven database, is from a newer fleetven, or cannot
         be opened.
     """
@@ -515,12 +524,25 @@ class SQLiteStore(Store):
     def __init__(self, path: str | os.PathLike[str]) -> None:
         super().__init__()
         self.path = os.fspath(path)
+        #: The lock file, ``<path>.lock`` (``None`` for an in-memory database).
+        self.lock_path: str | None = None if self.path in ("", ":memory:") else self.path + ".lock"
+        self._lock = None if self.lock_path is None else FileLock(self.lock_path, store_path=self.path)
         self._db = self._connect()
 
     def _reopen(self) -> None:
         self._db = self._connect()
 
     def _connect(self) -> sqlite3.Connection:
+        if self._lock is not None:
+            self._lock.acquire()  # before anything reads or migrates the file
+        try:
+            return self._open()
+        except BaseException:
+            if self._lock is not None:
+                self._lock.release()
+            raise
+
+    def _open(self) -> sqlite3.Connection:
         try:
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
@@ -637,6 +659,9 @@ class SQLiteStore(Store):
             self._db.close()
         except sqlite3.Error as exc:  # pragma: no cover - closing a healthy handle does not fail
             raise StoreError(f"cannot close the store {self.path!r}: {exc}", path=self.path) from exc
+        finally:
+            if self._lock is not None:
+                self._lock.release()
 
 
 def open_store(store: Store | str | os.PathLike[str] | None) -> Store:
