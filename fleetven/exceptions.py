@@ -32,6 +32,7 @@ __all__ = (
     "ProtocolError",
     "RegistrationRejected",
     "StoreError",
+    "FencedWrite",
 )
 
 
@@ -165,3 +166,11 @@ class StoreError(FleetvenError, OSError):
     """The durable store (:mod:`fleetven.store`) could not be opened, read or written: a database
     file that is not ours, from a newer fleetven, unreadable, or a disk that refuses writes
     (the ``path`` field names the database)."""
+
+
+class FencedWrite(StoreError):
+    """State writes were refused because the slot lease they were made under is no longer this
+    worker's: the slot's epoch moved on (another worker took it), the lease expired, or the
+    worker never held it. Nothing of those writes reached the database; writes of other slots in
+    the same batch were committed. Fields: ``slots`` (the refused slot numbers, sorted) and
+    ``rows`` (how many queued changes were discarded)."""
