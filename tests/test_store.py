@@ -30,8 +30,25 @@ UTC = timezone.utc
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """Each store of the synchronous interface; PostgreSQL's through its test adapter (flush awaits
+    the commit, load the async load: tests/_postgres.py)."""
+    made: Store
+    if request.param == "postgresql":
+        from _postgres import SyncPostgresStore
+
+        made = SyncPostgresStore.make(request.getfixturevalue("pg_dsn"))
+    else:
+        made = MemoryStore() if request.param == "memory" else SQLiteStore(tmp_path / "fleet.db")
+    yield made
+    made.close()
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def local_store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """The stores that commit synchronously from the loop (PostgreSQL commits from its own task and
+    is not reopened: tests/test_pgstore.py covers both)."""
     made: Store = MemoryStore() if request.param == "memory" else SQLiteStore(tmp_path / "fleet.db")
     yield made
     made.close()
@@ -193,7 +210,8 @@ def test_writes_are_coalesced_and_committed_once(store: Store) -> None:
     assert store.load()["a"].registration == {"i": 99}
 
 
-async def test_one_commit_per_loop_iteration(store: Store) -> None:
+async def test_one_commit_per_loop_iteration(local_store: Store) -> None:
+    store = local_store
     for i in range(20):
         store.put_event("a", f"e{i}", {"i": i})
     assert store.flushes == 0
@@ -342,7 +360,8 @@ def test_open_store(tmp_path: Path) -> None:
         open_store(42)  # type: ignore[arg-type]
 
 
-def test_reopen_after_close(store: Store) -> None:
+def test_reopen_after_close(local_store: Store) -> None:
+    store = local_store
     store.put_event("a", "e", {"n": 1})
     store.close()
     store.reopen()
