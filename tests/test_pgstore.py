@@ -1,0 +1,275 @@
+"""The PostgreSQL store (fleetven/store/postgres.py) on a real, throwaway PostgreSQL server:
+the same state as SQLite for the same writes, batched commits, the background committer, a failed
+commit kept queued, per-VEN sample sequence numbers, the schema."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from _postgres import TEST_SLOTS, SyncPostgresStore, test_slot_of
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fleetven.exceptions import StoreError
+from fleetven.openadr import model as m
+from fleetven.store import Sample, SQLiteStore, Store
+from fleetven.store.leases import Leases
+from fleetven.store.postgres import PG_SCHEMA_VERSION, PostgresStore, migrate
+from fleetven.testing.proxy import FaultProxy
+
+UTC = timezone.utc
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+
+async def _owning_store(dsn: str, worker: str = "w1", **options: Any) -> PostgresStore:
+    """A store whose worker holds every slot of the test fleet (the leases last an hour)."""
+    store = await PostgresStore.open(dsn, worker=worker, slot_of=test_slot_of, **options)
+    leases = Leases(dsn, lease=3600.0)
+    await leases.create(TEST_SLOTS)
+    for slot, epoch in (await leases.acquire(worker)).items():
+        store.hold(slot, epoch)
+    await leases.close()
+    return store
+
+
+# ------------------------------------------------------------------ the same state as SQLite
+
+def _created() -> m.CreatedEvent:
+    return m.CreatedEvent(
+        response=m.Response(response_code=200, response_description="OK", request_id="req-1"), ven_id="ven-1",
+        event_responses=[m.EventResponse(response_code=200, request_id="req-1", event_id="ev-1",
+                                         modification_number=0, opt_type="optIn", response_description="OK")])
+
+
+_ops = st.lists(st.tuples(
+    st.sampled_from(["reg", "no_reg", "event", "drop_event", "outbox", "no_outbox", "opt", "drop_opt", "request",
+                     "drop_request", "sample", "status", "ack", "forget", "flush"]),
+    st.sampled_from(["a", "b", "site-7"]), st.sampled_from(["k1", "k2"]), st.integers(0, 3)), max_size=40)
+
+
+def _apply(s: Store, op: str, ven: str, key: str, n: int) -> None:
+    when = T0 + timedelta(seconds=n)
+    if op == "reg":
+        s.put_registration(ven, {"n": n, "at": when})
+    elif op == "no_reg":
+        s.put_registration(ven, None)
+    elif op == "event":
+        s.put_event(ven, key, {"n": n})
+    elif op == "drop_event":
+        s.drop_event(ven, key)
+    elif op == "outbox":
+        s.put_outbox(ven, _created())
+    elif op == "no_outbox":
+        s.put_outbox(ven, None)
+    elif op == "opt":
+        s.put_opt(ven, key, {"n": n})
+    elif op == "drop_opt":
+        s.drop_opt(ven, key)
+    elif op == "request":
+        s.put_request(ven, key, {"n": n}, dropped=n)
+    elif op == "drop_request":
+        s.drop_request(ven, key)
+    elif op == "sample":
+        s.add_sample(ven, key, Sample("r" if n % 2 else "R", when, float(n)))
+    elif op == "status":
+        s.add_sample(ven, key, Sample("st", when, m.ResourceStatus(online=bool(n % 2), manual_override=False)))
+    elif op == "ack":
+        s.ack_samples(ven, key, [Sample("r" if n % 2 else "R", when, 0.0)])
+    elif op == "forget":
+        s.forget_ven(ven)
+    else:
+        s.flush()
+
+
+@pytest.fixture
+def sync_pg(pg_dsn: str) -> Any:
+    store = SyncPostgresStore.make(pg_dsn)
+    yield store
+    store.close()
+
+
+@given(_ops)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_postgresql_and_sqlite_hold_the_same_state(tmp_path: Path, sync_pg: SyncPostgresStore,
+                                                   ops: list[tuple[str, str, str, int]]) -> None:
+    path = tmp_path / "alike.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    sqlite = SQLiteStore(path)
+    try:
+        for ven in ("a", "b", "site-7"):  # each example starts from nothing
+            sync_pg.forget_ven(ven)
+        sync_pg.flush()
+        for op, ven, key, n in ops:
+            for s in (sqlite, sync_pg):
+                _apply(s, op, ven, key, n)
+        assert sync_pg.load() == sqlite.load()
+    finally:
+        sqlite.close()
+
+
+# ------------------------------------------------------------------ batching
+
+async def test_a_batch_of_thousands_of_rows_is_a_few_statements(pg_dsn: str) -> None:
+    store = await _owning_store(pg_dsn)
+    try:
+        for i in range(1000):
+            ven = f"ven-{i:04d}"
+            store.put_registration(ven, {"ven_id": ven})
+            store.put_event(ven, "ev", {"opt": "optIn"})
+            store.add_sample(ven, "rr", Sample("r", T0, float(i)))
+        await store.commit()
+        # BEGIN, the fence, 2 upserts, the sequence numbers, the samples, COMMIT
+        assert store.statements == 7 and store.flushes == 1 and store.writes == 3000
+        before = store.statements
+        for i in range(1000):
+            store.ack_samples(f"ven-{i:04d}", "rr", [Sample("r", T0, 0.0)])
+            store.drop_event(f"ven-{i:04d}", "ev")
+        await store.commit()
+        assert store.statements - before == 5  # BEGIN, fence, 2 deletes, COMMIT
+        state = await store.aload()
+        assert len(state) == 1000 and all(s.events == {} and s.samples == {} for s in state.values())
+    finally:
+        await store.aclose()
+
+
+async def test_run_commits_in_the_background_and_flush_asks_for_it_now(pg_dsn: str) -> None:
+    store = await _owning_store(pg_dsn, commit_interval=0.2)
+    reader = await _owning_store(pg_dsn, worker="w1")
+    task = asyncio.create_task(store.run())
+    try:
+        store.put_event("a", "e1", {"n": 1})
+        store.put_event("a", "e2", {"n": 2})  # the same loop iteration: the same transaction
+        await asyncio.sleep(0.6)
+        assert store.pending == 0 and store.flushes == 1
+        assert (await reader.aload())["a"].events == {"e1": {"n": 1}, "e2": {"n": 2}}
+        # with a long interval, a write waits for it; flush() cuts it short
+        store.commit_interval = 30.0
+        store.put_event("a", "e3", {"n": 3})
+        await asyncio.sleep(0.3)
+        assert store.pending == 1
+        store.flush()
+        for _ in range(100):
+            if store.pending == 0:
+                break
+            await asyncio.sleep(0.02)
+        assert store.pending == 0 and store.flushes == 2
+        assert "e3" in (await reader.aload())["a"].events
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await store.aclose()
+        await reader.aclose()
+
+
+async def test_a_failed_commit_keeps_its_changes_queued_in_order(pg_dsn: str, postgresql_server: Any) -> None:
+    async with FaultProxy(postgresql_server.host, postgresql_server.port) as proxy:
+        proxied = pg_dsn.replace(f":{postgresql_server.port}/", f":{proxy.port}/")
+        store = await _owning_store(proxied, timeout=1.0)
+        try:
+            store.put_request("a", "rr", {"n": 1})
+            store.add_sample("a", "rr", Sample("r", T0, 1.0))
+            store.put_event("a", "e", {"n": 1})
+            proxy.set_mode("refuse")  # the database is unreachable: open connections are cut too
+            with pytest.raises(StoreError, match="cannot write"):
+                await store.commit()
+            assert store.pending == 3 and store.flushes == 0
+            # written while the database was away: a later drop covers the failed batch's sample
+            store.drop_request("a", "rr")
+            store.put_event("a", "e", {"n": 2})
+            proxy.set_mode("pass")
+            await store.commit()
+            state = (await store.aload())["a"]
+            assert state.requests == {} and state.samples == {} and state.events == {"e": {"n": 2}}
+        finally:
+            await store.aclose()
+
+
+# ------------------------------------------------------------------ sample sequence numbers
+
+async def test_sample_sequence_numbers_grow_per_ven_across_commits_and_owners(pg_dsn: str) -> None:
+    store = await _owning_store(pg_dsn)
+    try:
+        for i in range(5):
+            store.add_sample("a", "rr", Sample("r", T0 + timedelta(seconds=i), float(i)))
+            store.add_sample("b", "rr", Sample("r", T0 + timedelta(seconds=i), float(i)))
+        await store.commit()
+        store.ack_samples("a", "rr", [Sample("r", T0 + timedelta(seconds=i), 0.0) for i in range(5)])
+        await store.commit()
+        store.add_sample("a", "rr", Sample("r", T0 + timedelta(seconds=10), 10.0))
+        store.add_sample("a", "other", Sample("r", T0 + timedelta(seconds=11), 11.0))
+        await store.commit()
+        a = await store.sequences("a")
+        b = await store.sequences("b")
+        assert [s[0] for s in b] == [1, 2, 3, 4, 5]
+        assert [s[0] for s in a] == [6, 7]  # the acknowledged 1..5 are never used again
+        assert [s[1] for s in a] == ["rr", "other"]
+    finally:
+        await store.aclose()
+    # another worker's store (after the VEN changed hands) goes on from there
+    leases = Leases(pg_dsn)
+    assert await leases.release("w1", range(TEST_SLOTS)) == list(range(TEST_SLOTS))
+    await leases.close()
+    other = await _owning_store(pg_dsn, worker="w2")
+    assert set(other.epochs.values()) == {2}
+    try:
+        other.forget_ven("a")  # even forgetting the VEN does not reset its sequence
+        other.add_sample("a", "rr", Sample("r", T0, 1.0))
+        await other.commit()
+        assert [s[0] for s in await other.sequences("a")] == [8]
+    finally:
+        await other.aclose()
+
+
+# ------------------------------------------------------------------ the interface's edges
+
+async def test_the_synchronous_load_and_a_lossy_close_are_refused(pg_dsn: str) -> None:
+    store = await _owning_store(pg_dsn)
+    store.put_event("a", "e", {})
+    with pytest.raises(StoreError, match="aload"):
+        store.load()
+    with pytest.raises(StoreError, match="aclose"):
+        store.close()
+    await store.aclose()
+    assert store.closed
+    with pytest.raises(StoreError, match="closed"):
+        store.put_event("a", "e2", {})
+    again = await _owning_store(pg_dsn)
+    try:
+        assert (await again.aload())["a"].events == {"e": {}}  # aclose committed it
+        assert list(await again.aload([test_slot_of("a")])) == ["a"]
+        assert await again.aload([(test_slot_of("a") + 1) % TEST_SLOTS]) == {}
+    finally:
+        await again.aclose()
+
+
+async def test_the_schema_is_made_once_and_a_newer_one_refused(pg_dsn: str) -> None:
+    conn = await asyncpg.connect(pg_dsn)
+    try:
+        assert await migrate(conn) == 0
+        assert await asyncio.gather(migrate(conn), return_exceptions=False) == [PG_SCHEMA_VERSION]
+        await conn.execute("UPDATE fleetven.meta SET value = '99' WHERE key = 'schema_version'")
+        with pytest.raises(StoreError, match="schema version 99, newer"):
+            await migrate(conn)
+    finally:
+        await conn.close()
+
+
+def test_two_workers_migrating_at_once_make_one_schema(pg_dsn: str) -> None:
+    async def both() -> list[int]:
+        conns = [await asyncpg.connect(pg_dsn) for _ in range(3)]
+        try:
+            return list(await asyncio.gather(*(migrate(c) for c in conns)))
+        finally:
+            for c in conns:
+                await c.close()
+
+    started = time.monotonic()
+    assert sorted(asyncio.run(both())) == [0, PG_SCHEMA_VERSION, PG_SCHEMA_VERSION]
+    assert time.monotonic() - started < 30
