@@ -200,7 +200,8 @@ class Leases:
     async def slots(self) -> list[SlotLease]:
         """Every slot's lease, by slot number."""
         rows = await self._call(
-            "fetch", "SELECT slot, owner, epoch, extract(epoch FROM expires_at - clock_timestamp())::float8"
+            "fetch", "SELECT slot, owner, epoch, CASE WHEN isfinite(expires_at)"
+                     " THEN extract(epoch FROM expires_at - clock_timestamp())::float8 END"
                      " FROM fleetven.slots ORDER BY slot")
         return [SlotLease(r[0], r[1], r[2], r[3] if r[3] is not None else float("-inf")) for r in rows]
 
@@ -212,11 +213,15 @@ class Leases:
         return [r[0] for r in rows]
 
     async def close(self) -> None:
-        """Close the connection (a later call opens another)."""
+        """Close the connection (a later call opens another); one that does not answer within the
+        statement timeout is dropped."""
         async with self._using:
             conn, self._conn = self._conn, None
             if conn is not None:
-                await conn.close()
+                try:
+                    await conn.close(timeout=self.timeout)
+                except _DB_ERRORS:
+                    conn.terminate()
 
 
 class LeaseKeeper:
