@@ -237,10 +237,10 @@ class LeaseKeeper:
 
     :param leases: the lease statements.
     :param worker: this worker's name.
-    :param renew_every: seconds between renewals (from the sending of one to the next).
+    :param renew_every: seconds between renewals (from the sending of one to the next); 3 by default.
     :param margin: seconds the deadline keeps before the earliest moment the server can expire the
-        lease: it must cover the network transit of a request already on its way, the event loop's
-        lag, and the drift of the worker's clock against the database's over one lease.
+        lease (3 by default): it must cover the network transit of a request already on its way, the
+        event loop's lag, and the drift of the worker's clock against the database's over one lease.
     :param on_lost: called with the slots (sorted) that were dropped: deadline passed, or a renewal
         answered that they are no longer held.
     :param clock: the monotonic clock, in seconds (:func:`boottime` by default).
@@ -253,8 +253,8 @@ class LeaseKeeper:
         renewal took.
     """
 
-    def __init__(self, leases: Leases, worker: str, *, renew_every: float, margin: float,
-                 on_lost: Callable[[list[int]], None], clock: Callable[[], float] = boottime) -> None:
+    def __init__(self, leases: Leases, worker: str, *, on_lost: Callable[[list[int]], None],
+                 renew_every: float = 3.0, margin: float = 3.0, clock: Callable[[], float] = boottime) -> None:
         if margin <= 0 or renew_every <= 0 or renew_every + leases.timeout >= leases.lease - margin:
             raise ConfigurationError(
                 f"LeaseKeeper: renew_every ({renew_every}) + the statement timeout ({leases.timeout}) must be less "

@@ -6,8 +6,7 @@ and the samples not acknowledged), with two columns more on every row: the VEN's
 **epoch** of the slot lease it was written under (:mod:`fleetven.store.leases`). Report samples
 also get a per-VEN sequence number, ``seq``, which only grows (table ``sample_seq``).
 
-How it maps onto the synchronous :class:`~fleetven.store.Store` interface
-------------------------------------------------------------------------
+**How it maps onto the synchronous** :class:`~fleetven.store.Store` **interface.**
 
 The ``put_*``/``drop_*``/``add_sample``/``ack_samples``/``forget_ven`` calls are the base class's:
 they queue a change in memory, the latest per key wins, exactly as for SQLite. What differs is
@@ -31,8 +30,7 @@ event loop on a network round trip:
 
 A failed commit (the database unreachable, say) keeps the changes queued, in order, for the next.
 
-Fencing
--------
+**Fencing.**
 
 The store writes only for slots whose lease it was told of (:meth:`PostgresStore.hold`, with the
 epoch :meth:`~fleetven.store.leases.Leases.acquire` returned). Each commit first locks the
