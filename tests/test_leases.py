@@ -288,7 +288,7 @@ async def test_the_keeper_renews_and_keeps_its_slots(pg_dsn: str) -> None:
     task = asyncio.create_task(keeper.run())
     try:
         await asyncio.sleep(1.5)  # longer than the lease: only renewals keep it
-        assert lost == [] and keeper.held == {0: 1, 1: 1} and keeper.renewals >= 5
+        assert lost == [] and keeper.held == {0: 1, 1: 1} and keeper.renewals >= 5 and keeper.gained == 2
         assert keeper.may_act(0) and not keeper.may_act(2)
         later = keeper.deadline(0)
         assert later is not None and later > first + 0.5

@@ -240,9 +240,16 @@ async def test_the_synchronous_load_and_a_lossy_close_are_refused(pg_dsn: str) -
     assert store.closed
     with pytest.raises(StoreError, match="closed"):
         store.put_event("a", "e2", {})
-    again = await _owning_store(pg_dsn)
+    fenced: list[list[int]] = []
+    again = await _owning_store(pg_dsn, on_fenced=fenced.append)
     try:
         assert (await again.aload())["a"].events == {"e": {}}  # aclose committed it
+        # changes queued for a slot given up are refused, and the load of the others goes on
+        gone = test_slot_of("lost-ven")
+        again.release([gone])
+        again.put_event("lost-ven", "e", {})
+        assert "lost-ven" not in await again.aload()
+        assert fenced == [[gone]] and again.fenced == 1
         assert list(await again.aload([test_slot_of("a")])) == ["a"]
         assert await again.aload([(test_slot_of("a") + 1) % TEST_SLOTS]) == {}
     finally:

@@ -249,8 +249,8 @@ class LeaseKeeper:
         in time), and ``margin`` must be positive.
 
     :ivar renewals: renewals that succeeded; :ivar failures: renewals that failed;
-        :ivar lost: slots dropped (deadline or refused); :ivar latency: seconds the last successful
-        renewal took.
+        :ivar gained: slots acquired; :ivar lost: slots dropped (deadline or refused);
+        :ivar latency: seconds the last successful renewal took.
     """
 
     def __init__(self, leases: Leases, worker: str, *, on_lost: Callable[[list[int]], None],
@@ -270,6 +270,7 @@ class LeaseKeeper:
         self._timer: asyncio.TimerHandle | None = None
         self.renewals = 0
         self.failures = 0
+        self.gained = 0
         self.lost = 0
         self.latency = 0.0
 
@@ -313,6 +314,7 @@ class LeaseKeeper:
         """
         sent = self.clock()
         got = await self.leases.acquire(self.worker, slots, limit=limit)
+        self.gained += len(got)
         self._hold(got, sent)
         return got
 

@@ -473,10 +473,16 @@ class PostgresStore(Store):
         after committing what is queued. The same :class:`~fleetven.store.VenState` as
         :meth:`SQLiteStore.load <fleetven.store.Store.load>` gives for the same writes.
 
-        :raises FencedWrite: see :meth:`commit` (nothing is loaded then: call again).
-        :raises StoreError: the database cannot be read.
+        Changes queued for slots no longer held are refused as by :meth:`commit` (and passed to
+        ``on_fenced``), and the load goes on: taking slots over must not fail because others were lost.
+
+        :raises StoreError: the database cannot be read or written.
         """
-        await self.commit()
+        try:
+            await self.commit()
+        except FencedWrite as exc:
+            if self.on_fenced is not None:
+                self.on_fenced(list(exc.fields["slots"]))
         where, args = ("", ()) if slots is None else (" WHERE slot = ANY($1::integer[])", (list(slots),))
         states: dict[str, VenState] = {}
         try:
