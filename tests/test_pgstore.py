@@ -13,12 +13,11 @@ from typing import Any
 import asyncpg
 import pytest
 from _postgres import TEST_SLOTS, SyncPostgresStore, test_slot_of
+from _store_ops import STORE_OP_VENS, STORE_OPS, apply_store_op
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from fleetven.exceptions import StoreError
-from fleetven.openadr import model as m
-from fleetven.store import Sample, SQLiteStore, Store
+from fleetven.store import Sample, SQLiteStore
 from fleetven.store.leases import Leases
 from fleetven.store.postgres import PG_SCHEMA_VERSION, PostgresStore, migrate
 from fleetven.testing.proxy import FaultProxy
@@ -40,53 +39,6 @@ async def _owning_store(dsn: str, worker: str = "w1", **options: Any) -> Postgre
 
 # ------------------------------------------------------------------ the same state as SQLite
 
-def _created() -> m.CreatedEvent:
-    return m.CreatedEvent(
-        response=m.Response(response_code=200, response_description="OK", request_id="req-1"), ven_id="ven-1",
-        event_responses=[m.EventResponse(response_code=200, request_id="req-1", event_id="ev-1",
-                                         modification_number=0, opt_type="optIn", response_description="OK")])
-
-
-_ops = st.lists(st.tuples(
-    st.sampled_from(["reg", "no_reg", "event", "drop_event", "outbox", "no_outbox", "opt", "drop_opt", "request",
-                     "drop_request", "sample", "status", "ack", "forget", "flush"]),
-    st.sampled_from(["a", "b", "site-7"]), st.sampled_from(["k1", "k2"]), st.integers(0, 3)), max_size=40)
-
-
-def _apply(s: Store, op: str, ven: str, key: str, n: int) -> None:
-    when = T0 + timedelta(seconds=n)
-    if op == "reg":
-        s.put_registration(ven, {"n": n, "at": when})
-    elif op == "no_reg":
-        s.put_registration(ven, None)
-    elif op == "event":
-        s.put_event(ven, key, {"n": n})
-    elif op == "drop_event":
-        s.drop_event(ven, key)
-    elif op == "outbox":
-        s.put_outbox(ven, _created())
-    elif op == "no_outbox":
-        s.put_outbox(ven, None)
-    elif op == "opt":
-        s.put_opt(ven, key, {"n": n})
-    elif op == "drop_opt":
-        s.drop_opt(ven, key)
-    elif op == "request":
-        s.put_request(ven, key, {"n": n}, dropped=n)
-    elif op == "drop_request":
-        s.drop_request(ven, key)
-    elif op == "sample":
-        s.add_sample(ven, key, Sample("r" if n % 2 else "R", when, float(n)))
-    elif op == "status":
-        s.add_sample(ven, key, Sample("st", when, m.ResourceStatus(online=bool(n % 2), manual_override=False)))
-    elif op == "ack":
-        s.ack_samples(ven, key, [Sample("r" if n % 2 else "R", when, 0.0)])
-    elif op == "forget":
-        s.forget_ven(ven)
-    else:
-        s.flush()
-
-
 @pytest.fixture
 def sync_pg(pg_dsn: str) -> Any:
     store = SyncPostgresStore.make(pg_dsn)
@@ -94,7 +46,7 @@ def sync_pg(pg_dsn: str) -> Any:
     store.close()
 
 
-@given(_ops)
+@given(STORE_OPS)
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_postgresql_and_sqlite_hold_the_same_state(tmp_path: Path, sync_pg: SyncPostgresStore,
                                                    ops: list[tuple[str, str, str, int]]) -> None:
@@ -103,12 +55,12 @@ def test_postgresql_and_sqlite_hold_the_same_state(tmp_path: Path, sync_pg: Sync
         Path(str(path) + suffix).unlink(missing_ok=True)
     sqlite = SQLiteStore(path)
     try:
-        for ven in ("a", "b", "site-7"):  # each example starts from nothing
+        for ven in STORE_OP_VENS:  # each example starts from nothing
             sync_pg.forget_ven(ven)
         sync_pg.flush()
         for op, ven, key, n in ops:
             for s in (sqlite, sync_pg):
-                _apply(s, op, ven, key, n)
+                apply_store_op(s, op, ven, key, n)
         assert sync_pg.load() == sqlite.load()
     finally:
         sqlite.close()

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _store_ops import STORE_OPS, apply_store_op
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -232,13 +233,7 @@ def test_closed_store(store: Store) -> None:
         store.put_event("a", "e2", {})
 
 
-_ops = st.lists(st.tuples(
-    st.sampled_from(["reg", "event", "drop_event", "outbox", "no_outbox", "opt", "drop_opt", "request",
-                     "drop_request", "sample", "ack", "forget", "flush"]),
-    st.sampled_from(["a", "b"]), st.sampled_from(["k1", "k2"]), st.integers(0, 3)), max_size=40)
-
-
-@given(_ops)
+@given(STORE_OPS)
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_memory_and_sqlite_behave_alike(tmp_path: Path, ops: list[tuple[str, str, str, int]]) -> None:
     path = tmp_path / "alike.db"
@@ -248,33 +243,7 @@ def test_memory_and_sqlite_behave_alike(tmp_path: Path, ops: list[tuple[str, str
     try:
         for op, ven, key, n in ops:
             for s in stores:
-                when = T0 + timedelta(seconds=n)
-                if op == "reg":
-                    s.put_registration(ven, {"n": n})
-                elif op == "event":
-                    s.put_event(ven, key, {"n": n})
-                elif op == "drop_event":
-                    s.drop_event(ven, key)
-                elif op == "outbox":
-                    s.put_outbox(ven, _created())
-                elif op == "no_outbox":
-                    s.put_outbox(ven, None)
-                elif op == "opt":
-                    s.put_opt(ven, key, {"n": n})
-                elif op == "drop_opt":
-                    s.drop_opt(ven, key)
-                elif op == "request":
-                    s.put_request(ven, key, {"n": n}, dropped=n)
-                elif op == "drop_request":
-                    s.drop_request(ven, key)
-                elif op == "sample":
-                    s.add_sample(ven, key, Sample("r", when, float(n)))
-                elif op == "ack":
-                    s.ack_samples(ven, key, [Sample("r", when, 0.0)])
-                elif op == "forget":
-                    s.forget_ven(ven)
-                else:
-                    s.flush()
+                apply_store_op(s, op, ven, key, n)
         assert stores[0].load() == stores[1].load()
     finally:
         for s in stores:

@@ -545,11 +545,8 @@ class PostgresStore(Store):
         """
         if self._closed:
             return
-        if self._scheduled is not None:
-            self._scheduled.cancel()
-            self._scheduled = None
         try:
-            await self.commit()
+            await self.commit()  # (a flush the base class scheduled only wakes run(): no need to cancel it)
         finally:
             self._closed = True
             self._wake.set()
