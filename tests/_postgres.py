@@ -12,28 +12,23 @@ pytest-postgresql's :class:`~pytest_postgresql.executors.PostgreSQLExecutor` run
 The server is started once per test session, and only when a test asks for it
 (:func:`postgresql_server`); every test gets a database of its own (:func:`pg_dsn`), dropped
 afterwards. Without any PostgreSQL binaries on the machine those tests are skipped, saying why.
-:class:`SyncPostgresStore` runs the synchronous Store tests on PostgreSQL.
+(Nothing here imports fleetven: conftest.py imports this module, and a fleetven that does not
+import must fail its tests, not the collection of the whole suite.)
 """
 
 from __future__ import annotations
 
-import asyncio
 import glob
 import os
 import pwd
 import shutil
 import stat
 import tempfile
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-from fleetven.store import VenState
-from fleetven.store.leases import Leases
-from fleetven.store.postgres import PostgresStore
 
 #: The account the server runs under when the tests run as root.
 SERVER_ACCOUNT = "postgres"
@@ -123,56 +118,3 @@ def pg_dsn(postgresql_server: Server, request: pytest.FixtureRequest) -> Iterato
                          dbname=name):
         yield postgresql_server.dsn(name)
 
-
-# ------------------------------------------------------------------ stores for the synchronous tests
-
-#: The slot count of the test fleets, and the slot of a VEN there (any stable function serves:
-#: the store takes it as an argument).
-TEST_SLOTS = 8
-
-
-def test_slot_of(name: str) -> int:
-    """A VEN's slot in the test fleets (CRC-32 of its name)."""
-    return zlib.crc32(name.encode()) % TEST_SLOTS
-
-
-test_slot_of.__test__ = False  # type: ignore[attr-defined]  # a helper, not a pytest test
-
-
-class SyncPostgresStore(PostgresStore):
-    """A :class:`PostgresStore` driven to completion on a private event loop, so that the synchronous
-    tests of the Store interface (tests/test_store.py) run on it unchanged: ``flush()`` awaits
-    :meth:`~PostgresStore.commit`, ``load()`` :meth:`~PostgresStore.aload`, ``close()``
-    :meth:`~PostgresStore.aclose`. The worker holds every slot of the test fleet."""
-
-    loop: asyncio.AbstractEventLoop
-
-    @classmethod
-    def make(cls, dsn: str) -> SyncPostgresStore:
-        loop = asyncio.new_event_loop()
-
-        async def made() -> SyncPostgresStore:
-            store = await cls.open(dsn, worker="w-sync", slot_of=test_slot_of)
-            leases = Leases(dsn, lease=3600.0)
-            await leases.create(TEST_SLOTS)
-            for slot, epoch in (await leases.acquire("w-sync")).items():
-                store.hold(slot, epoch)
-            await leases.close()
-            return store
-
-        store = loop.run_until_complete(made())
-        store.loop = loop
-        return store
-
-    def flush(self) -> None:
-        self.loop.run_until_complete(self.commit())
-
-    def load(self) -> dict[str, VenState]:
-        return self.loop.run_until_complete(self.aload())
-
-    def close(self) -> None:
-        if not self.closed:
-            try:
-                self.loop.run_until_complete(self.aclose())
-            finally:
-                self.loop.close()

@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from _postgres import test_slot_of
+from _pgsync import test_slot_of
 
 from fleetven.exceptions import ConfigurationError, FencedWrite
 from fleetven.store import Sample

@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from _postgres import TEST_SLOTS, SyncPostgresStore, test_slot_of
+from _pgsync import TEST_SLOTS, SyncPostgresStore, test_slot_of
 from _store_ops import STORE_OP_VENS, STORE_OPS, apply_store_op
 from hypothesis import HealthCheck, given, settings
 

@@ -37,7 +37,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     the commit, load the async load: tests/_postgres.py)."""
     made: Store
     if request.param == "postgresql":
-        from _postgres import SyncPostgresStore
+        from _pgsync import SyncPostgresStore
 
         made = SyncPostgresStore.make(request.getfixturevalue("pg_dsn"))
     else:
