@@ -334,7 +334,7 @@ async def test_the_keeper_stops_before_the_server_can_expire_the_lease(
             for s in (0, 1):
                 assert lost_at[s] < expiry[s], f"slot {s} dropped at {lost_at[s]:.3f}, its lease expired at " \
                                                f"{expiry[s]:.3f}"
-                assert expiry[s] - lost_at[s] > margin / 2  # and well before, not by luck
+                assert expiry[s] - lost_at[s] > margin / 4  # and well before, not by luck
             assert keeper.failures >= 1
             # the server does expire them: another worker takes them over, at the next epoch
             await asyncio.sleep(max(0.0, max(expiry.values()) - boottime()) + 0.05)
