@@ -283,10 +283,23 @@ class PostgresStore(Store):
         """Write ``slot``'s VENs under lease epoch ``epoch`` from now on (the worker acquired it)."""
         self._epochs[slot] = epoch
 
-    def release(self, slots: Iterable[int]) -> None:
-        """Stop writing for ``slots`` (the worker gave them up or lost them): their writes are refused."""
-        for slot in slots:
+    def release(self, slots: Iterable[int]) -> int:
+        """Stop writing for ``slots`` (the worker gave them up or lost them): the changes queued for
+        them and not committed are discarded (counted in :attr:`fenced`; returned), and later ones are
+        refused. Taking a slot again later must not commit what was queued under the lease that ended.
+        A worker handing a slot over gracefully awaits :meth:`commit` first."""
+        gone = set(slots)
+        for slot in gone:
             self._epochs.pop(slot, None)
+        slot_of = self.slot_of
+        stale = [k for k in self._queue if k[0] and slot_of(k[1]) in gone]
+        for key in stale:
+            del self._queue[key]
+        ranges = [r for r in self._ranges if slot_of(r[1]) not in gone]
+        discarded = len(stale) + len(self._ranges) - len(ranges)
+        self._ranges = ranges
+        self.fenced += discarded
+        return discarded
 
     @property
     def epochs(self) -> Mapping[int, int]:
