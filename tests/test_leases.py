@@ -53,6 +53,7 @@ async def test_acquire_renew_release(pg_dsn: str) -> None:
         assert [table[s].owner for s in range(8)] == ["w1", "w2", "w1", "w2", "w2", "w2", "w2", "w2"]
         assert all(s.held and 25 < s.remaining <= 30 for s in table.values())
         assert await one.workers(within=60) == ["w1", "w2"]
+        assert one.statements == 12  # one round trip per call above (create: count and insert)
     finally:
         await one.close()
         await two.close()

@@ -105,6 +105,8 @@ class Leases:
     :param timeout: seconds one statement may take; a statement that takes longer fails with
         :class:`~fleetven.exceptions.StoreError` and the connection is dropped (the next call opens
         another), since a connection that stalls is usually one the network lost.
+
+    :ivar statements: statements sent (each one round trip).
     """
 
     def __init__(self, dsn: str, *, lease: float = 15.0, timeout: float = 2.0) -> None:
@@ -116,6 +118,7 @@ class Leases:
         self.timeout = float(timeout)
         self._conn: asyncpg.Connection[Any] | None = None
         self._using = asyncio.Lock()
+        self.statements = 0
 
     def __repr__(self) -> str:
         return f"<Leases lease={self.lease}s>"
@@ -125,6 +128,7 @@ class Leases:
             try:
                 if self._conn is None or self._conn.is_closed():
                     self._conn = await asyncio.wait_for(connect(self.dsn, timeout=self.timeout), self.timeout)
+                self.statements += 1
                 return await getattr(self._conn, method)(sql, *args, timeout=self.timeout)
             except (*_DB_ERRORS, StoreError) as exc:
                 self._drop()
