@@ -123,22 +123,29 @@ async def test_run_commits_in_the_background_and_flush_asks_for_it_now(pg_dsn: s
 async def test_a_failed_commit_keeps_its_changes_queued_in_order(pg_dsn: str, postgresql_server: Any) -> None:
     async with FaultProxy(postgresql_server.host, postgresql_server.port) as proxy:
         proxied = pg_dsn.replace(f":{postgresql_server.port}/", f":{proxy.port}/")
-        store = await _owning_store(proxied, timeout=1.0)
+        store = await _owning_store(proxied, timeout=0.5)
         try:
             store.put_request("a", "rr", {"n": 1})
             store.add_sample("a", "rr", Sample("r", T0, 1.0))
             store.put_event("a", "e", {"n": 1})
-            proxy.set_mode("refuse")  # the database is unreachable: open connections are cut too
-            with pytest.raises(StoreError, match="cannot write"):
-                await store.commit()
-            assert store.pending == 3 and store.flushes == 0
-            # written while the database was away: a later drop covers the failed batch's sample
+            proxy.set_mode("blackhole")  # the database stops answering: the commit hangs, then times out
+            failing = asyncio.create_task(store.commit())
+            await asyncio.sleep(0.2)
+            # written while that commit hangs: a drop that covers its sample, a newer value of its event
             store.drop_request("a", "rr")
             store.put_event("a", "e", {"n": 2})
+            store.put_event("a", "e2", {"n": 3})
+            with pytest.raises(StoreError, match="cannot write"):
+                await failing
+            assert store.flushes == 0
+            proxy.set_mode("refuse")  # unreachable: fails at once, and the queue stays as it is
+            with pytest.raises(StoreError, match="cannot write"):
+                await store.commit()
             proxy.set_mode("pass")
             await store.commit()
             state = (await store.aload())["a"]
-            assert state.requests == {} and state.samples == {} and state.events == {"e": {"n": 2}}
+            assert state.requests == {} and state.samples == {}
+            assert state.events == {"e": {"n": 2}, "e2": {"n": 3}}
         finally:
             await store.aclose()
 
