@@ -17,8 +17,9 @@ SHELL := /bin/bash
 .DELETE_ON_ERROR:
 
 # Debian packages the tests need (xmlsec1: the interop peer for signatures; chromium: renders the
-# load test report in a headless browser).
-DEB_PACKAGES ?= xmlsec1 chromium
+# load test report in a headless browser; postgresql: the throwaway server of the PostgreSQL store
+# and lease tests, tests/_postgres.py).
+DEB_PACKAGES ?= xmlsec1 chromium postgresql
 # Debian packages the build needs: a C compiler, Python headers, venv support.
 DEB_BUILD_PACKAGES ?= gcc python3-dev python3-venv
 

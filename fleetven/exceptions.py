@@ -33,6 +33,7 @@ __all__ = (
     "RegistrationRejected",
     "StoreError",
     "StoreLocked",
+    "FencedWrite",
 )
 
 
@@ -174,3 +175,11 @@ class StoreLocked(StoreError):
     Fields: ``path`` (the database), ``lock_path`` (the lock file beside it, ``<database>.lock``)
     and ``pid`` (the process holding it, as it wrote itself into the lock file; ``None`` if
     unknown)."""
+
+
+class FencedWrite(StoreError):
+    """State writes were refused because the slot lease they were made under is no longer this
+    worker's: the slot's epoch moved on (another worker took it), the lease expired, or the
+    worker never held it. Nothing of those writes reached the database; writes of other slots in
+    the same batch were committed. Fields: ``slots`` (the refused slot numbers, sorted) and
+    ``rows`` (how many queued changes were discarded)."""

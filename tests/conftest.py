@@ -8,6 +8,8 @@
   ``pytest_asyncio_loop_factories`` hook below).
 * ``oadr_schema``: the official ``oadr_20b.xsd`` from the installed openleadr,
   for :func:`_helpers.assert_valid_oadr`.
+* ``postgresql_server`` and ``pg_dsn``: a throwaway PostgreSQL server for the session and an
+  empty database per test (:mod:`_postgres`).
 """
 
 from __future__ import annotations
@@ -20,10 +22,13 @@ from typing import Any
 import pytest
 import uvloop
 from _helpers import load_oadr_schema, load_twin
+from _postgres import pg_dsn, postgresql_server
 from lxml import etree
 
 # Read the variable here rather than importing fleetven: a package that does
 # not import must fail its tests, not the collection of the whole suite.
+__all__ = ("pg_dsn", "postgresql_server")  # fixtures, re-exported for the whole suite
+
 NO_EXTENSIONS = bool(os.environ.get("FLEETVEN_NO_EXTENSIONS"))
 
 ExtractFn = Callable[[Any], Any]

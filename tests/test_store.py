@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _store_ops import STORE_OPS, apply_store_op
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -30,8 +31,25 @@ UTC = timezone.utc
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """Each store of the synchronous interface; PostgreSQL's through its test adapter (flush awaits
+    the commit, load the async load: tests/_postgres.py)."""
+    made: Store
+    if request.param == "postgresql":
+        from _pgsync import SyncPostgresStore
+
+        made = SyncPostgresStore.make(request.getfixturevalue("pg_dsn"))
+    else:
+        made = MemoryStore() if request.param == "memory" else SQLiteStore(tmp_path / "fleet.db")
+    yield made
+    made.close()
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def local_store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """The stores that commit synchronously from the loop (PostgreSQL commits from its own task and
+    is not reopened: tests/test_pgstore.py covers both)."""
     made: Store = MemoryStore() if request.param == "memory" else SQLiteStore(tmp_path / "fleet.db")
     yield made
     made.close()
@@ -193,7 +211,8 @@ def test_writes_are_coalesced_and_committed_once(store: Store) -> None:
     assert store.load()["a"].registration == {"i": 99}
 
 
-async def test_one_commit_per_loop_iteration(store: Store) -> None:
+async def test_one_commit_per_loop_iteration(local_store: Store) -> None:
+    store = local_store
     for i in range(20):
         store.put_event("a", f"e{i}", {"i": i})
     assert store.flushes == 0
@@ -214,13 +233,7 @@ def test_closed_store(store: Store) -> None:
         store.put_event("a", "e2", {})
 
 
-_ops = st.lists(st.tuples(
-    st.sampled_from(["reg", "event", "drop_event", "outbox", "no_outbox", "opt", "drop_opt", "request",
-                     "drop_request", "sample", "ack", "forget", "flush"]),
-    st.sampled_from(["a", "b"]), st.sampled_from(["k1", "k2"]), st.integers(0, 3)), max_size=40)
-
-
-@given(_ops)
+@given(STORE_OPS)
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_memory_and_sqlite_behave_alike(tmp_path: Path, ops: list[tuple[str, str, str, int]]) -> None:
     path = tmp_path / "alike.db"
@@ -230,33 +243,7 @@ def test_memory_and_sqlite_behave_alike(tmp_path: Path, ops: list[tuple[str, str
     try:
         for op, ven, key, n in ops:
             for s in stores:
-                when = T0 + timedelta(seconds=n)
-                if op == "reg":
-                    s.put_registration(ven, {"n": n})
-                elif op == "event":
-                    s.put_event(ven, key, {"n": n})
-                elif op == "drop_event":
-                    s.drop_event(ven, key)
-                elif op == "outbox":
-                    s.put_outbox(ven, _created())
-                elif op == "no_outbox":
-                    s.put_outbox(ven, None)
-                elif op == "opt":
-                    s.put_opt(ven, key, {"n": n})
-                elif op == "drop_opt":
-                    s.drop_opt(ven, key)
-                elif op == "request":
-                    s.put_request(ven, key, {"n": n}, dropped=n)
-                elif op == "drop_request":
-                    s.drop_request(ven, key)
-                elif op == "sample":
-                    s.add_sample(ven, key, Sample("r", when, float(n)))
-                elif op == "ack":
-                    s.ack_samples(ven, key, [Sample("r", when, 0.0)])
-                elif op == "forget":
-                    s.forget_ven(ven)
-                else:
-                    s.flush()
+                apply_store_op(s, op, ven, key, n)
         assert stores[0].load() == stores[1].load()
     finally:
         for s in stores:
@@ -342,7 +329,8 @@ def test_open_store(tmp_path: Path) -> None:
         open_store(42)  # type: ignore[arg-type]
 
 
-def test_reopen_after_close(store: Store) -> None:
+def test_reopen_after_close(local_store: Store) -> None:
+    store = local_store
     store.put_event("a", "e", {"n": 1})
     store.close()
     store.reopen()
