@@ -229,7 +229,7 @@ def test_fleet_and_client_give_the_signing_options_the_same_meaning(pki: dict[st
         fleet = Fleet("https://127.0.0.1:9/x", require_vtn_signature=require, **options)
         client = OpenADRClient("v", "https://127.0.0.1:9/x", require_vtn_signature=require, show_fingerprint=False,
                                **options)
-        fleet_verifier, client_verifier = fleet._shared.verifier, client.fleet._shared.verifier
+        fleet_verifier, client_verifier = fleet.verifier, client.fleet.verifier
         assert (fleet_verifier is None) == (client_verifier is None) == (not require)
 
 

@@ -202,9 +202,8 @@ async def test_registrations_bounded_by_max_registering(vtn: TestVTN) -> None:
         assert len(spans.begun) == 30 and len(spans.ended) == 30
         assert spans.most_at_once() == 3
         # the waiting VENs held no task: at most 3 registration steps ran at any moment
-        shared = fleet._shared
-        await vtn.wait_for(lambda: shared.registering == 0, timeout=DEADLINE)
-        assert not shared.registration_queue
+        await vtn.wait_for(lambda: fleet.registrations_running == 0, timeout=DEADLINE)
+        assert not fleet.registrations_queued
         # first in, first out: the VENs got their turn in the order they were added
         assert spans.order() == [f"site-{i:04d}" for i in range(30)]
         assert vtn.errors == []
@@ -216,14 +215,14 @@ async def test_removed_ven_leaves_the_registration_queue(vtn: TestVTN) -> None:
     for i in range(4):
         fleet.add_ven(f"site-{i:04d}")
     async with fleet:
-        await vtn.wait_for(lambda: len(fleet._shared.registration_queue) >= 1, timeout=DEADLINE)
+        await vtn.wait_for(lambda: fleet.registrations_queued >= 1, timeout=DEADLINE)
         removed = await fleet.remove_ven("site-0002")
         vtn.registration_policy = None
         await vtn.wait_for(lambda: registered(fleet), timeout=DEADLINE)
         assert removed.state == "stopped" and not removed.registered and removed.task is None
         assert removed.next_step_at is None
-        await vtn.wait_for(lambda: fleet._shared.registering == 0, timeout=DEADLINE)
-        assert not fleet._shared.registration_queue
+        await vtn.wait_for(lambda: fleet.registrations_running == 0, timeout=DEADLINE)
+        assert not fleet.registrations_queued
 
 
 async def test_fleet_registers_again_after_stop_with_a_full_queue(vtn: TestVTN) -> None:
@@ -232,7 +231,7 @@ async def test_fleet_registers_again_after_stop_with_a_full_queue(vtn: TestVTN) 
         fleet.add_ven(f"site-{i:04d}")
     await fleet.start()
     await fleet.stop()  # some VENs were still queued
-    assert fleet._shared.registering == 0 and not fleet._shared.registration_queue
+    assert fleet.registrations_running == 0 and not fleet.registrations_queued
     await fleet.start()
     try:
         await vtn.wait_for(lambda: registered(fleet), timeout=DEADLINE)

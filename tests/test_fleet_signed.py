@@ -87,10 +87,10 @@ async def test_signed_both_ways_with_own_identities(vtn: TestVTN, pki: dict[str,
     ec = fleet.add_ven("own-ec", cert=str(pki["ven_ec"].cert), key=str(pki["ven_ec"].key))
     rsa = fleet.add_ven("own-rsa", cert=str(pki["ven_rsa"].cert), key=str(pki["ven_rsa"].key))
     # Each VEN signs with its own identity; the fleet's identity is loaded once and shared.
-    assert shared._signer is not None and shared._signer.fingerprint == pki["fleet"].fingerprint
-    assert ec._signer is not None and ec._signer.fingerprint == pki["ven_ec"].fingerprint
-    assert rsa._signer is not None and rsa._signer.fingerprint == pki["ven_rsa"].fingerprint
-    assert fleet.add_ven("shared-2")._signer is shared._signer
+    assert shared.signer is not None and shared.signer.fingerprint == pki["fleet"].fingerprint
+    assert ec.signer is not None and ec.signer.fingerprint == pki["ven_ec"].fingerprint
+    assert rsa.signer is not None and rsa.signer.fingerprint == pki["ven_rsa"].fingerprint
+    assert fleet.add_ven("shared-2").signer is shared.signer
     async with fleet:
         await vtn.wait_for(lambda: registered(fleet), timeout=DEADLINE)
         for ven in fleet.vens.values():
@@ -158,17 +158,17 @@ async def test_replayed_reply_refused_by_the_same_ven_only(vtn: TestVTN, pki: di
 def test_disable_signature_sends_unsigned(pki: dict[str, Any]) -> None:
     fleet = Fleet("http://127.0.0.1:9/x", cert=str(pki["fleet"].cert), key=str(pki["fleet"].key),
                   disable_signature=True)
-    assert fleet.add_ven("plain")._signer is None
-    assert fleet._shared.verifier is None
+    assert fleet.add_ven("plain").signer is None
+    assert fleet.verifier is None
 
 
 def test_a_fleet_loads_each_identity_once_and_keeps_its_keys_to_itself(pki: dict[str, Any]) -> None:
     cert, key = str(pki["ven_ec"].cert), str(pki["ven_ec"].key)
     fleet = Fleet("https://127.0.0.1:9/x", cert=str(pki["fleet"].cert), key=str(pki["fleet"].key))
-    a = fleet.add_ven("a", cert=cert, key=key)._signer
-    assert a is not None and fleet.add_ven("b", cert=cert, key=key)._signer is a  # one load for both VENs
+    a = fleet.add_ven("a", cert=cert, key=key).signer
+    assert a is not None and fleet.add_ven("b", cert=cert, key=key).signer is a  # one load for both VENs
     other = Fleet("https://127.0.0.1:9/x", cert=str(pki["fleet"].cert), key=str(pki["fleet"].key))
-    b = other.add_ven("a", cert=cert, key=key)._signer
+    b = other.add_ven("a", cert=cert, key=key).signer
     assert b is not None and b is not a and b.fingerprint == a.fingerprint  # no cache shared between fleets
 
 
@@ -177,11 +177,11 @@ def test_ca_file_alone_asks_for_no_signatures_require_vtn_signature_does(pki: di
     # As in OpenLEADR: ca_file is the TLS trust anchor; signing VENs do not make VTN replies need signatures.
     signing = Fleet("https://127.0.0.1:9/x", cert=str(pki["fleet"].cert), key=str(pki["fleet"].key), ca_file=ca)
     signing.add_ven("own", cert=str(pki["ven_ec"].cert), key=str(pki["ven_ec"].key))
-    assert signing._shared.verifier is None
+    assert signing.verifier is None
     required = Fleet("https://127.0.0.1:9/x", ca_file=ca, require_vtn_signature=True)
-    assert required._shared.verifier is not None and required._shared.verifier.ca_file == ca
+    assert required.verifier is not None and required.verifier.ca_file == ca
     pinned = Fleet("https://127.0.0.1:9/x", ca_file=ca, vtn_fingerprint=pki["vtn"].fingerprint)
-    assert pinned._shared.verifier is not None and pinned._shared.verifier.fingerprint == pki["vtn"].fingerprint
+    assert pinned.verifier is not None and pinned.verifier.fingerprint == pki["vtn"].fingerprint
     with pytest.raises(ConfigurationError, match="require_vtn_signature needs vtn_fingerprint or ca_file"):
         Fleet("https://127.0.0.1:9/x", require_vtn_signature=True)
 

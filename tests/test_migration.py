@@ -219,7 +219,7 @@ async def test_disable_signature_and_show_fingerprint(tmp_path: Path, capsys: py
     plain = OpenADRClient("plain", "http://127.0.0.1:9/x", cert=str(ven.cert), key=str(ven.key),
                           disable_signature=True, show_fingerprint=False)
     assert capsys.readouterr().out == ""
-    assert signing.ven._signer is not None and plain.ven._signer is None
+    assert signing.ven.signer is not None and plain.ven.signer is None
     # The VTN demands signatures: the unsigned client's messages are refused, the signed one's taken.
     async with TestVTN(poll_freq=timedelta(seconds=1), verifier=Verifier(ca_file=ca.cert)) as vtn:
         unsigned = OpenADRClient("unsigned", vtn.url, cert=str(ven.cert), key=str(ven.key), disable_signature=True,

@@ -316,6 +316,22 @@ class Fleet:
         """The fleet's timer wheel while running."""
         return self._shared.wheel
 
+    @property
+    def verifier(self) -> Verifier | None:
+        """What checks every VTN message's signature (one per fleet), ``None`` when the fleet reads
+        unsigned messages (no ``vtn_fingerprint``, no ``require_vtn_signature``)."""
+        return self._shared.verifier
+
+    @property
+    def registrations_running(self) -> int:
+        """How many VENs are registering now (at most ``max_registering``)."""
+        return self._shared.registering
+
+    @property
+    def registrations_queued(self) -> int:
+        """How many VENs wait for a registration slot, first in first out."""
+        return len(self._shared.registration_queue)
+
     def add_handler(self, name: str, handler: Handler) -> None:
         """Set a handler for every VEN (a VEN's own handler wins over it).
 

@@ -402,6 +402,12 @@ class Ven(VenMachine):
         return {event_id: record.opt for event_id, record in self.book.items() if record.opt is not None}
 
     @property
+    def signer(self) -> SigningKey | None:
+        """The key this VEN signs its messages with (shared with the VENs of the same identity),
+        ``None`` when it sends them unsigned."""
+        return self._signer
+
+    @property
     def answer_pending(self) -> bool:
         """Whether an ``oadrCreatedEvent`` waits for the VTN's acknowledgement (the outbox; it is sent
         again before the next poll, and kept in the store until then)."""
