@@ -29,6 +29,7 @@ __all__ = (
     "TransportError",
     "TransportTimeout",
     "HTTPStatusError",
+    "NotOwner",
     "ProtocolError",
     "RegistrationRejected",
     "StoreError",
@@ -149,6 +150,12 @@ class TransportTimeout(TransportError, TimeoutError):
 
 class HTTPStatusError(TransportError):
     """The VTN answered with an HTTP status other than 200. Field: ``status``."""
+
+
+class NotOwner(TransportError):
+    """The transport's gate refused a request before it was written: this process may not act
+    for the VEN now (a worker whose lease on the VEN's slot is not current). Nothing was sent;
+    the VEN backs off and retries, and its worker stops it. Fields: ``ven``, ``service``, ``url``."""
 
 
 class ProtocolError(FleetvenError):

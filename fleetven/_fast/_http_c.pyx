@@ -471,6 +471,12 @@ cdef class Call:
         self._send_on(conn, now)
 
     cdef _send_on(self, object conn, double now):
+        owner = self.owner
+        gate = owner.gate
+        if gate is not None and not gate(self.ven):
+            owner.release(conn)
+            self._deliver(None, owner.refused(self.service, self.ven))
+            return
         self.conn = conn
         (<Connection?>conn)._send(self.data, self, now, self.deadline)
 

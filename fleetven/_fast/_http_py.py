@@ -97,6 +97,9 @@ class Pool(Protocol):
     #: Answer heads parsed lately and what :func:`parse_head` said of them, shared by the pool's
     #: connections (emptied when it holds :data:`HEAD_CACHE` of them).
     parsed_heads: dict[bytes, tuple[int, bytes, bool, int, bool]]
+    #: Asked ``gate(ven)`` right before a request is written; ``False``: the request fails with
+    #: :meth:`refused` instead (``None``: every request goes).
+    gate: Callable[[str | None], bool] | None
 
     @property
     def closed(self) -> bool:
@@ -121,6 +124,10 @@ class Pool(Protocol):
 
     def status_error(self, status: int, reason: bytes, service: str, ven: str | None) -> BaseException:
         """The public error for an answer of HTTP ``status`` other than 200."""
+        ...
+
+    def refused(self, service: str, ven: str | None) -> BaseException:
+        """The public error for a request the :attr:`gate` refused."""
         ...
 
 
@@ -589,6 +596,12 @@ class Call:
     # -- internals
 
     def _send(self, conn: _Connection, now: float) -> None:
+        owner = self.owner
+        gate = owner.gate
+        if gate is not None and not gate(self.ven):  # checked again when the bytes are about to go
+            owner.release(conn)
+            self._deliver(None, owner.refused(self.service, self.ven))
+            return
         self.conn = conn
         conn.send(self.data, self, now, self.deadline)
 

@@ -22,7 +22,7 @@ import os
 import random
 import signal
 import ssl
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, Protocol
@@ -127,6 +127,11 @@ class Fleet:
         max_size=max_message_size)`` (see :class:`TransportFactory`). The default is
         :class:`~fleetven.http.transport.Transport`; a subclass that records or alters requests
         (a test's, a proxy's) goes here.
+    :param gate: asked ``gate(ven_name)`` right before each request of a VEN is written to the
+        network (also one that waited for a connection); ``False`` fails the request with
+        :class:`~fleetven.exceptions.NotOwner` and nothing is sent (the VEN backs off and retries).
+        A worker of a fleet across processes refuses the VENs of slots whose lease it cannot
+        prove. ``None`` (the default): every request goes.
     :raises ConfigurationError: a bad URL or a non-positive setting.
     :raises StoreError: the store's database cannot be opened.
     """
@@ -159,6 +164,8 @@ class Fleet:
         "_store_spec",
         "_states",
         "_transport_factory",
+        "_gate",
+        "_committer",
     )
 
     def __init__(
@@ -190,6 +197,7 @@ class Fleet:
         store: Store | str | os.PathLike[str] | None = None,
         max_pending_samples: int = 10_000,
         transport_factory: TransportFactory = Transport,
+        gate: Callable[[str | None], bool] | None = None,
     ) -> None:
         if (cert is None) != (key is None):
             raise ConfigurationError("Fleet needs both cert and key, or neither")
@@ -240,6 +248,8 @@ class Fleet:
         self._states: dict[str, VenState] = {}
         self._shared.observer = observer
         self._transport_factory = transport_factory
+        self._gate = gate
+        self._committer: asyncio.Task[None] | None = None
         # Validates the URL now, before anything runs; the session opens lazily.
         self._shared.transport = self._new_transport()
         self._https = vtn_url.lower().startswith("https:")
@@ -277,9 +287,11 @@ class Fleet:
         return load_signing_key(cert, key, passphrase, cache=self._keys)
 
     def _new_transport(self) -> Transport:
-        return self._transport_factory(
+        transport = self._transport_factory(
             self.vtn_url, timeout=self.request_timeout, limit=self.max_connections, max_size=self.max_message_size
         )
+        transport.gate = self._gate
+        return transport
 
     def __repr__(self) -> str:
         state = "running" if self._running else "idle"
@@ -371,6 +383,7 @@ class Fleet:
         resource_ids: Iterable[str] = (),
         group_ids: Iterable[str] = (),
         party_ids: Iterable[str] = (),
+        state: VenState | None = None,
     ) -> Ven:
         """Add a VEN identity; a running fleet starts it at once.
 
@@ -383,6 +396,10 @@ class Fleet:
         :param resource_ids: resource IDs events may target this VEN by.
         :param group_ids: group IDs events may target this VEN by.
         :param party_ids: party IDs events may target this VEN by.
+        :param state: the VEN's durable state to resume from (a worker taking over its slot, with
+            what :meth:`Store.aload <fleetven.store.Store.aload>` gave); by default what the
+            fleet's store held for it when the fleet started. A VEN whose state holds a
+            registration does not register again.
         :raises ConfigurationError: a name already in the fleet, or a cert without a key.
         """
         if not isinstance(name, str) or not name:
@@ -411,9 +428,24 @@ class Fleet:
             signer=self._signer(cert, key, passphrase),
         )
         self.vens[name] = ven
+        if state is not None:
+            self._states[name] = state
         if self._running:
             ven.restore(self._states.pop(name, None))
             ven.start()
+        return ven
+
+    def drop_ven(self, name: str) -> Ven:
+        """Stop a VEN at once and take it out of the fleet: its timers, its step and its request in
+        flight are cancelled, nothing more is sent and nothing is written to the store (a worker
+        whose lease on the VEN's slot ended; the next owner resumes it from the store).
+
+        :returns: the VEN dropped.
+        :raises KeyError: no VEN of that name.
+        """
+        ven = self.vens.pop(name)
+        self._states.pop(name, None)
+        ven.stop()
         return ven
 
     async def remove_ven(self, name: str, *, cancel_registration: bool = False) -> Ven:
@@ -447,8 +479,13 @@ class Fleet:
 
     # -------------------------------------------------------------- running
 
-    async def start(self) -> None:
-        """Start every VEN (registration first); returns at once. Idempotent while running."""
+    async def start(self, *, slots: Sequence[int] | None = None) -> None:
+        """Start every VEN (registration first); returns at once. Idempotent while running.
+
+        :param slots: with a store shared by several workers (:class:`~fleetven.store.postgres.PostgresStore`),
+            the slots whose VENs' state to load now (none by default: the worker adds VENs as it
+            takes slots); a store of one process is loaded whole and takes none.
+        """
         if self._running:
             return
         shared = self._shared
@@ -460,7 +497,12 @@ class Fleet:
                 shared.store = SQLiteStore(spec)
             else:
                 shared.store.reopen()
-        states = shared.store.load()
+        store = shared.store
+        if store.partitioned:
+            states = await store.aload(slots) if slots else {}
+        else:
+            states = await store.aload(None if slots is None else slots)
+        self._committer = asyncio.get_running_loop().create_task(store.run())
         shared.wheel = TimerWheel(resolution=self.timer_resolution)
         # One for every VEN's report engine (the VENs' logger: report failures are logged as theirs).
         shared.reports = ReportRuntime(wheel=shared.wheel, store=shared.store, logger=logging.getLogger("fleetven.ven"),
@@ -472,7 +514,7 @@ class Fleet:
             ven.restore(states.pop(name, None))
             resumed += ven.registered
             ven.start()
-        self._states = states  # VENs added later while running take theirs then
+        self._states.update(states)  # VENs added later while running take theirs then
         logger.info("fleet started: %d VENs against %s", len(self.vens), self.vtn_url)
         if resumed:
             logger.info("%d VENs resume the registration kept in %r", resumed, shared.store)
@@ -507,8 +549,12 @@ class Fleet:
         shared.reports = None
         if shared.transport is not None:
             await shared.transport.close()
+        committer, self._committer = self._committer, None
+        if committer is not None:
+            committer.cancel()
+            await asyncio.gather(committer, return_exceptions=True)
         try:
-            shared.store.close()
+            await shared.store.aclose()
         except Exception:
             logger.exception("closing the store failed")
         if self._done is not None:

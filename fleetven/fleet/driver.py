@@ -891,6 +891,9 @@ class Ven(VenMachine):
                     result = None
                 elif isinstance(op, Ask):
                     result = await self._ask(op)
+                elif isinstance(op, Flush):
+                    await self._shared.store.commit()
+                    result = None
                 else:
                     result = self._apply(op)
         except StopIteration as done:
@@ -899,15 +902,13 @@ class Ven(VenMachine):
             step.close()
 
     def _apply(self, op: Any) -> Any:
-        """Do an op that needs no waiting: the store, the status timers, the report engine."""
+        """Do an op that needs no waiting: the store's writes, the status timers, the report engine."""
         kind = type(op)
         if kind is Save:
             if op.changes is None:
                 self._save_registration(complete=op.complete)
             else:
                 self._save_changes(op.changes)
-        elif kind is Flush:
-            self._shared.store.flush()
         elif kind is Track:
             self._track(op.record, op.timers)
         elif kind is Reports:
@@ -1106,7 +1107,7 @@ class Ven(VenMachine):
         store = self._shared.store
         self.outbox = created
         store.put_outbox(self.name, created)
-        store.flush()
+        await store.commit()
         reply = await self.send(created)
         self.outbox = None
         store.put_outbox(self.name, None)

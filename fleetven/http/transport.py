@@ -57,6 +57,7 @@ import asyncio
 import socket
 import ssl as _ssl
 from collections import deque
+from collections.abc import Callable
 from types import ModuleType, TracebackType
 from typing import Any, Final
 
@@ -71,7 +72,14 @@ from fleetven._fast import Lost as _Lost
 from fleetven._fast import Malformed as _Malformed
 from fleetven._fast import TooLarge as _TooLarge
 from fleetven._fast import http as _http
-from fleetven.exceptions import ConfigurationError, HTTPStatusError, MessageTooLarge, TransportError, TransportTimeout
+from fleetven.exceptions import (
+    ConfigurationError,
+    HTTPStatusError,
+    MessageTooLarge,
+    NotOwner,
+    TransportError,
+    TransportTimeout,
+)
 from fleetven.messages.parse import DEFAULT_MAX_SIZE
 from fleetven.openadr.services import (
     EI_EVENT,
@@ -156,6 +164,7 @@ class Transport:
         "keepalive_timeout",
         "ttl_dns_cache",
         "stale_retry_window",
+        "gate",
         "_https",
         "_host",
         "_port",
@@ -190,6 +199,7 @@ class Transport:
         ttl_dns_cache: int | None = 60,
         stale_retry_window: float = STALE_RETRY_WINDOW,
         protocol: ModuleType | None = None,
+        gate: Callable[[str | None], bool] | None = None,
     ) -> None:
         base = vtn_url.rstrip("/")
         url = URL(base)
@@ -212,6 +222,10 @@ class Transport:
         self.keepalive_timeout: float = keepalive_timeout
         self.ttl_dns_cache: int | None = ttl_dns_cache
         self.stale_retry_window: float = stale_retry_window
+        #: Asked ``gate(ven)`` right before each request is written to a connection (also one that
+        #: waited for a connection); ``False`` fails the request with :class:`~fleetven.exceptions.NotOwner`
+        #: and nothing is sent. ``None``: every request goes. Settable.
+        self.gate: Callable[[str | None], bool] | None = gate
         if protocol is None:
             protocol = _http
         self._connection_type: type[_Connection] = protocol.Connection
@@ -325,6 +339,11 @@ class Transport:
                 conn = await self._acquire(key, deadline)
             retried = False
             while True:
+                gate = self.gate
+                if gate is not None and not gate(ven):
+                    self.release(conn)
+                    conn = None
+                    raise self.refused(service, ven)
                 fut: asyncio.Future[bytes] = loop.create_future()
                 conn.send(data, fut, now, deadline)
                 try:
@@ -378,6 +397,9 @@ class Transport:
         :raises ConfigurationError: ``service`` is not an OpenADR service.
         :raises TransportError: the transport is closed.
         """
+        gate = self.gate
+        if gate is not None and not gate(ven):
+            raise self.refused(service, ven)
         head = self._heads.get(service)
         loop = self.loop
         if head is None or loop is None or self._closed:
@@ -408,6 +430,12 @@ class Transport:
         if self._queue_timer is None:
             self._queue_timer = loop.call_at(call.deadline, self._expire_queued)
         return call
+
+    def refused(self, service: str, ven: str | None) -> NotOwner:
+        """The error for a request the :attr:`gate` refused."""
+        url = self._urls.get(service, service)
+        return NotOwner(f"not the owner of this VEN now: the request was not sent (ven={ven}, service={service}, "
+                        f"url={url})", ven=ven, service=service, url=url)
 
     def status_error(self, status: int, reason: bytes, service: str, ven: str | None) -> HTTPStatusError:
         url = self._urls[service]

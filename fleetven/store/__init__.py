@@ -35,7 +35,7 @@ import dataclasses
 import logging
 import os
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Final
@@ -248,6 +248,9 @@ class Store:
 
     #: Whether what the store holds survives the process.
     durable: bool = False
+    #: Whether several workers share the store, its VENs divided into slots: a fleet on it loads
+    #: only the slots it is given (:meth:`fleetven.fleet.core.Fleet.start`), never the whole store.
+    partitioned: bool = False
 
     def __init__(self) -> None:
         self._queue: dict[_Key, Any] = {}
@@ -359,6 +362,34 @@ class Store:
 
     def _commit(self, ranges: list[tuple[str, str, str | None]], queue: dict[_Key, Any]) -> None:
         raise NotImplementedError
+
+    async def commit(self) -> None:
+        """Commit what is queued and return once it is durable: where a VEN must not go on before
+        its state is safe (a registration received, a decision about to be sent), it awaits this.
+        Here it is :meth:`flush`; a store that writes over the network waits for its transaction.
+
+        :raises StoreError: the commit failed; the queue is kept.
+        """
+        self.flush()
+
+    async def run(self) -> None:
+        """What the store runs in the background while a fleet runs (the fleet starts it as a task
+        and cancels it when it stops): nothing here, as :meth:`flush` commits on the loop itself."""
+
+    async def aload(self, slots: Sequence[int] | None = None) -> dict[str, VenState]:
+        """:meth:`load` for a caller that also runs on a store read over the network.
+
+        :param slots: the VENs of these slots only; a store of one process keeps no slots, so
+            it must be ``None`` (every VEN) here.
+        :raises StoreError: the store cannot be read, or ``slots`` were given.
+        """
+        if slots is not None:
+            raise StoreError(f"{self!r} keeps one process's VENs and no slots: it is loaded whole (slots=None)")
+        return self.load()
+
+    async def aclose(self) -> None:
+        """:meth:`close` for a caller that also runs on a store written over the network."""
+        self.close()
 
     def load(self) -> dict[str, VenState]:
         """Everything the store holds, by VEN name (pending changes are committed first).

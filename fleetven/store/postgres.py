@@ -236,6 +236,7 @@ class PostgresStore(Store):
     """
 
     durable = True
+    partitioned = True
 
     def __init__(self, pool: asyncpg.Pool[Any], *, worker: str, slot_of: Callable[[str], int],
                  commit_interval: float = 0.05, timeout: float = 10.0,
