@@ -501,7 +501,7 @@ class Fleet:
         if store.partitioned:
             states = await store.aload(slots) if slots else {}
         else:
-            states = await store.aload(None if slots is None else slots)
+            states = await store.aload(slots)
         self._committer = asyncio.get_running_loop().create_task(store.run())
         shared.wheel = TimerWheel(resolution=self.timer_resolution)
         # One for every VEN's report engine (the VENs' logger: report failures are logged as theirs).

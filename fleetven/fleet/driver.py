@@ -921,10 +921,7 @@ class Ven(VenMachine):
         """A report-engine op (:class:`~fleetven.ven.machine.Reports`)."""
         what = op.what
         if what == "offer":
-            if self._engine is not None:  # a new registration: the VTN's earlier requests died with the old one
-                self._engine.forget()
-                self._engine.close()
-                self._engine = None
+            self._forget_reports()  # a new registration: the VTN's earlier requests died with the old one
             ven_id = self.ven_id
             request_id = op.request_id or self._shared.request_id()
             if self._shared.specs or self._specs:
@@ -932,10 +929,7 @@ class Ven(VenMachine):
             # nothing to offer: no engine until the VTN asks for something (it gets 461 then)
             return m.RegisterReport(request_id=request_id, reports=[], ven_id=ven_id, report_request_id="0")
         if what == "forget":
-            if self._engine is not None:
-                self._engine.forget()
-                self._engine.close()
-                self._engine = None
+            self._forget_reports()
             return None
         engine = self._report_engine()
         if what == "create":
@@ -945,6 +939,13 @@ class Ven(VenMachine):
         assert what == "cancel" and isinstance(op.msg, m.CancelReport)
         engine.on_cancel_report(op.msg)
         return engine.canceled_report(request_id=op.request_id)
+
+    def _forget_reports(self) -> None:
+        """Drop every report request with the engine (the registration they belonged to is over)."""
+        if self._engine is not None:
+            self._engine.forget()
+            self._engine.close()
+            self._engine = None
 
     async def _register(self) -> None:
         try:
