@@ -72,7 +72,7 @@ SCHEMA: Final = "fleetven"
 
 #: The schema steps, one tuple of SQL statements per version (append; never edit a released step).
 #: Version 1 holds the slot leases and worker heartbeats (:mod:`fleetven.store.leases`) and the
-#: state tables of :class:`PostgresStore`.
+#: state tables of :class:`PostgresStore`; version 2 the VEN identities (:mod:`fleetven.store.identities`).
 PG_MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     (
         "CREATE TABLE fleetven.meta (key text PRIMARY KEY, value text NOT NULL)",
@@ -96,6 +96,13 @@ PG_MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         " num double precision, status bytea, PRIMARY KEY (ven, request_id, dtstart, r_id))",
         "CREATE TABLE fleetven.sample_seq (ven text PRIMARY KEY, last bigint NOT NULL)",
         *(f"CREATE INDEX {t}_slot ON fleetven.{t} (slot)" for t in (*_KEYED, "samples")),
+    ),
+    # Version 2: the fleet's VEN identities (``fleetven fleet import``), with their slot
+    # (:mod:`fleetven.store.identities`).
+    (
+        "CREATE TABLE fleetven.identities (name text PRIMARY KEY, slot integer NOT NULL, ven_id text,"
+        " cert text, key text)",
+        "CREATE INDEX identities_slot ON fleetven.identities (slot)",
     ),
 )
 
