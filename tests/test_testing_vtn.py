@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -9,10 +11,17 @@ from typing import Any
 import aiohttp
 import pytest
 import samples
+from test_fleet import make_fleet
 
+from fleetven import Fleet
+from fleetven.exceptions import ConfigurationError
+from fleetven.http.transport import Transport
 from fleetven.messages import build_message, parse_message
 from fleetven.openadr import model as m
-from fleetven.testing import TestVTN
+from fleetven.store import MemoryStore
+from fleetven.testing import Sent, TestVTN, handover_gap, overlapping_senders, sender_runs
+from fleetven.testing._http import Reply
+from fleetven.testing.script import ScriptedVTN
 
 UTC = timezone.utc
 DEADLINE = 10.0
@@ -268,3 +277,139 @@ async def test_queue_order_and_unknown_cancel(vtn: TestVTN, http: aiohttp.Client
         http, vtn, "EiRegisterParty", m.CancelPartyRegistration(request_id="c", registration_id="r", ven_id="ghost")
     )
     assert isinstance(ghost, m.CanceledPartyRegistration) and ghost.response.response_code == 452
+
+
+# ------------------------------------------------------------------ who sent what (log_senders)
+
+WORKER_A = "fleetven worker=a pid=1"
+WORKER_B = "fleetven worker=b pid=2"
+
+
+def sent_by(*senders_and_times: tuple[str, float]) -> list[Sent]:
+    return [Sent(at, "OadrPoll", "oadrPoll", who, ("127.0.0.1", 1)) for who, at in senders_and_times]
+
+
+def test_sender_runs_and_overlaps_of_hand_made_records() -> None:
+    handover = sent_by(("a", 1.0), ("a", 2.0), ("b", 5.0), ("b", 6.0), ("c", 6.5))
+    assert sender_runs(handover) == [("a", 0, 1), ("b", 2, 3), ("c", 4, 4)]
+    assert overlapping_senders(handover) == []  # a to b to c: each hands over once
+    assert handover_gap(handover) == 3.0  # the longer of 5 - 2 and 6.5 - 6
+
+    interleaved = sent_by(("a", 1.0), ("b", 2.0), ("a", 3.0), ("b", 4.0))
+    assert overlapping_senders(interleaved) == [("a", "b")]  # once, in order of first appearance
+    assert overlapping_senders(sent_by(("a", 0), ("b", 0), ("c", 0), ("a", 0))) == [("a", "b"), ("a", "c")]
+    assert overlapping_senders(sent_by(("a", 0), ("b", 0), ("c", 0), ("b", 0))) == [("b", "c")]
+    assert overlapping_senders(sent_by(("b", 0), ("a", 0), ("b", 0))) == [("b", "a")]
+    assert sender_runs([]) == [] and overlapping_senders([]) == []
+    assert handover_gap(sent_by(("a", 1.0), ("a", 9.0))) is None  # never changed hands
+
+
+async def raw_post(vtn: TestVTN, service: str, msg: m.Message, user_agent: str | None) -> tuple[Any, Any]:
+    """POST over a socket of our own; returns (the answer, our end's address)."""
+    reader, writer = await asyncio.open_connection(vtn.host, vtn.port)
+    try:
+        body = build_message(msg)
+        agent = f"User-Agent: {user_agent}\r\n" if user_agent is not None else ""
+        writer.write(
+            f"POST {vtn.path}/{service} HTTP/1.1\r\nHost: x\r\n{agent}Content-Length: {len(body)}\r\n"
+            "Connection: close\r\n\r\n".encode() + body
+        )
+        raw = await asyncio.wait_for(reader.read(), DEADLINE)
+        return parse_message(raw.split(b"\r\n\r\n", 1)[1]), writer.get_extra_info("sockname")[:2]
+    finally:
+        writer.close()
+
+
+async def test_log_senders_records_agent_peer_and_the_assigned_ven_id() -> None:
+    async with TestVTN(log_senders=True) as vtn:
+        await raw_post(vtn, "EiRegisterParty", m.QueryRegistration(request_id="q"), "agent-1")
+        created, mine = await raw_post(
+            vtn, "EiRegisterParty", m.CreatePartyRegistration(request_id="r", ven_name="n"), "agent-1")
+        ven_id = created.ven_id
+        await raw_post(vtn, "OadrPoll", m.Poll(ven_id=ven_id), "agent-2")
+        await raw_post(vtn, "OadrPoll", m.Poll(ven_id=ven_id), None)
+        first, second, third = vtn.sent(ven_id)  # the query named no venID and got none: not recorded
+        assert (first.service, first.message_type, first.sender) == (
+            "EiRegisterParty", "oadrCreatePartyRegistration", "agent-1")
+        assert first.peer == (mine[0], mine[1])
+        assert (second.service, second.message_type, second.sender) == ("OadrPoll", "oadrPoll", "agent-2")
+        assert third.sender == ""
+        assert first.at <= second.at <= third.at
+        assert vtn.senders(ven_id) == ["agent-1", "agent-2", ""]
+        assert vtn.handover_gaps([ven_id]) == {ven_id: max(second.at - first.at, third.at - second.at)}
+        assert vtn.sent("nobody") == [] and vtn.handover_gaps(["nobody"]) == {}
+
+
+async def test_senders_need_log_senders(vtn: TestVTN) -> None:
+    with pytest.raises(ConfigurationError, match="log_senders"):
+        vtn.overlaps()
+    with pytest.raises(ConfigurationError, match="log_senders"):
+        vtn.sent("ven-1")
+
+
+async def test_a_subclass_route_that_drops_the_info_is_refused() -> None:
+    class OldVTN(TestVTN):
+        def _route(self, method: str, path: str, body: bytes) -> Reply:  # type: ignore[override]
+            return (404, b"", None)
+
+    vtn = OldVTN(log_senders=True)
+    with pytest.raises(ConfigurationError, match=r"OldVTN\._route"):
+        await vtn.start()
+    async with OldVTN():  # without senders logged it still serves
+        pass
+
+
+async def test_the_scripted_vtn_passes_the_sender_on() -> None:
+    async with ScriptedVTN(log_senders=True) as vtn:
+        vtn.stalled_until = vtn._now() + 0.05  # the stalled path too
+        created, _ = await raw_post(
+            vtn, "EiRegisterParty", m.CreatePartyRegistration(request_id="r", ven_name="n"), "scripted")
+        assert vtn.senders(created.ven_id) == ["scripted"]
+
+
+def worker_fleet(vtn: TestVTN, user_agent: str, store: MemoryStore) -> Fleet:
+    return make_fleet(vtn, store=store, transport_factory=functools.partial(Transport, user_agent=user_agent))
+
+
+async def test_a_ven_handed_from_one_worker_to_another_has_no_overlap() -> None:
+    async with TestVTN(poll_freq=timedelta(0), log_senders=True) as vtn:
+        store_a = MemoryStore()
+        first = worker_fleet(vtn, WORKER_A, store_a)
+        ven = first.add_ven("x")
+        async with first:
+            await vtn.wait_for(lambda: ven.registered and vtn.polls >= 3, timeout=DEADLINE)
+        ven_id = ven.ven_id
+        assert ven_id is not None
+        second = worker_fleet(vtn, WORKER_B, MemoryStore())
+        async with second:
+            polls = vtn.polls
+            moved = second.add_ven("x", state=store_a.load()["x"])
+            assert moved.ven_id == ven_id
+            await vtn.wait_for(lambda: vtn.polls >= polls + 3, timeout=DEADLINE)
+        assert vtn.senders(ven_id) == [WORKER_A, WORKER_B]
+        assert vtn.overlaps() == {}
+        log = vtn.sent(ven_id)
+        assert log[0].message_type == "oadrCreatePartyRegistration" and log[-1].message_type == "oadrPoll"
+        last_a = max(r.at for r in log if r.sender == WORKER_A)
+        first_b = min(r.at for r in log if r.sender == WORKER_B)
+        assert vtn.handover_gaps() == {ven_id: first_b - last_a}
+
+
+async def test_two_workers_driving_one_ven_at_once_are_named() -> None:
+    async with TestVTN(poll_freq=timedelta(0), log_senders=True) as vtn:
+        store_a = MemoryStore()
+        first = worker_fleet(vtn, WORKER_A, store_a)
+        ven = first.add_ven("x")
+        bystander = first.add_ven("y")
+        async with first:
+            await vtn.wait_for(lambda: ven.registered and bystander.registered, timeout=DEADLINE)
+            ven_id = ven.ven_id
+            assert ven_id is not None
+            second = worker_fleet(vtn, WORKER_B, MemoryStore())
+            async with second:  # takes "x" over while the first still runs it
+                second.add_ven("x", state=store_a.load()["x"])
+                await vtn.wait_for(lambda: ven_id in vtn.overlaps(), timeout=DEADLINE)
+        overlaps = vtn.overlaps()
+        assert overlaps == {ven_id: [(WORKER_A, WORKER_B)]}  # the bystander, run by one worker only, is not named
+        assert vtn.senders(ven_id) == [WORKER_A, WORKER_B]
+        assert bystander.ven_id is not None and vtn.senders(bystander.ven_id) == [WORKER_A]

@@ -10,6 +10,11 @@ fleetven's builder makes is recognised without the XML parser, and a VEN's
 answer to a poll with nothing queued is built once; anything else is parsed in
 full.
 
+With ``log_senders=True`` it also keeps, per venID, who sent each request
+(:class:`Sent`: the ``User-Agent`` and the peer address), so that a test of
+several worker processes can show that no VEN was driven by two of them at once
+(:meth:`TestVTN.overlaps`, :meth:`TestVTN.handover_gaps`).
+
 ::
 
     async with TestVTN(poll_freq=timedelta(seconds=1)) as vtn:
@@ -47,7 +52,25 @@ oadrCreateOpt / oadrCancelOpt   oadrCreatedOpt / oadrCanceledOpt
 ==============================  ==============================================
 """
 
-from fleetven.testing._records import Faults, Receipt, VenRecord
+from fleetven.testing._records import (
+    Faults,
+    Receipt,
+    Sent,
+    VenRecord,
+    handover_gap,
+    overlapping_senders,
+    sender_runs,
+)
 from fleetven.testing.vtn import SERVICES, TestVTN
 
-__all__ = ("TestVTN", "Faults", "VenRecord", "Receipt", "SERVICES")
+__all__ = (
+    "TestVTN",
+    "Faults",
+    "VenRecord",
+    "Receipt",
+    "Sent",
+    "SERVICES",
+    "sender_runs",
+    "overlapping_senders",
+    "handover_gap",
+)

@@ -16,6 +16,8 @@ does only what an OpenADR simple-HTTP VTN needs, and does it strictly:
 The application is two callables: ``route(method, path, body)`` returns a :data:`Reply` at once,
 or an awaitable of one (a delayed or stalled answer); ``too_large(method, path)`` returns the
 :data:`Reply` for a body over the limit. A reply of ``None`` drops the connection without an answer.
+With ``HttpServer(..., request_info=True)`` the route is called ``route(method, path, body, info)``,
+``info`` a :class:`RequestInfo`: the request's ``User-Agent`` and the connection's peer address.
 """
 
 from __future__ import annotations
@@ -26,16 +28,19 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from email.utils import formatdate
 from http import HTTPStatus
-from typing import Any, Union
+from typing import Any, Union, cast
 from urllib.parse import unquote
 
-__all__ = ("HttpServer", "Reply")
+__all__ = ("HttpServer", "Reply", "RequestInfo")
 
 #: ``(status, body, content type or None)``; ``None`` drops the connection.
 Reply = Union[tuple[int, bytes, Union[str, None]], None]
 Route = Callable[[str, str, bytes], Union[Reply, Awaitable[Reply]]]
+#: A route called with a :class:`RequestInfo` as well (``HttpServer(..., request_info=True)``).
+InfoRoute = Callable[[str, str, bytes, "RequestInfo"], Union[Reply, Awaitable[Reply]]]
 
 logger = logging.getLogger("fleetven.testing")
 
@@ -68,13 +73,24 @@ class HttpError(Exception):
         self.status = status
 
 
+@dataclass(frozen=True, slots=True)
+class RequestInfo:
+    """Who sent a request: its ``User-Agent`` (``""`` without one) and the connection's peer
+    ``(host, port)`` (``None`` if the transport does not tell). One object is shared by the
+    consecutive requests of one connection with the same ``User-Agent``."""
+
+    user_agent: str
+    peer: tuple[str, int] | None
+
+
 class _Request:
     """One parsed request head (the body is read by the connection)."""
 
-    __slots__ = ("method", "target", "path", "version", "keep_alive", "length", "chunked", "expect", "head_end")
+    __slots__ = ("method", "target", "path", "version", "keep_alive", "length", "chunked", "expect", "head_end",
+                 "user_agent")
 
     def __init__(self) -> None:
-        self.method = self.target = self.path = ""
+        self.method = self.target = self.path = self.user_agent = ""
         self.version = b"HTTP/1.1"
         self.keep_alive = True
         self.length = 0
@@ -149,6 +165,8 @@ def _parse_head(head: bytes) -> _Request:
             connection.extend(c.strip(b" \t").lower() for c in value.split(b","))
         elif name == b"expect":
             req.expect = value.strip(b" \t").lower() == b"100-continue"
+        elif name == b"user-agent":
+            req.user_agent = value.strip(b" \t").decode("latin-1")
     if codings:
         if length is not None:
             raise HttpError(400, "both Content-Length and Transfer-Encoding")
@@ -218,7 +236,7 @@ class _Connection(asyncio.Protocol):
     """One client connection: parses requests in order and writes their answers."""
 
     __slots__ = ("server", "transport", "buf", "parts", "have", "need", "busy", "closing", "eof", "last", "paused",
-                 "continued", "peer")
+                 "continued", "peer", "info")
 
     def __init__(self, server: HttpServer) -> None:
         self.server = server
@@ -234,6 +252,8 @@ class _Connection(asyncio.Protocol):
         self.paused = False
         self.continued = False
         self.peer: Any = None
+        # The RequestInfo of this connection's last request (reused while its User-Agent stays).
+        self.info: RequestInfo | None = None
 
     # ------------------------------------------------------------ asyncio
 
@@ -317,7 +337,13 @@ class _Connection(asyncio.Protocol):
             self.buf = buf[end:]
             self.continued = False
             try:
-                result = server.route(req.method, req.path, body)
+                if server.request_info:
+                    info = self.info
+                    if info is None or info.user_agent != req.user_agent:
+                        info = self.info = RequestInfo(req.user_agent, self._peer())
+                    result = server.info_route(req.method, req.path, body, info)
+                else:
+                    result = server.route(req.method, req.path, body)
             except Exception:
                 logger.exception("the VTN failed on a request to %s", req.path)
                 result = (500, b"", None)
@@ -329,6 +355,14 @@ class _Connection(asyncio.Protocol):
                 server.tasks.add(task)
                 task.add_done_callback(server.tasks.discard)
                 task.add_done_callback(functools.partial(self._done, req=req))
+
+    def _peer(self) -> tuple[str, int] | None:
+        if self.peer is None and self.transport is not None:
+            self.peer = self.transport.get_extra_info("peername")
+        peer = self.peer
+        if isinstance(peer, (tuple, list)) and len(peer) >= 2:  # IPv6 peers have four fields
+            return (str(peer[0]), int(peer[1]))
+        return None
 
     def _maybe_continue(self, req: _Request) -> None:
         if req.expect and not self.continued and req.version == b"HTTP/1.1" and self.transport is not None:
@@ -439,23 +473,31 @@ class _Connection(asyncio.Protocol):
 class HttpServer:
     """The protocol factory for :meth:`asyncio.loop.create_server`, and its open connections.
 
-    :param route: ``route(method, path, body)``: a :data:`Reply`, or an awaitable of one.
+    :param route: ``route(method, path, body)``: a :data:`Reply`, or an awaitable of one; with
+        ``request_info``, ``route(method, path, body, info)``.
     :param too_large: ``too_large(method, path)``: the :data:`Reply` to a body over ``max_size``.
     :param max_size: the largest body accepted, in bytes.
     :param access_log: a logger to log every request to (at INFO), or ``None``.
     :param keepalive_timeout: seconds an idle keep-alive connection is kept open.
+    :param request_info: call ``route`` with a fourth argument, the request's :class:`RequestInfo`
+        (its ``User-Agent``, read from the head parsed anyway, and the peer address, asked of the
+        transport once per connection).
     """
 
     def __init__(
         self,
-        route: Route,
+        route: Route | InfoRoute,
         too_large: Callable[[str, str], Reply],
         *,
         max_size: int,
         access_log: logging.Logger | None = None,
         keepalive_timeout: float = 75.0,
+        request_info: bool = False,
     ) -> None:
-        self.route = route
+        self.request_info = request_info
+        # One callable, held under the type it is called with.
+        self.route = cast(Route, route)
+        self.info_route = cast(InfoRoute, route)
         self.too_large = too_large
         self.max_size = max_size
         self.access_log = access_log

@@ -1,14 +1,16 @@
-"""Records kept by :class:`~fleetven.testing.TestVTN`: receipts, faults, per-VEN state."""
+"""Records kept by :class:`~fleetven.testing.TestVTN`: receipts, faults, per-VEN state, and who sent
+each VEN's requests (:class:`Sent`, with the pure functions that read a VEN's sequence of them)."""
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from fleetven.openadr import model as m
 
-__all__ = ("Receipt", "Faults", "VenRecord")
+__all__ = ("Receipt", "Faults", "VenRecord", "Sent", "sender_runs", "overlapping_senders", "handover_gap")
 
 
 class Receipt(NamedTuple):
@@ -74,3 +76,65 @@ class VenRecord:
     registration: m.CreatePartyRegistration | None = None
     events: dict[str, m.Event] = field(default_factory=dict)
     queue: deque[m.Message] = field(default_factory=deque)
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """One request made for a VEN, as :class:`~fleetven.testing.TestVTN` saw it (``log_senders=True``).
+
+    :ivar at: when it was read (the VTN's ``loop.time()``).
+    :ivar service: the service it was posted to, e.g. ``"OadrPoll"``.
+    :ivar message_type: e.g. ``"oadrPoll"``.
+    :ivar sender: the request's ``User-Agent`` (``""`` without one): which process sent it.
+    :ivar peer: the connection's peer ``(host, port)``, ``None`` if unknown.
+    """
+
+    at: float
+    service: str
+    message_type: str
+    sender: str
+    peer: tuple[str, int] | None
+
+
+def sender_runs(sent: Sequence[Sent]) -> list[tuple[str, int, int]]:
+    """``sent`` cut into runs of consecutive requests from one sender: ``(sender, first, last)``,
+    indexes into ``sent`` (inclusive), in order."""
+    runs: list[tuple[str, int, int]] = []
+    for i, record in enumerate(sent):
+        if runs and runs[-1][0] == record.sender:
+            runs[-1] = (record.sender, runs[-1][1], i)
+        else:
+            runs.append((record.sender, i, i))
+    return runs
+
+
+def overlapping_senders(sent: Sequence[Sent]) -> list[tuple[str, str]]:
+    """The pairs of senders that acted for one VEN at the same time: ``A`` and ``B`` where ``A``'s
+    requests come both before and after some of ``B``'s (runs ``A, B, A``). A hand-over (``A…A``
+    then ``B…B``, even ``A, B, C``) gives none.
+
+    :returns: each pair once, its two senders in the order they first appear in ``sent``; pairs
+        in the order found.
+    """
+    order: dict[str, int] = {}
+    for record in sent:
+        order.setdefault(record.sender, len(order))
+    names = [name for name, _, _ in sender_runs(sent)]
+    latest: dict[str, int] = {}
+    pairs: dict[tuple[str, str], None] = {}
+    for i, name in enumerate(names):
+        before = latest.get(name)
+        if before is not None:  # ``name`` is back: everybody since its last run overlapped it
+            for other in names[before + 1 : i]:
+                pair = (name, other) if order[name] < order[other] else (other, name)
+                pairs.setdefault(pair, None)
+        latest[name] = i
+    return list(pairs)
+
+
+def handover_gap(sent: Sequence[Sent]) -> float | None:
+    """The longest silence at a change of sender: seconds from the last request of one run to the
+    first of the next; ``None`` if the sender never changed."""
+    runs = sender_runs(sent)
+    gaps = [sent[runs[k + 1][1]].at - sent[runs[k][2]].at for k in range(len(runs) - 1)]
+    return max(gaps) if gaps else None

@@ -53,7 +53,7 @@ from typing import Any
 from fleetven.exceptions import ConfigurationError
 from fleetven.openadr import model as m
 from fleetven.openadr.timefmt import parse_seconds
-from fleetven.testing._http import Reply
+from fleetven.testing._http import Reply, RequestInfo
 from fleetven.testing._records import Faults
 from fleetven.testing.vtn import TestVTN
 
@@ -371,16 +371,18 @@ class ScriptedVTN(TestVTN):
         self.stalled_until = 0.0
         await super().stop()
 
-    def _route(self, method: str, path: str, body: bytes) -> Reply | Awaitable[Reply]:
+    def _route(
+        self, method: str, path: str, body: bytes, info: RequestInfo | None = None
+    ) -> Reply | Awaitable[Reply]:
         if self.stalled_until and self.stalled_until > self._now():
-            return self._stalled(method, path, body)
-        return super()._route(method, path, body)
+            return self._stalled(method, path, body, info)
+        return super()._route(method, path, body, info)
 
-    async def _stalled(self, method: str, path: str, body: bytes) -> Reply:
+    async def _stalled(self, method: str, path: str, body: bytes, info: RequestInfo | None) -> Reply:
         wait = self.stalled_until - self._now()
         if wait > 0:
             await asyncio.sleep(wait)
-        result = super()._route(method, path, body)
+        result = super()._route(method, path, body, info)
         if result is None or isinstance(result, tuple):
             return result
         return await result

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 from ssl import SSLContext
 from types import TracebackType
 from typing import Any
 
-from fleetven.exceptions import MessageError, MessageTooLarge
+from fleetven.exceptions import ConfigurationError, MessageError, MessageTooLarge
 from fleetven.messages import build_message, parse_message
 from fleetven.messages.build import build_signed_object
 from fleetven.messages.parse import DEFAULT_MAX_SIZE
@@ -25,8 +26,15 @@ from fleetven.signing import (
     sign_message,
     verify_message,
 )
-from fleetven.testing._http import HttpServer, Reply
-from fleetven.testing._records import Faults, Receipt, VenRecord
+from fleetven.testing._http import HttpServer, Reply, RequestInfo
+from fleetven.testing._records import (
+    Faults,
+    Receipt,
+    Sent,
+    VenRecord,
+    handover_gap,
+    overlapping_senders,
+)
 
 __all__ = ("TestVTN", "SERVICES")
 
@@ -92,6 +100,15 @@ def _recognise(body: bytes) -> m.Message | None:
     return None
 
 
+def _takes_info(route: Callable[..., Any]) -> bool:
+    """Whether ``route`` can be called ``route(method, path, body, info)``."""
+    try:
+        inspect.signature(route).bind("POST", "/", b"", None)
+    except TypeError:
+        return False
+    return True
+
+
 class TestVTN:
     """An in-process OpenADR 2.0b VTN (simple HTTP, pull model; signatures and TLS optional).
 
@@ -117,6 +134,11 @@ class TestVTN:
         seen twice is refused); others are answered ``oadrResponse`` 463 and kept in :attr:`errors`.
     :param ssl: a server :class:`ssl.SSLContext` to serve HTTPS (set ``verify_mode`` on it to
         require client certificates).
+    :param log_senders: keep, per venID, a :class:`~fleetven.testing.Sent` record of every request
+        (when, which service and message, the ``User-Agent`` that sent it, the peer address), for
+        :meth:`sent`, :meth:`senders`, :meth:`overlaps` and :meth:`handover_gaps`: proof that no VEN
+        was driven by two processes at once. Off by default: it keeps about 100 bytes per request
+        (polls included) for as long as the VTN lives, some 3 MB a second at 30,000 polls a second.
 
     Recorded (lists of tuples, oldest first): :attr:`received` (every
     :class:`Receipt`), :attr:`registrations` ``(ven_id, oadrCreatePartyRegistration)``,
@@ -147,6 +169,7 @@ class TestVTN:
         passphrase: str | bytes | None = None,
         verifier: Verifier | None = None,
         ssl: SSLContext | None = None,
+        log_senders: bool = False,
     ) -> None:
         self.vtn_id = vtn_id
         self.poll_freq = poll_freq
@@ -190,6 +213,9 @@ class TestVTN:
         self._ids = itertools.count(1)
         self._waiters: list[tuple[Callable[[], Any], asyncio.Future[None]]] = []
         self._services = frozenset(f"{self.path}/{s}" for s in SERVICES)
+        self._service_names = {f"{self.path}/{s}": s for s in SERVICES}
+        # Every request's Sent record by venID (log_senders), else None.
+        self._sent: dict[str, list[Sent]] | None = {} if log_senders else None
         self._server: HttpServer | None = None
         self._listener: asyncio.AbstractServer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -227,7 +253,11 @@ class TestVTN:
         """Start listening; with ``port=0`` a free port is chosen and stored in :attr:`port`."""
         self._loop = asyncio.get_running_loop()
         access = logging.getLogger("fleetven.testing.access") if self._access_log else None
-        server = HttpServer(self._route, self._too_large, max_size=self.max_size, access_log=access)
+        if self._sent is not None and not _takes_info(self._route):
+            raise ConfigurationError(
+                f"log_senders=True needs {type(self).__name__}._route to take and pass on the request info")
+        server = HttpServer(self._route, self._too_large, max_size=self.max_size, access_log=access,
+                            request_info=self._sent is not None)
         try:
             self._listener = await self._loop.create_server(server, self.host, self.port, ssl=self._ssl)
         except BaseException:
@@ -341,6 +371,63 @@ class TestVTN:
             m.CancelPartyRegistration(request_id=self._new_id(), registration_id=rec.registration_id, ven_id=ven_id),
         )
 
+    # -------------------------------------------------------------- senders
+
+    def _sent_log(self) -> dict[str, list[Sent]]:
+        if self._sent is None:
+            raise ConfigurationError("this TestVTN keeps no senders: make it with log_senders=True")
+        return self._sent
+
+    def sent(self, ven_id: str) -> list[Sent]:
+        """Every request made for ``ven_id``, oldest first (``log_senders=True``).
+
+        A request counts for the venID it names; an ``oadrCreatePartyRegistration`` naming none
+        counts for the venID its answer assigns. Requests that name no venID and get none
+        (``oadrQueryRegistration``, a refused registration, a body that could not be read, a
+        registration lost to a fault) are not recorded.
+
+        :raises ConfigurationError: the VTN was made without ``log_senders=True``.
+        """
+        return list(self._sent_log().get(ven_id, ()))
+
+    def senders(self, ven_id: str) -> list[str]:
+        """The distinct ``User-Agent`` strings of ``ven_id``'s requests, in order of first appearance."""
+        return list(dict.fromkeys(r.sender for r in self._sent_log().get(ven_id, ())))
+
+    def overlaps(self) -> dict[str, list[tuple[str, str]]]:
+        """The VENs driven by two senders at the same time: by venID, the pairs of senders whose
+        requests interleave (one sender's requests both before and after another's; see
+        :func:`~fleetven.testing.overlapping_senders`). A clean hand-over is not an overlap."""
+        found = {}
+        for ven_id, log in self._sent_log().items():
+            pairs = overlapping_senders(log)
+            if pairs:
+                found[ven_id] = pairs
+        return found
+
+    def handover_gaps(self, ven_ids: Iterable[str] | None = None) -> dict[str, float]:
+        """For each VEN (of ``ven_ids``, default all) whose sender changed, the longest silence, in
+        seconds, between the last request of one sender and the first of the next: the time a
+        hand-over took, as the VTN saw it."""
+        log = self._sent_log()
+        gaps = {}
+        for ven_id in (log if ven_ids is None else ven_ids):
+            gap = handover_gap(log.get(ven_id, ()))
+            if gap is not None:
+                gaps[ven_id] = gap
+        return gaps
+
+    def _log_sent(self, ven_id: str, path: str, msg: m.Message, info: RequestInfo | None) -> None:
+        assert self._sent is not None
+        if info is None:
+            record = Sent(self._now(), self._service_names[path], msg.message_type, "", None)
+        else:
+            record = Sent(self._now(), self._service_names[path], msg.message_type, info.user_agent, info.peer)
+        log = self._sent.get(ven_id)
+        if log is None:
+            log = self._sent[ven_id] = []
+        log.append(record)
+
     # -------------------------------------------------------------- waiting
 
     async def wait_for(self, predicate: Callable[[], Any], *, timeout: float) -> None:
@@ -399,8 +486,14 @@ class TestVTN:
         assert self._loop is not None
         return self._loop.time()
 
-    def _route(self, method: str, path: str, body: bytes) -> Reply | Awaitable[Reply]:
-        """Answer one HTTP request: a reply now, or an awaitable of it (a fault's delay)."""
+    def _route(
+        self, method: str, path: str, body: bytes, info: RequestInfo | None = None
+    ) -> Reply | Awaitable[Reply]:
+        """Answer one HTTP request: a reply now, or an awaitable of it (a fault's delay).
+
+        ``info`` (who sent it) is given when senders are logged; a subclass overriding this
+        must take it and pass it on.
+        """
         if method != "POST" or path not in self._services:
             return (404 if method == "POST" else 405, b"", None)
         msg: m.Message | None = None
@@ -420,9 +513,28 @@ class TestVTN:
                 return self._refuse(path, exc)
         ven_id = getattr(msg, "ven_id", None)
         faults = self.ven_faults.get(ven_id, self.faults) if ven_id is not None and self.ven_faults else self.faults
+        if self._sent is not None:
+            return self._route_logged(path, msg, ven_id, faults, info)
         if faults.active():
             return self._faulty(faults, msg, ven_id)
         return self._reply(self._answer(msg, ven_id))
+
+    def _route_logged(
+        self, path: str, msg: m.Message, ven_id: str | None, faults: Faults, info: RequestInfo | None
+    ) -> Reply | Awaitable[Reply]:
+        """:meth:`_route`'s end with ``log_senders``: the request recorded, then answered."""
+        if ven_id is not None:
+            self._log_sent(ven_id, path, msg, info)  # before the answer wakes any waiter
+        if faults.active():
+            return self._faulty(faults, msg, ven_id)
+        answer = self._answer(msg, ven_id)
+        if ven_id is None and type(msg) is m.CreatePartyRegistration:
+            assigned = getattr(answer, "ven_id", None)
+            if assigned is not None:
+                self._log_sent(assigned, path, msg, info)
+                if self._waiters:
+                    self._wake()
+        return self._reply(answer)
 
     def _fast_poll(self, raw_id: bytes) -> m.Poll | None:
         """The oadrPoll of a body that is exactly the builder's document around ``raw_id``, if that
