@@ -47,6 +47,7 @@ __all__ = (
     "VenConfig",
     "ReportConfig",
     "load_config",
+    "read_identities",
     "build_fleet",
     "parse_duration_setting",
     "LOG_FORMATS",
@@ -851,7 +852,8 @@ def _csv_rows(fh: Any) -> Iterator[tuple[int, list[str]]]:
 # --------------------------------------------------------------------------------------- public API
 
 
-def load_config(path: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None) -> FleetConfig:
+def load_config(path: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None,
+                text: str | None = None) -> FleetConfig:
     """Read and check a ``fleetven run`` file, its CSV of identities and every file they name.
 
     Imports the handler and report-callback modules (the file's directory first on
@@ -859,6 +861,8 @@ def load_config(path: str | os.PathLike[str], *, environ: Mapping[str, str] | No
 
     :param path: the TOML file.
     :param environ: where ``passphrase_env`` variables are looked up (default ``os.environ``).
+    :param text: the file's text, when it is not read from ``path`` (a worker's configuration kept
+        in the fleet's database); files it names are still looked for relative to ``path``'s directory.
     :returns: the validated configuration.
     :raises ConfigurationError: listing every mistake, one per line, each as
         ``file:line: [section] key: what is wrong``; the ``errors`` field holds them as
@@ -867,7 +871,7 @@ def load_config(path: str | os.PathLike[str], *, environ: Mapping[str, str] | No
     display = os.fspath(path)
     file = Path(display)
     try:
-        raw = file.read_bytes()
+        raw = file.read_bytes() if text is None else text.encode("utf-8")
     except OSError as exc:
         error = ConfigurationError(f"{display}: cannot read the configuration: {exc.strerror or exc}",
                                    file=display, line=None, key="")
@@ -894,6 +898,20 @@ def load_config(path: str | os.PathLike[str], *, environ: Mapping[str, str] | No
     _raise_all(display, checker.problems.errors)
     assert config is not None
     return config
+
+
+def read_identities(path: str | os.PathLike[str]) -> list[VenConfig]:
+    """Read a CSV of VEN identities, the ``[vens] csv`` file of ``fleetven run`` (``ven_name``,
+    ``ven_id``, ``cert``, ``key`` columns; files named relative to the CSV), checking every row.
+
+    :raises ConfigurationError: listing every mistake as ``file:line: column: what is wrong``.
+    """
+    display = os.fspath(path)
+    full = Path(display).resolve()
+    checker = _Checker(full, display, "", os.environ)
+    vens = checker.csv_vens({"csv": str(full)})
+    _raise_all(display, checker.problems.errors)
+    return vens
 
 
 def build_fleet(config: FleetConfig, **extra: Any) -> Fleet:

@@ -384,6 +384,7 @@ class Fleet:
         group_ids: Iterable[str] = (),
         party_ids: Iterable[str] = (),
         state: VenState | None = None,
+        resume_within: float | None = None,
     ) -> Ven:
         """Add a VEN identity; a running fleet starts it at once.
 
@@ -400,6 +401,9 @@ class Fleet:
             what :meth:`Store.aload <fleetven.store.Store.aload>` gave); by default what the
             fleet's store held for it when the fleet started. A VEN whose state holds a
             registration does not register again.
+        :param resume_within: a VEN that resumes a registration does so at a random moment within
+            this many seconds (by default within its poll period): a worker taking over a slot
+            resumes its VENs soon, not a whole poll period later.
         :raises ConfigurationError: a name already in the fleet, or a cert without a key.
         """
         if not isinstance(name, str) or not name:
@@ -432,7 +436,7 @@ class Fleet:
             self._states[name] = state
         if self._running:
             ven.restore(self._states.pop(name, None))
-            ven.start()
+            ven.start(within=resume_within)
         return ven
 
     def drop_ven(self, name: str) -> Ven:

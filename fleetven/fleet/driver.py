@@ -54,9 +54,12 @@ from lxml import etree
 
 from fleetven.exceptions import (
     ConfigurationError,
+    FencedWrite,
     MessageError,
+    NotOwner,
     ProtocolError,
     SignatureError,
+    StoreError,
     TransportError,
 )
 from fleetven.http.transport import EI_EVENT, EI_REGISTER_PARTY, EI_REPORT, OADR_POLL, SERVICE_OF
@@ -612,19 +615,28 @@ class Ven(VenMachine):
 
     # -------------------------------------------------------- fleet control
 
-    def start(self) -> None:
+    @property
+    def busy(self) -> bool:
+        """Whether the VEN has a request or a step in flight (a poll, a handler, a report being sent)."""
+        task, engine = self._task, self._engine
+        return self._call is not None or (task is not None and not task.done()) or \
+            (engine is not None and engine.busy)
+
+    def start(self, *, within: float | None = None) -> None:
         """Start registering (called by the fleet when it starts, or when it adds a VEN while running).
 
         A VEN that holds a registration (kept from an earlier run, see :meth:`restore`) does not
-        register again: at a random phase within its poll period it resumes (finishes an
-        interrupted registration, delivers its outbox, asks for its events) and polls."""
+        register again: at a random phase within its poll period (or within ``within`` seconds,
+        when given) it resumes (finishes an interrupted registration, delivers its outbox, asks for
+        its events) and polls."""
         if self._state in ("new", "stopped"):
             if self.registration_id is not None:
                 self.state = "registered"
                 now = _utcnow()
                 for record in self.book.values():
                     self._track(record, decide.restored_timers(record, now))
-                self._arm(self._shared.rng.uniform(0.0, self.poll_freq), self._on_resume_timer)
+                spread = self.poll_freq if within is None else min(within, self.poll_freq)
+                self._arm(self._shared.rng.uniform(0.0, spread), self._on_resume_timer)
                 return
             self.state = "registering"
             self._arm(0.0, self._on_register_timer)
@@ -871,11 +883,41 @@ class Ven(VenMachine):
     def _retry_registration(self, delay: float) -> None:
         if not self.live:
             return
+        if self.registration_id is not None and self._state == "registering":
+            # The VTN registered it before the step failed: finish that registration (reports,
+            # events) rather than asking for it again.
+            self.complete = False
+            self.state = "registered"
+            self._arm(delay, self._on_resume_timer)
+            return
         if self._state != "unregistered":
             self.state = "registering"
         self._arm(delay, self._on_register_timer)
 
     # ------------------------------------------------------------ the steps
+
+    async def _commit(self) -> None:
+        """Make what the VEN queued in the store durable before it goes on (the ``Flush`` op). A
+        store that cannot commit now (its database unreachable) is retried, with backoff, for as long
+        as the VEN runs: what follows (an answer, the rest of a registration) waits for it, and the
+        step is not started over. A write refused by the fence ends the step (its worker drops the VEN)."""
+        store, shared = self._shared.store, self._shared
+        tries = 0
+        while True:
+            try:
+                await store.commit()
+                return
+            except FencedWrite:
+                raise
+            except StoreError as exc:
+                if not self.live:
+                    raise
+                delay = shared.backoff(tries)
+                tries += 1
+                logger.log(logging.WARNING if tries == 1 else logging.DEBUG,
+                           "%s: the store cannot commit (%s); the VEN waits for it, again in %.2f s",
+                           self.name, exc, delay)
+                await asyncio.sleep(delay)
 
     async def _drive(self, step: Step) -> Next | None:
         """Run one protocol step of the machine: do each op it yields, give it the result, and
@@ -892,7 +934,7 @@ class Ven(VenMachine):
                 elif isinstance(op, Ask):
                     result = await self._ask(op)
                 elif isinstance(op, Flush):
-                    await self._shared.store.commit()
+                    await self._commit()
                     result = None
                 else:
                     result = self._apply(op)
@@ -1071,6 +1113,12 @@ class Ven(VenMachine):
         ``trace``) and call ``then`` with the backoff delay (:meth:`Shared.backoff`). ``text`` takes
         ``%(ven)s`` (the name), ``%(n)d`` (failures in a row, this one included), ``%(exc)s`` and
         ``%(delay)``. The one retry path of every step (registration, resume, poll)."""
+        if isinstance(exc, NotOwner):
+            # Not this process's turn to act as the VEN (its worker cannot prove the slot's lease
+            # now): nothing went wrong on the network, so no growing backoff; it tries again soon,
+            # and goes on at once when its worker gets the lease back.
+            then(self._shared.backoff(0))
+            return
         delay = self._shared.backoff(self._failures)
         self._failures += 1
         if text:

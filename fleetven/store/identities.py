@@ -168,6 +168,21 @@ class Identities:
         return FleetStatus(slots=total_slots, vens=await self.count(), free=free, expired=expired,
                            unowned_vens=unowned, workers=workers)
 
+    async def put_config(self, path: str, text: str) -> None:
+        """Keep the workers' configuration (a ``fleetven run`` TOML file's text, and the absolute path
+        it was read from: files it names are looked for relative to that directory on the workers)."""
+        await self._call("execute", "INSERT INTO fleetven.meta (key, value) VALUES ('config_path', $1), "
+                                    "('config_text', $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                         path, text)
+
+    async def config(self) -> tuple[str, str] | None:
+        """The workers' configuration kept by :meth:`put_config`, as ``(path, text)``; ``None`` if none was."""
+        rows = dict(await self._call("fetch", "SELECT key, value FROM fleetven.meta"
+                                              " WHERE key IN ('config_path', 'config_text')"))
+        if "config_text" not in rows:
+            return None
+        return rows.get("config_path", "fleet.toml"), rows["config_text"]
+
     async def forget_worker(self, worker: str) -> None:
         """Remove ``worker``'s heartbeat (it left gracefully): the others count it out of the fair shares at once."""
         await self._call("execute", "DELETE FROM fleetven.workers WHERE worker = $1", worker)

@@ -245,8 +245,16 @@ class LeaseKeeper:
     :param margin: seconds the deadline keeps before the earliest moment the server can expire the
         lease (3 by default): it must cover the network transit of a request already on its way, the
         event loop's lag, and the drift of the worker's clock against the database's over one lease.
-    :param on_lost: called with the slots (sorted) that were dropped: deadline passed, or a renewal
-        answered that they are no longer held.
+    :param on_lost: called with the slots (sorted) that were dropped: a renewal answered that they
+        are no longer held (another worker may own them now), or their deadline passed and there is
+        no ``on_expired``.
+    :param on_expired: called instead of ``on_lost`` with the slots whose deadline passed, with the
+        epoch each was held at: the worker can no longer prove it owns them, but no one else may have
+        taken them yet (the database was unreachable). It must stop acting for them at once; if it
+        acquires one again at exactly the next epoch, no one owned it in between.
+    :param on_regained: called with slots passed to ``on_expired`` that a later renewal found still
+        leased to this worker at the same epoch (their lease never expired on the server, so no one
+        else can have owned them): held again from that renewal on, with a new deadline.
     :param clock: the monotonic clock, in seconds (:func:`boottime` by default).
     :raises ConfigurationError: the timing cannot keep a lease: ``renew_every + leases.timeout`` must
         be below ``leases.lease - margin`` (one renewal must be able to fail and the next still land
@@ -258,6 +266,8 @@ class LeaseKeeper:
     """
 
     def __init__(self, leases: Leases, worker: str, *, on_lost: Callable[[list[int]], None],
+                 on_expired: Callable[[dict[int, int]], None] | None = None,
+                 on_regained: Callable[[dict[int, int]], None] | None = None,
                  renew_every: float = 3.0, margin: float = 3.0, clock: Callable[[], float] = boottime) -> None:
         if margin <= 0 or renew_every <= 0 or renew_every + leases.timeout >= leases.lease - margin:
             raise ConfigurationError(
@@ -268,6 +278,9 @@ class LeaseKeeper:
         self.renew_every = float(renew_every)
         self.margin = float(margin)
         self.on_lost = on_lost
+        self.on_expired = on_expired
+        self.on_regained = on_regained
+        self._expired: dict[int, int] = {}  # slots dropped at their deadline, with their epochs
         self.clock = clock
         self._epochs: dict[int, int] = {}
         self._deadlines: dict[int, float] = {}
@@ -319,6 +332,8 @@ class LeaseKeeper:
         sent = self.clock()
         got = await self.leases.acquire(self.worker, slots, limit=limit)
         self.gained += len(got)
+        for slot in got:
+            self._expired.pop(slot, None)
         self._hold(got, sent)
         return got
 
@@ -332,6 +347,7 @@ class LeaseKeeper:
         for slot in slots:
             self._epochs.pop(slot, None)
             self._deadlines.pop(slot, None)
+            self._expired.pop(slot, None)
         self._arm()
         return await self.leases.release(self.worker, slots)
 
@@ -354,9 +370,24 @@ class LeaseKeeper:
         self.latency = self.clock() - sent
         gone = sorted(s for s, e in self._epochs.items() if got.get(s) != e)
         kept = {s: e for s, e in got.items() if self._epochs.get(s) == e}
-        self._hold(kept, sent)
+        back = {s: e for s, e in got.items() if s not in kept and self._expired.get(s) == e}
+        strays = sorted(s for s in got if s not in kept and s not in back)
+        if self.on_regained is None:
+            strays += sorted(back)
+            back = {}
+        for slot in back:
+            del self._expired[slot]
+        self._hold({**kept, **back}, sent)
         self._drop(gone)
         self._expire()  # a renewal that came back too late extends nothing that had already passed
+        back = {s: e for s, e in back.items() if s in self._epochs}
+        if back and self.on_regained is not None:
+            self.on_regained(back)
+        if strays:  # leased to this worker on the server but not held here (a release that failed)
+            try:
+                await self.leases.release(self.worker, strays)
+            except StoreError as exc:
+                logger.debug("worker %s: releasing stray leases %s failed: %s", self.worker, strays, exc)
         return dict(self._epochs)
 
     async def run(self) -> None:
@@ -379,19 +410,33 @@ class LeaseKeeper:
 
     # ------------------------------------------------------------ deadlines
 
-    def _drop(self, slots: list[int]) -> None:
+    def forget(self, slots: Iterable[int]) -> None:
+        """Stop holding ``slots`` without telling the database or ``on_lost`` (the worker learnt
+        otherwise that they are not its own: a write of theirs was fenced)."""
+        for slot in slots:
+            if self._epochs.pop(slot, None) is not None:
+                self.lost += 1
+            self._deadlines.pop(slot, None)
+            self._expired.pop(slot, None)
+        self._arm()
+
+    def _drop(self, slots: list[int], *, expired: bool = False) -> None:
         if not slots:
             return
+        epochs = {slot: self._epochs.pop(slot) for slot in slots}
         for slot in slots:
-            self._epochs.pop(slot, None)
             self._deadlines.pop(slot, None)
         self.lost += len(slots)
         self._arm()
-        self.on_lost(slots)
+        if expired and self.on_expired is not None:
+            self._expired.update(epochs)
+            self.on_expired(epochs)
+        else:
+            self.on_lost(slots)
 
     def _expire(self) -> None:
         now = self.clock()
-        self._drop(sorted(s for s, d in self._deadlines.items() if d <= now))
+        self._drop(sorted(s for s, d in self._deadlines.items() if d <= now), expired=True)
 
     def _arm(self) -> None:
         if self._timer is not None:

@@ -256,6 +256,7 @@ class PostgresStore(Store):
         self.timeout = timeout
         self.on_fenced = on_fenced
         self._epochs: dict[int, int] = {}
+        self._suspended: dict[int, int] = {}
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._now = asyncio.Event()
@@ -287,9 +288,36 @@ class PostgresStore(Store):
 
     # ------------------------------------------------------------ leases
 
-    def hold(self, slot: int, epoch: int) -> None:
-        """Write ``slot``'s VENs under lease epoch ``epoch`` from now on (the worker acquired it)."""
+    def hold(self, slot: int, epoch: int) -> bool:
+        """Write ``slot``'s VENs under lease epoch ``epoch`` from now on (the worker acquired it).
+
+        For a slot suspended (:meth:`suspend`) at epoch ``epoch`` (its lease turned out never to have
+        expired) or ``epoch - 1`` (acquired again, and no one owned it in between) the changes kept
+        since are committed under ``epoch``, and ``True`` is returned: the worker's
+        VENs of the slot may go on as they are. For one suspended at any other epoch those changes
+        are discarded (another worker owned the slot meanwhile; they are counted in :attr:`fenced`)
+        and ``False`` is returned, as for a slot that was not suspended.
+        """
+        was = self._suspended.pop(slot, None)
+        if was is not None and epoch not in (was, was + 1):
+            self._discard({slot})
+            was = None
         self._epochs[slot] = epoch
+        return was is not None
+
+    def suspend(self, slots: Iterable[int]) -> None:
+        """Stop committing for ``slots`` but keep what is queued for them, and what the worker's VENs
+        of those slots queue from now on (the worker cannot prove its leases: the database is
+        unreachable). :meth:`hold` at the next epoch commits it all; :meth:`release` discards it."""
+        for slot in slots:
+            epoch = self._epochs.pop(slot, None)
+            if epoch is not None:
+                self._suspended[slot] = epoch
+
+    @property
+    def suspended(self) -> Mapping[int, int]:
+        """The slots suspended (:meth:`suspend`), with the epoch each was held at."""
+        return dict(self._suspended)
 
     def release(self, slots: Iterable[int]) -> int:
         """Stop writing for ``slots`` (the worker gave them up or lost them): the changes queued for
@@ -299,6 +327,11 @@ class PostgresStore(Store):
         gone = set(slots)
         for slot in gone:
             self._epochs.pop(slot, None)
+            self._suspended.pop(slot, None)
+        return self._discard(gone)
+
+    def _discard(self, gone: set[int]) -> int:
+        """Drop the changes queued for the slots ``gone``; count and return them."""
         slot_of = self.slot_of
         stale = [k for k in self._queue if k[0] and slot_of(k[1]) in gone]
         for key in stale:
@@ -368,6 +401,10 @@ class PostgresStore(Store):
             if not queue and not ranges:
                 return
             self._queue, self._ranges = {}, []
+            if self._suspended:
+                queue, ranges = self._hold_back(queue, ranges)
+                if not queue and not ranges:
+                    return
             slots = {self.slot_of(key[1]) for key in queue} | {self.slot_of(r[1]) for r in ranges}
             held = {s: self._epochs[s] for s in slots if s in self._epochs}
             try:
@@ -389,6 +426,15 @@ class PostgresStore(Store):
                 self.release(refused)
                 raise FencedWrite(f"{rows} changes refused: this worker does not hold the current lease of slots "
                                   f"{lost}", slots=lost, rows=rows)
+
+    def _hold_back(self, queue: dict[_Key, Any], ranges: _Ranges) -> tuple[dict[_Key, Any], _Ranges]:
+        """Keep the changes of suspended slots queued; return the rest, to commit now."""
+        suspended, slot_of = self._suspended, self.slot_of
+        now: dict[_Key, Any] = {}
+        for key, value in queue.items():
+            (self._queue if slot_of(key[1]) in suspended else now)[key] = value
+        self._ranges = [r for r in ranges if slot_of(r[1]) in suspended]
+        return now, [r for r in ranges if slot_of(r[1]) not in suspended]
 
     def _requeue(self, ranges: _Ranges, queue: dict[_Key, Any]) -> None:
         """Put a batch that failed back in front of what was queued since, keeping the order of effects."""

@@ -413,6 +413,11 @@ class ReportEngine:
         nxt = rules.resume_fetch(req.cursor, rules.fetch_period(req.gran, req.back), req.end_dt, now_dt)
         req.timer = self._rt.wheel.call_at(now_w + (nxt - now_dt).total_seconds(), self._fire_history, req)
 
+    @property
+    def busy(self) -> bool:
+        """Whether a task the engine started (an async sample, a send) is still running."""
+        return bool(self._tasks)
+
     async def drain(self) -> None:
         """Wait until every task the engine started (async samples, sends) has ended."""
         while self._tasks:
