@@ -25,8 +25,9 @@ import shutil
 import stat
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,10 +65,19 @@ class Server:
     host: str
     port: int
     user: str
+    executor: Any = field(default=None, compare=False, repr=False)
 
     def dsn(self, dbname: str) -> str:
         """A ``postgresql://`` URL for database ``dbname`` on this server."""
         return f"postgresql://{self.user}@{self.host}:{self.port}/{dbname}"
+
+    def stop(self) -> None:
+        """Stop the server (fast shutdown: connections are cut); :meth:`start` brings it back with its data."""
+        self.executor.stop()
+
+    def start(self) -> None:
+        """Start the server stopped by :meth:`stop` again, on the same port and data."""
+        self.executor.start()
 
 
 @pytest.fixture(scope="session")
@@ -100,7 +110,7 @@ def postgresql_server() -> Iterator[Server]:
     )
     executor.start()
     try:
-        yield Server(host="127.0.0.1", port=port, user="postgres")
+        yield Server(host="127.0.0.1", port=port, user="postgres", executor=executor)
     finally:
         try:
             executor.stop()

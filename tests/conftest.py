@@ -55,6 +55,8 @@ def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> M
     (pytest-asyncio >= 1.4 parametrizes each async test over these factories;
     overriding the ``event_loop_policy`` fixture is deprecated there.)
     """
+    if item.get_closest_marker("one_loop") is not None:
+        return {"asyncio": asyncio.new_event_loop}
     return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
 
 

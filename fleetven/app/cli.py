@@ -301,6 +301,20 @@ def add_vtn(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     add(subparsers)
 
 
+def add_fleet(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``fleetven fleet`` (implemented in :mod:`fleetven.app.workers`)."""
+    from fleetven.app.workers import add_fleet as add
+
+    add(subparsers)
+
+
+def add_worker(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``fleetven worker`` (implemented in :mod:`fleetven.app.workers`)."""
+    from fleetven.app.workers import add_worker as add
+
+    add(subparsers)
+
+
 # ---------------------------------------------------------------------------------------------- parser
 
 #: The subcommands, in the order ``--help`` lists them: each adds its parser and sets ``handler``.
@@ -309,6 +323,8 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], 
     add_run,
     add_loadtest,
     add_vtn,
+    add_fleet,
+    add_worker,
 )
 
 

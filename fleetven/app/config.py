@@ -425,6 +425,7 @@ class _Checker:
         self.environ = environ
         self.problems = _Problems(display, _Positions(text))
         self.names: dict[str, str] = {}  # VEN name -> where it was first given
+        self.need_vens = True
 
     # ----------------------------------------------------------------------------- helpers
 
@@ -704,6 +705,8 @@ class _Checker:
 
     def vens(self, doc: Mapping[str, Any]) -> tuple[VenConfig, ...]:
         if "vens" not in doc:
+            if not self.need_vens:
+                return ()
             self.problems.at(self.display, None, "vens", "[vens]: missing; give identities with csv = ... "
                              "or [[vens.ven]] tables")
             return ()
@@ -853,7 +856,7 @@ def _csv_rows(fh: Any) -> Iterator[tuple[int, list[str]]]:
 
 
 def load_config(path: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None,
-                text: str | None = None) -> FleetConfig:
+                text: str | None = None, need_vens: bool = True) -> FleetConfig:
     """Read and check a ``fleetven run`` file, its CSV of identities and every file they name.
 
     Imports the handler and report-callback modules (the file's directory first on
@@ -863,6 +866,7 @@ def load_config(path: str | os.PathLike[str], *, environ: Mapping[str, str] | No
     :param environ: where ``passphrase_env`` variables are looked up (default ``os.environ``).
     :param text: the file's text, when it is not read from ``path`` (a worker's configuration kept
         in the fleet's database); files it names are still looked for relative to ``path``'s directory.
+    :param need_vens: ``False``: a file without ``[vens]`` is fine (a worker's: its identities are the fleet's).
     :returns: the validated configuration.
     :raises ConfigurationError: listing every mistake, one per line, each as
         ``file:line: [section] key: what is wrong``; the ``errors`` field holds them as
@@ -894,6 +898,7 @@ def load_config(path: str | os.PathLike[str], *, environ: Mapping[str, str] | No
     if folder not in sys.path:
         sys.path.insert(0, folder)
     checker = _Checker(file.resolve(), display, text, os.environ if environ is None else environ)
+    checker.need_vens = need_vens
     config = checker.check(doc)
     _raise_all(display, checker.problems.errors)
     assert config is not None

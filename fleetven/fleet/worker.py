@@ -134,6 +134,7 @@ class Worker:
         self._suspended: dict[int, int] = {}  # slot -> the epoch it was held at
         self._tasks: list[asyncio.Task[None]] = []
         self._busy = asyncio.Lock()  # one balancing round or hand-back at a time
+        self._reachable_since: float | None = None  # since when balancing rounds succeed
         self._started = False
 
     def __repr__(self) -> str:
@@ -289,12 +290,26 @@ class Worker:
 
     async def balance(self) -> None:
         """One balancing round: read the lease table and the live workers, take the slots of this
-        worker's fair share (its own suspended ones first), hand back those over it."""
-        async with self._busy:
-            await self._balance()
+        worker's fair share (its own suspended ones first), hand back those over it.
+
+        A worker that could not reach the database (a round failed) takes only free slots and its
+        own back for two renewal periods once it can again, not those whose owner's lease expired:
+        after an outage of the database every worker's leases expired together, and each must get
+        its own back (with the VENs and samples it kept) before anyone takes another's.
+        """
+        loop = asyncio.get_running_loop()
+        try:
+            async with self._busy:
+                await self._balance(settled=self._reachable_since is not None and
+                                    loop.time() - self._reachable_since >= 2 * self.keeper.renew_every)
+        except StoreError:
+            self._reachable_since = None
+            raise
+        if self._reachable_since is None:
+            self._reachable_since = loop.time()
         self.stats.balances += 1
 
-    async def _balance(self) -> None:
+    async def _balance(self, *, settled: bool = True) -> None:
         leases = self.leases
         table = await leases.slots()
         live = set(await leases.workers(within=leases.lease))
@@ -311,7 +326,7 @@ class Worker:
                 # held, suspended (ours to take back at the next epoch), or about to expire
                 current[lease.slot] = owner if (lease.slot in held or lease.slot in self._suspended
                                                 or lease.remaining > 0) else None
-            elif owner is not None and (lease.remaining > 0 or owner in live):
+            elif owner is not None and (lease.remaining > 0 or owner in live or not settled):
                 current[lease.slot] = owner  # a live worker's expired slot: its to take back first
             else:
                 current[lease.slot] = None

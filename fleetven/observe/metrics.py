@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 
 from fleetven.observe import Observer
@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from fleetven.fleet.core import Fleet
     from fleetven.fleet.driver import Ven
 
-__all__ = ("FleetMetrics", "LoopLag", "VEN_STATES")
+__all__ = ("FleetMetrics", "LoopLag", "WorkerCollector", "VEN_STATES")
 
 #: The ``state`` labels of ``fleetven_vens`` (every one is exported, zeros included).
 VEN_STATES: Final = ("new", "registering", "registered", "backoff", "unregistered", "stopped", "cancelled")
@@ -256,6 +256,49 @@ class FleetMetrics(Observer):
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
+
+
+class WorkerCollector:
+    """A collector of one worker's figures (:class:`~fleetven.fleet.worker.Worker`), read at each
+    scrape: register it in :attr:`FleetMetrics.registry` beside the fleet's metrics.
+
+    Gauges ``fleetven_worker_slots`` (by ``state``: ``held``, ``suspended``), ``fleetven_worker_vens``,
+    ``fleetven_worker_lease_renewal_seconds`` (the last renewal's latency); counters
+    ``fleetven_worker_lease_renewals_total`` (by ``outcome``), ``fleetven_worker_slots_gained_total``,
+    ``fleetven_worker_slots_lost_total``, ``fleetven_worker_slots_handed_back_total``,
+    ``fleetven_worker_slots_resumed_total`` and ``fleetven_worker_fenced_writes_total``.
+
+    :param worker: anything with ``refresh_stats()`` returning a :class:`~fleetven.fleet.worker.WorkerStats`.
+    """
+
+    def __init__(self, worker: Any) -> None:
+        self._worker = worker
+
+    def describe(self) -> Iterable[Metric]:
+        return ()
+
+    def collect(self) -> Iterator[Metric]:
+        s = self._worker.refresh_stats()
+        slots = GaugeMetricFamily("fleetven_worker_slots", "Slots this worker holds, or cannot prove now",
+                                  labels=["state"])
+        slots.add_metric(["held"], s.slots)
+        slots.add_metric(["suspended"], s.suspended)
+        yield slots
+        yield GaugeMetricFamily("fleetven_worker_vens", "VENs this worker runs", value=s.vens)
+        yield GaugeMetricFamily("fleetven_worker_lease_renewal_seconds", "Latency of the last successful lease "
+                                "renewal", value=s.renewal_latency)
+        renewals = CounterMetricFamily("fleetven_worker_lease_renewals", "Lease renewals, by outcome",
+                                       labels=["outcome"])
+        renewals.add_metric(["ok"], s.renewals)
+        renewals.add_metric(["failed"], s.renewal_failures)
+        yield renewals
+        for name, text, value in (("slots_gained", "Slots acquired", s.gained),
+                                  ("slots_lost", "Slots lost to another worker or a fenced write", s.lost),
+                                  ("slots_handed_back", "Slots handed back gracefully", s.handed_back),
+                                  ("slots_resumed", "Suspended slots taken back with their VENs", s.resumed),
+                                  ("fenced_writes", "State writes refused or discarded: their lease was not "
+                                   "current", s.fenced)):
+            yield CounterMetricFamily(f"fleetven_worker_{name}", text, value=value)
 
 
 class LoopLag:

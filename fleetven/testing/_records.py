@@ -109,26 +109,35 @@ def sender_runs(sent: Sequence[Sent]) -> list[tuple[str, int, int]]:
 
 
 def overlapping_senders(sent: Sequence[Sent]) -> list[tuple[str, str]]:
-    """The pairs of senders that acted for one VEN at the same time: ``A`` and ``B`` where ``A``'s
-    requests come both before and after some of ``B``'s (runs ``A, B, A``). A hand-over (``A…A``
-    then ``B…B``, even ``A, B, C``) gives none.
+    """The pairs of senders that acted for one VEN at the same time: ``A`` and ``B`` whose runs
+    alternate twice (``A, B, A, B``: each went on after the other had taken over). A hand-over
+    (``A…A`` then ``B…B``, even ``A, B, C``) gives none, and so does one hand-over back
+    (``A, B, A``: rebalancing may return a slot to its earlier owner); a stale request of ``A``
+    amid ``B``'s (``A, B, A, B``) is what this finds.
 
     :returns: each pair once, its two senders in the order they first appear in ``sent``; pairs
-        in the order found.
+        in the order their second alternation is found.
     """
     order: dict[str, int] = {}
     for record in sent:
         order.setdefault(record.sender, len(order))
     names = [name for name, _, _ in sender_runs(sent)]
-    latest: dict[str, int] = {}
     pairs: dict[tuple[str, str], None] = {}
-    for i, name in enumerate(names):
-        before = latest.get(name)
-        if before is not None:  # ``name`` is back: everybody since its last run overlapped it
-            for other in names[before + 1 : i]:
-                pair = (name, other) if order[name] < order[other] else (other, name)
-                pairs.setdefault(pair, None)
-        latest[name] = i
+    last_of: dict[tuple[str, str], str] = {}
+    changes: dict[tuple[str, str], int] = {}
+    for name in names:
+        for other in order:
+            if other == name:
+                continue
+            pair = (name, other) if order[name] < order[other] else (other, name)
+            before = last_of.get(pair)
+            if before == name:
+                continue
+            last_of[pair] = name
+            if before is not None:
+                changes[pair] = changes.get(pair, 0) + 1
+                if changes[pair] >= 3:
+                    pairs.setdefault(pair, None)
     return list(pairs)
 
 

@@ -396,8 +396,8 @@ class TestVTN:
 
     def overlaps(self) -> dict[str, list[tuple[str, str]]]:
         """The VENs driven by two senders at the same time: by venID, the pairs of senders whose
-        requests interleave (one sender's requests both before and after another's; see
-        :func:`~fleetven.testing.overlapping_senders`). A clean hand-over is not an overlap."""
+        runs alternate twice (``A, B, A, B``; see :func:`~fleetven.testing.overlapping_senders`).
+        A clean hand-over is not an overlap, nor is one hand-over back (``A, B, A``)."""
         found = {}
         for ven_id, log in self._sent_log().items():
             pairs = overlapping_senders(log)
