@@ -74,6 +74,7 @@ class WorkerStats:
     :ivar renewal_latency: seconds the last successful renewal took.
     :ivar fenced: queued writes refused or discarded because their slot's lease was not current.
     :ivar balances: balancing rounds run. :ivar balance_failures: rounds the database failed.
+    :ivar statements: SQL statements sent to the database (state commits and lease statements).
     """
 
     slots: int = 0
@@ -89,6 +90,7 @@ class WorkerStats:
     fenced: int = 0
     balances: int = 0
     balance_failures: int = 0
+    statements: int = 0
 
 
 class Worker:
@@ -181,8 +183,10 @@ class Worker:
         stats.renewals = keeper.renewals
         stats.renewal_failures = keeper.failures
         stats.renewal_latency = keeper.latency
+        stats.statements = self.leases.statements
         if self._store is not None:
             stats.fenced = self._store.fenced
+            stats.statements += self._store.statements
         return stats
 
     def _gate(self, ven: str | None) -> bool:

@@ -266,7 +266,8 @@ class WorkerCollector:
     ``fleetven_worker_lease_renewal_seconds`` (the last renewal's latency); counters
     ``fleetven_worker_lease_renewals_total`` (by ``outcome``), ``fleetven_worker_slots_gained_total``,
     ``fleetven_worker_slots_lost_total``, ``fleetven_worker_slots_handed_back_total``,
-    ``fleetven_worker_slots_resumed_total`` and ``fleetven_worker_fenced_writes_total``.
+    ``fleetven_worker_slots_resumed_total``, ``fleetven_worker_fenced_writes_total`` and
+    ``fleetven_worker_statements_total``.
 
     :param worker: anything with ``refresh_stats()`` returning a :class:`~fleetven.fleet.worker.WorkerStats`.
     """
@@ -297,7 +298,9 @@ class WorkerCollector:
                                   ("slots_handed_back", "Slots handed back gracefully", s.handed_back),
                                   ("slots_resumed", "Suspended slots taken back with their VENs", s.resumed),
                                   ("fenced_writes", "State writes refused or discarded: their lease was not "
-                                   "current", s.fenced)):
+                                   "current", s.fenced),
+                                  ("statements", "SQL statements sent to PostgreSQL (state and leases)",
+                                   s.statements)):
             yield CounterMetricFamily(f"fleetven_worker_{name}", text, value=value)
 
 
