@@ -193,9 +193,11 @@ async def _serve_worker(args: argparse.Namespace) -> int:
     from fleetven.fleet.worker import Worker
     from fleetven.observe.metrics import FleetMetrics, WorkerCollector
 
-    config = await _worker_config(args)
-    worker = Worker(args.store, lambda **kw: build_fleet(config, **kw), name=args.name, lease=args.lease,
+    configs: list[FleetConfig] = []
+    # made first: a timing that cannot keep a lease is a usage error, found before anything connects
+    worker = Worker(args.store, lambda **kw: build_fleet(configs[0], **kw), name=args.name, lease=args.lease,
                     renew_every=args.renew_every, margin=args.margin, statement_timeout=args.statement_timeout)
+    configs.append(await _worker_config(args))
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
