@@ -6,7 +6,10 @@ mode, no ``__init__.py``), so test modules import this file directly.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
+import json
 import os
 from datetime import datetime, timedelta, timezone
 from importlib import resources
@@ -17,7 +20,28 @@ import pytest
 import samples
 from lxml import etree
 
-__all__ = ("assert_valid_oadr", "load_oadr_schema", "load_twin", "oadr_errors")
+__all__ = ("assert_valid_oadr", "load_oadr_schema", "load_twin", "oadr_errors", "watch_metrics_port")
+
+
+def watch_metrics_port(stream: asyncio.StreamReader) -> tuple[asyncio.Task[None], asyncio.Future[int], list[bytes]]:
+    """Read a ``fleetven run``/``worker`` process's JSON log lines from ``stream``: the task reading them,
+    a future of the ``metrics_port`` it logs (failing with everything logged if it never does), and
+    the lines read so far."""
+    lines: list[bytes] = []
+    loop = asyncio.get_running_loop()
+    port: asyncio.Future[int] = loop.create_future()
+
+    async def read() -> None:
+        async for line in stream:
+            lines.append(line)
+            with contextlib.suppress(ValueError):
+                entry = json.loads(line)
+                if "metrics_port" in entry and not port.done():
+                    port.set_result(int(entry["metrics_port"]))
+        if not port.done():
+            port.set_exception(AssertionError(b"".join(lines).decode(errors="replace")))
+
+    return loop.create_task(read()), port, lines
 
 
 def load_twin(name: str, kind: str) -> ModuleType:

@@ -1,12 +1,13 @@
 """A throwaway PostgreSQL server for the tests of the PostgreSQL store, the slot leases and the workers.
 
-The server is :func:`fleetven.testing.postgres.throwaway_server` (pytest-postgresql's executor
-running Debian's ``pg_ctl`` in a temporary directory, as the ``postgres`` account when the tests
-run as root). It is started once per test session, and only when a test asks for it
-(:func:`postgresql_server`); every test gets a database of its own (:func:`pg_dsn`), dropped
-afterwards. Without any PostgreSQL binaries on the machine those tests are skipped, saying why.
-(fleetven is imported only inside the fixtures: conftest.py imports this module, and a fleetven
-that does not import must fail its tests, not the collection of the whole suite.)
+The server is :func:`fleetven.testing.postgres.throwaway_server` (Debian's ``initdb`` and
+``pg_ctl`` in a temporary directory, as the ``postgres`` account when the tests run as root);
+pytest-postgresql's janitor makes and drops each test's database. The server is started once per
+test session, and only when a test asks for it (:func:`postgresql_server`); every test gets a
+database of its own (:func:`pg_dsn`), dropped afterwards. Without any PostgreSQL binaries on the
+machine those tests are skipped, saying why. (fleetven is imported only inside the fixtures:
+conftest.py imports this module, and a fleetven that does not import must fail its tests, not the
+collection of the whole suite.)
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from _helpers import watch_metrics_port
 from prometheus_client import REGISTRY, generate_latest
 from rich.console import Console
 
@@ -337,21 +338,8 @@ async def _end_to_end(tmp_path: Path) -> None:
             stderr=asyncio.subprocess.PIPE,
         )
         assert proc.stderr is not None
-        lines: list[bytes] = []
-        port: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-
-        async def read() -> None:
-            assert proc.stderr is not None
-            async for line in proc.stderr:
-                lines.append(line)
-                with contextlib.suppress(ValueError):
-                    entry = json.loads(line)
-                    if "metrics_port" in entry and not port.done():
-                        port.set_result(int(entry["metrics_port"]))
-            if not port.done():
-                port.set_exception(AssertionError(b"".join(lines).decode(errors="replace")))
-
-        reader = asyncio.get_running_loop().create_task(read())
+        assert proc.stderr is not None
+        reader, port, lines = watch_metrics_port(proc.stderr)
         try:
             metrics_port = await asyncio.wait_for(port, DEADLINE)
             await vtn.wait_for(lambda: len(vtn.registrations) == VENS, timeout=DEADLINE)

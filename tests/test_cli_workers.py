@@ -7,7 +7,6 @@ subprocess running the configuration kept by ``fleet create --config`` against t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import signal
 import sys
@@ -18,6 +17,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 import pytest
+from _helpers import watch_metrics_port
 
 from fleetven.app.cli import main
 from fleetven.fleet.slots import slot_of
@@ -156,21 +156,8 @@ async def test_worker_runs_the_configuration_kept(pg_dsn: str, tmp_path: Path) -
             sys.executable, "-m", "fleetven", "worker", "--store", pg_dsn, "--name", "w1", *TIMING,
             "--metrics-port", "0", "--metrics-host", "127.0.0.1", "--log-format", "json", "--summary-interval", "0",
             cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-        lines: list[bytes] = []
-        port: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-
-        async def read() -> None:
-            assert proc.stdout is not None
-            async for line in proc.stdout:
-                lines.append(line)
-                with contextlib.suppress(ValueError):
-                    entry = json.loads(line)
-                    if "metrics_port" in entry and not port.done():
-                        port.set_result(int(entry["metrics_port"]))
-            if not port.done():
-                port.set_exception(AssertionError(b"".join(lines).decode(errors="replace")))
-
-        reader = asyncio.get_running_loop().create_task(read())
+        assert proc.stdout is not None
+        reader, port, lines = watch_metrics_port(proc.stdout)
         try:
             metrics_port = await asyncio.wait_for(port, DEADLINE)
             await vtn.wait_for(lambda: {m.ven_name for _, m in vtn.registrations} == set(names), timeout=DEADLINE)

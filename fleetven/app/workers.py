@@ -238,9 +238,9 @@ async def _summaries(worker: Worker, interval: float) -> None:
 
 
 def _run_worker(args: argparse.Namespace) -> int:
-    from fleetven.app.cli import _configure_logging
+    from fleetven.app.logs import configure_logging
 
-    undo = _configure_logging(args.log_format, args.log_level)
+    undo = configure_logging(args.log_format, args.log_level)
     try:
         _check_url("worker", args.store)
         import uvloop

@@ -487,8 +487,9 @@ class Fleet:
         """Start every VEN (registration first); returns at once. Idempotent while running.
 
         :param slots: with a store shared by several workers (:class:`~fleetven.store.postgres.PostgresStore`),
-            the slots whose VENs' state to load now (none by default: the worker adds VENs as it
-            takes slots); a store of one process is loaded whole and takes none.
+            the slots whose VENs' state to load now: by default every slot the store holds a lease
+            epoch for; a worker passes ``()`` and adds VENs as it takes slots. A store of one process
+            is loaded whole and takes none.
         """
         if self._running:
             return
@@ -503,6 +504,8 @@ class Fleet:
                 shared.store.reopen()
         store = shared.store
         if store.partitioned:
+            if slots is None:
+                slots = sorted(getattr(store, "epochs", ()))
             states = await store.aload(slots) if slots else {}
         else:
             states = await store.aload(slots)
@@ -539,6 +542,7 @@ class Fleet:
     async def _shutdown(self) -> None:
         shared = self._shared
         await self._deliver_answers()
+        await self._drain_reports()
         for ven in self.vens.values():
             ven.stop()
         tasks = list(shared.tasks)
@@ -588,6 +592,18 @@ class Fleet:
                 await asyncio.gather(*(one(ven) for ven in pending))
         except TimeoutError:
             logger.warning("stopping: some answers were not delivered in time; they stay in the store")
+
+    async def _drain_reports(self) -> None:
+        """Before stopping: let the report sends in flight end (bounded like :meth:`_deliver_answers`),
+        so that samples the VTN acknowledges are recorded as such, not sent again after a restart."""
+        busy = [ven for ven in self.vens.values() if ven.reports_busy]
+        if not busy:
+            return
+        try:
+            async with asyncio.timeout(min(self.request_timeout, 5.0)):
+                await asyncio.gather(*(ven.drain_reports() for ven in busy), return_exceptions=True)
+        except TimeoutError:
+            logger.warning("stopping: some report sends did not end in time; their samples stay in the store")
 
     async def wait_stopped(self) -> None:
         """Wait until :meth:`stop` is called (returns at once when not running)."""

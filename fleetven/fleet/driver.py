@@ -622,6 +622,16 @@ class Ven(VenMachine):
         return self._call is not None or (task is not None and not task.done()) or \
             (engine is not None and engine.busy)
 
+    @property
+    def reports_busy(self) -> bool:
+        """Whether the VEN's report engine has a send or an async sample in flight."""
+        return self._engine is not None and self._engine.busy
+
+    async def drain_reports(self) -> None:
+        """Wait until the report sends and async samples in flight have ended."""
+        if self._engine is not None:
+            await self._engine.drain()
+
     def start(self, *, within: float | None = None) -> None:
         """Start registering (called by the fleet when it starts, or when it adds a VEN while running).
 

@@ -1,14 +1,13 @@
 """A throwaway PostgreSQL server, for tests and benchmarks of a fleet on PostgreSQL.
 
-:func:`throwaway_server` makes a :class:`~pytest_postgresql.executors.PostgreSQLExecutor`
-(pytest-postgresql, a test dependency) that runs ``pg_ctl`` (``initdb``, ``start``, ``stop``) in a
-temporary directory. It chooses what it runs:
+:func:`throwaway_server` makes a :class:`Server` that runs ``initdb`` and ``pg_ctl`` (``start``,
+``stop``) in a temporary directory. It chooses what it runs:
 
 * the ``pg_ctl`` of Debian's ``postgresql`` package (``/usr/lib/postgresql/<newest>/bin``), or the
-  one named by ``FLEETVEN_PG_CTL``, or one on ``PATH``;
-* as root, which ``initdb`` and ``postgres`` refuse to be, a small wrapper script that runs
-  ``pg_ctl`` as the ``postgres`` account (``runuser -u postgres --``), in a directory handed to that
-  account; as any other user, ``pg_ctl`` itself in a directory of the user's own.
+  one named by ``FLEETVEN_PG_CTL``, or one on ``PATH`` (``initdb`` beside it);
+* as root, which ``initdb`` and ``postgres`` refuse to be, both as the ``postgres`` account
+  (``runuser -u postgres --``), in a directory handed to that account; as any other user, as the
+  user, in a directory of the user's own.
 
 The server trusts local connections (superuser ``postgres``), with ``fsync`` off: it is for tests.
 """
@@ -19,11 +18,10 @@ import glob
 import os
 import pwd
 import shutil
-import stat
+import subprocess
 from pathlib import Path
-from typing import Any
 
-__all__ = ("PostgresUnavailable", "SERVER_ACCOUNT", "find_pg_ctl", "throwaway_server")
+__all__ = ("PostgresUnavailable", "SERVER_ACCOUNT", "Server", "find_pg_ctl", "throwaway_server")
 
 #: The account the server runs under when the caller is root.
 SERVER_ACCOUNT = "postgres"
@@ -45,20 +43,44 @@ def find_pg_ctl() -> str | None:
     return shutil.which("pg_ctl")
 
 
-def _wrapper_as(account: str, pg_ctl: str, directory: Path) -> str:
-    """A script that runs ``pg_ctl`` with its arguments as ``account`` (for a caller that is root)."""
-    runuser = shutil.which("runuser")
-    if runuser is None:
-        raise PostgresUnavailable("running as root and there is no runuser to start PostgreSQL as another account")
-    script = directory / "pg_ctl-as-postgres"
-    script.write_text(f'#!/bin/sh\nexec {runuser} -u {account} -- {pg_ctl} "$@"\n')
-    script.chmod(stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH)
-    return str(script)
+class Server:
+    """A PostgreSQL server with its data in a directory of its own (see :func:`throwaway_server`).
+
+    :ivar host: ``127.0.0.1``. :ivar port: its port. :ivar user: its superuser, ``postgres``.
+    """
+
+    def __init__(self, pg_ctl: str, base: Path, port: int, runas: list[str]) -> None:
+        self.pg_ctl = pg_ctl
+        self.base = base
+        self.host = "127.0.0.1"
+        self.port = port
+        self.user = "postgres"
+        self._runas = runas
+        self._initialised = False
+
+    def _run(self, *args: str) -> None:
+        proc = subprocess.run([*self._runas, *args], capture_output=True, text=True, timeout=120, check=False)
+        if proc.returncode != 0:
+            raise PostgresUnavailable(f"{' '.join(args[:2])} failed ({proc.returncode}): {proc.stderr.strip()}")
+
+    def start(self) -> None:
+        """Start the server (``initdb`` first, the first time); return once it accepts connections."""
+        data = str(self.base / "data")
+        if not self._initialised:
+            initdb = str(Path(self.pg_ctl).with_name("initdb"))
+            self._run(initdb, "-D", data, "-U", self.user, "-A", "trust", "--no-sync", "-E", "UTF8")
+            self._initialised = True
+        options = (f"-h {self.host} -p {self.port} -k {self.base} -c fsync=off -c synchronous_commit=off "
+                   "-c full_page_writes=off -c max_connections=200")
+        self._run(self.pg_ctl, "start", "-w", "-D", data, "-o", options, "-l", str(self.base / "server.log"))
+
+    def stop(self) -> None:
+        """Stop the server (fast shutdown: connections are cut); :meth:`start` brings it back with its data."""
+        self._run(self.pg_ctl, "stop", "-w", "-D", str(self.base / "data"), "-m", "fast")
 
 
-def throwaway_server(base: Path, port: int) -> Any:
-    """A pytest-postgresql executor for a server with its data in ``base`` (a new, empty directory),
-    listening on 127.0.0.1:``port``; call its ``start()`` and ``stop()``.
+def throwaway_server(base: Path, port: int) -> Server:
+    """A server with its data in ``base`` (a new, empty directory), on 127.0.0.1:``port``; not started.
 
     :raises PostgresUnavailable: no ``pg_ctl`` here, or root without a ``postgres`` account or ``runuser``.
     """
@@ -66,21 +88,18 @@ def throwaway_server(base: Path, port: int) -> Any:
     if pg_ctl is None:
         raise PostgresUnavailable("no PostgreSQL server binaries (pg_ctl) on this machine: apt-get install "
                                   "postgresql (make test does), or set FLEETVEN_PG_CTL")
-    from pytest_postgresql.executors import PostgreSQLExecutor
-
-    executable = pg_ctl
+    runas: list[str] = []
     if os.geteuid() == 0:
         try:
             account = pwd.getpwnam(SERVER_ACCOUNT)
         except KeyError:
             raise PostgresUnavailable(f"running as root and there is no {SERVER_ACCOUNT!r} account to run "
                                       "PostgreSQL as") from None
-        executable = _wrapper_as(SERVER_ACCOUNT, pg_ctl, base)
+        runuser = shutil.which("runuser")
+        if runuser is None:
+            raise PostgresUnavailable("running as root and there is no runuser to start PostgreSQL as another "
+                                      "account")
+        runas = [runuser, "-u", SERVER_ACCOUNT, "--"]
         base.chmod(0o755)
         os.chown(base, account.pw_uid, account.pw_gid)
-    return PostgreSQLExecutor(
-        executable=executable, host="127.0.0.1", port=port, datadir=str(base / "data"), unixsocketdir=str(base),
-        logfile=str(base / "server.log"), startparams="-w", dbname="fleetven", user="postgres",
-        # fsync off: a test server need not survive a power cut, and commits are much faster
-        postgres_options="-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
-    )
+    return Server(pg_ctl, base, port, runas)

@@ -1,7 +1,8 @@
 """Worker processes of a fleet on PostgreSQL, for tests and benchmarks of fail-over.
 
 :class:`WorkerProcesses` writes a fleet (slots, identities, a workers' configuration pointing at a
-VTN) into a database and runs ``fleetven worker`` processes against it: real separate processes,
+VTN) into a database with ``fleetven fleet create`` and ``fleetven fleet import``, and runs
+``fleetven worker`` processes against it: real separate processes,
 which a test can kill (``SIGKILL``), pause (``SIGSTOP``/``SIGCONT``), stop gracefully (``SIGTERM``)
 or add while the others run. Each worker's requests carry ``worker=<name>`` in their
 ``User-Agent``, so a :class:`~fleetven.testing.TestVTN` made with ``log_senders=True`` tells them
@@ -19,8 +20,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fleetven.fleet.slots import slot_of
-from fleetven.store.identities import Identities, Identity
 from fleetven.store.leases import Leases
 
 __all__ = ("WorkerProcesses", "WorkerProcess")
@@ -78,21 +77,23 @@ class WorkerProcesses:
         self.workers: dict[str, WorkerProcess] = {}
 
     async def create(self, names: Sequence[str]) -> Path:
-        """Create the fleet's slots, import ``names`` as its VENs, write the workers' configuration;
-        return the configuration's path."""
+        """Create the fleet's slots and import ``names`` as its VENs, with the workers' configuration,
+        by running ``fleetven fleet create`` and ``fleetven fleet import``; return the configuration's path.
+
+        :raises RuntimeError: a command failed (its output is in the message).
+        """
         config = self.directory / "fleet.toml"
         config.write_text(f'[vtn]\nurl = "{self.vtn_url}"\n' + textwrap.dedent(self.fleet_toml))
-        leases = Leases(self.dsn)
-        try:
-            await leases.create(self.slots)
-        finally:
-            await leases.close()
-        ids = await Identities.open(self.dsn)
-        try:
-            await ids.put(Identity(n, slot_of(n, self.slots)) for n in names)
-            await ids.put_config(str(config), config.read_text())
-        finally:
-            await ids.close()
+        csv = self.directory / "fleet-vens.csv"
+        csv.write_text("ven_name\n" + "".join(f"{n}\n" for n in names))
+        for args in (("create", "--slots", str(self.slots), "--config", str(config)), ("import", str(csv))):
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "fleetven", "fleet", args[0], "--store", self.dsn, *args[1:],
+                cwd=self.directory, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+            out, _ = await proc.communicate()
+            if proc.returncode != 0:
+                text = out.decode(errors="replace")
+                raise RuntimeError(f"fleetven fleet {args[0]} failed ({proc.returncode}): {text}")
         return config
 
     async def start(self, name: str, *extra: str) -> WorkerProcess:
@@ -126,10 +127,6 @@ class WorkerProcesses:
             if owner is not None:
                 out[owner] = out.get(owner, 0) + 1
         return out
-
-    def slot_of(self, name: str) -> int:
-        """The slot of VEN ``name``."""
-        return slot_of(name, self.slots)
 
     async def stop(self, name: str, *, timeout: float = 30.0) -> int:
         """Stop worker ``name`` gracefully (``SIGTERM``) and return its exit status (killed after ``timeout``)."""
