@@ -11,6 +11,7 @@ import contextlib
 import importlib
 import json
 import os
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from importlib import resources
 from types import ModuleType
@@ -20,7 +21,37 @@ import pytest
 import samples
 from lxml import etree
 
-__all__ = ("assert_valid_oadr", "load_oadr_schema", "load_twin", "oadr_errors", "watch_metrics_port")
+__all__ = ("assert_valid_oadr", "load_oadr_schema", "load_twin", "oadr_errors", "scrape_until", "until",
+           "watch_metrics_port")
+
+
+async def until(predicate: Callable[[], object], *, timeout: float, what: str = "", step: float = 0.02) -> None:
+    """Wait until ``predicate()`` is true (checked every ``step`` seconds), or fail after ``timeout``
+    seconds saying ``what`` was awaited: for conditions no VTN message wakes a check of."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"not true within {timeout} s: {what}")
+        await asyncio.sleep(step)
+
+
+async def scrape_until(port: int, wanted: str, *, timeout: float) -> str:
+    """Scrape ``http://127.0.0.1:<port>/metrics`` until its text holds ``wanted`` (within ``timeout``
+    seconds; polling with a deadline, not a timing); return the text."""
+    import aiohttp
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    async with aiohttp.ClientSession() as session:
+        while True:
+            async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
+                assert response.status == 200
+                text = await response.text()
+            if wanted in text or loop.time() > deadline:
+                assert wanted in text, text
+                return text
+            await asyncio.sleep(0.2)
 
 
 def watch_metrics_port(stream: asyncio.StreamReader) -> tuple[asyncio.Task[None], asyncio.Future[int], list[bytes]]:

@@ -20,7 +20,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from _helpers import watch_metrics_port
+from _helpers import scrape_until, watch_metrics_port
 from prometheus_client import REGISTRY, generate_latest
 from rich.console import Console
 
@@ -361,7 +361,7 @@ async def _end_to_end(tmp_path: Path) -> None:
                 (ven_id, event_id, "optIn") for ven_id, event_id in events.items()
             }
 
-            text = await _scrape_until(metrics_port, 'fleetven_vens{state="registered"} 500.0')
+            text = await scrape_until(metrics_port, 'fleetven_vens{state="registered"} 500.0', timeout=DEADLINE)
             assert 'fleetven_requests_total{message_type="oadrCreatePartyRegistration",outcome="ok"} 500.0' in text
             assert 'fleetven_event_answers_total{opt="optIn"} 3.0' in text
             assert 'fleetven_request_duration_seconds_bucket{le="+Inf",message_type="oadrRegisterReport"} 500.0' in text
@@ -384,19 +384,3 @@ async def _end_to_end(tmp_path: Path) -> None:
     assert not [entry for entry in log if entry["level"] in ("ERROR", "CRITICAL")]
     assert all(set(entry) >= {"time", "level", "logger", "message"} for entry in log)
     assert proc.stdout is not None and await proc.stdout.read() == b""  # no live view without a terminal
-
-
-async def _scrape_until(port: int, wanted: str) -> str:
-    """Scrape the metrics until ``wanted`` shows (the last VENs finish registering just after the VTN
-    records them), within the deadline."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + DEADLINE
-    async with aiohttp.ClientSession() as session:
-        while True:
-            async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
-                assert response.status == 200
-                text = await response.text()
-            if wanted in text or loop.time() > deadline:
-                assert wanted in text, text
-                return text
-            await asyncio.sleep(0.2)  # polling with a deadline, not a timing

@@ -14,10 +14,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import asyncpg
 import pytest
-from _helpers import watch_metrics_port
+from _helpers import scrape_until, watch_metrics_port
 
 from fleetven.app.cli import main
 from fleetven.fleet.slots import slot_of
@@ -161,7 +160,8 @@ async def test_worker_runs_the_configuration_kept(pg_dsn: str, tmp_path: Path) -
         try:
             metrics_port = await asyncio.wait_for(port, DEADLINE)
             await vtn.wait_for(lambda: {m.ven_name for _, m in vtn.registrations} == set(names), timeout=DEADLINE)
-            text = await _scrape_until(metrics_port, f'fleetven_worker_slots{{state="held"}} {float(SLOTS)}')
+            held = f'fleetven_worker_slots{{state="held"}} {float(SLOTS)}'
+            text = await scrape_until(metrics_port, held, timeout=DEADLINE)
             assert f"fleetven_worker_vens {float(len(names))}" in text
             running = await asyncio.to_thread(_status_json, pg_dsn)
             assert running["workers"]["w1"]["slots"] == SLOTS and running["free"] == 0
@@ -190,17 +190,3 @@ def _status_json(dsn: str) -> dict[str, Any]:
         assert fleet("status", "--store", dsn, "--json") == 0
     got: dict[str, Any] = json.loads(out.getvalue())
     return got
-
-
-async def _scrape_until(port: int, wanted: str) -> str:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + DEADLINE
-    async with aiohttp.ClientSession() as session:
-        while True:
-            async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
-                assert response.status == 200
-                text = await response.text()
-            if wanted in text or loop.time() > deadline:
-                assert wanted in text, text
-                return text
-            await asyncio.sleep(0.2)

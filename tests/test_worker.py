@@ -6,11 +6,12 @@ processes, killed and paused: tests/test_worker_processes.py.)"""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from _helpers import until
 from test_fleet import make_fleet
 
 from fleetven.fleet.slots import slot_of
@@ -49,16 +50,6 @@ def worker(vtn: TestVTN, dsn: str, name: str, **options: Any) -> Worker:
         return make_fleet(vtn, poll_interval=0.2, **kwargs)
 
     return Worker(dsn, factory, name=name, **{**TIMING, **options})
-
-
-async def until(predicate: Callable[[], object], *, timeout: float) -> None:
-    """Wait until ``predicate()`` is true (checked every 20 ms), or fail after ``timeout`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"not true within {timeout} s")
-        await asyncio.sleep(0.02)
 
 
 def registrations(vtn: TestVTN) -> list[str]:

@@ -19,6 +19,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from _helpers import until as _until
 from test_fleet import make_event
 
 from fleetven.openadr import model as m
@@ -92,12 +93,7 @@ async def vtn() -> AsyncIterator[TestVTN]:
 
 
 async def until(predicate: Callable[[], object], *, timeout: float = DEADLINE, what: str = "") -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"not true within {timeout} s: {what}")
-        await asyncio.sleep(0.05)
+    await _until(predicate, timeout=timeout, what=what, step=0.05)
 
 
 _WORKER = re.compile(r"worker=(\S+)")

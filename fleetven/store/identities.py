@@ -13,7 +13,7 @@ report who owns what.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,11 +141,6 @@ class Identities:
     async def count(self) -> int:
         """VEN identities imported."""
         return int(await self._call("fetchval", "SELECT count(*) FROM fleetven.identities"))
-
-    async def check_slots(self, slot_of: Callable[[str], int]) -> list[str]:
-        """The names whose stored slot is not ``slot_of(name)`` (none, unless the slot count changed under them)."""
-        rows = await self._call("fetch", "SELECT name, slot FROM fleetven.identities")
-        return sorted(r[0] for r in rows if slot_of(r[0]) != r[1])
 
     async def status(self) -> FleetStatus:
         """Slots and VENs per worker, free and expired slots."""
