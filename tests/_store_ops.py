@@ -54,9 +54,10 @@ def apply_store_op(s: Store, op: str, ven: str, key: str, n: int) -> None:
     elif op == "drop_request":
         s.drop_request(ven, key)
     elif op == "sample":
-        s.add_sample(ven, key, Sample(r_id, when, float(n)))
+        s.add_sample(ven, key, Sample(r_id, when, float(n), n))  # seq 0 too: a sample kept before seqs
     elif op == "status":
-        s.add_sample(ven, key, Sample("st", when, m.ResourceStatus(online=bool(n % 2), manual_override=False)))
+        s.add_sample(ven, key, Sample("st", when, m.ResourceStatus(online=bool(n % 2), manual_override=False),
+                                      n + 10))
     elif op == "ack":
         s.ack_samples(ven, key, [Sample(r_id, when, 0.0)])
     elif op == "forget":

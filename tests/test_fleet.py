@@ -10,6 +10,7 @@ message it receives, and the VENs keep polling).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import sqlite3
@@ -658,6 +659,42 @@ async def test_report_requested_in_registered_report(vtn: TestVTN) -> None:
         created = received(vtn, m.CreatedReport)
         assert created and created[0].pending_reports == [f"rr-{vid(ven)}"]
         assert vtn.reports[0][1].intervals[0].payloads[0].value == 7.0
+
+
+async def test_sample_numbers_go_on_across_a_reregistration_and_a_restart_of_the_fleet(vtn: TestVTN,
+                                                                                     tmp_path: Path) -> None:
+    def requests(ven_id: str, msg: m.RegisterReport) -> list[m.ReportRequest]:
+        rep = msg.reports[0]
+        return [m.ReportRequest(report_request_id=f"rr-{len(vtn.registrations)}", report_specifier=m.ReportSpecifier(
+            report_specifier_id=rep.report_specifier_id, granularity=timedelta(seconds=1),
+            report_back_duration=timedelta(seconds=1),
+            specifier_payloads=[m.SpecifierPayload(r_id=rep.report_descriptions[0].r_id, reading_type="Direct Read")],
+        ))]
+
+    def highest() -> int:
+        return max((n for by_n in vtn.sample_numbers().values() for n in by_n), default=0)
+
+    vtn.on_register_report = requests
+    store = tmp_path / "fleet.db"
+    for run in range(2):
+        fleet = make_fleet(vtn, store=store)
+        ven = fleet.add_ven("site-1")
+        ven.add_report(lambda: 7.0, "meter-1", "energy_real", report_duration=timedelta(hours=1))
+        async with fleet:
+            await vtn.wait_for(functools.partial(lambda v: v.state == "registered", ven), timeout=DEADLINE)
+            await vtn.wait_for(functools.partial(lambda n: highest() >= n + 2, highest()), timeout=DEADLINE)
+            if run == 0:  # the VTN asks for a new registration: the reports are registered (and numbered) anew
+                seen = highest()
+                vtn.request_reregistration(vid(ven))
+                await vtn.wait_for(lambda: len(vtn.registrations) == 2, timeout=DEADLINE)
+                await vtn.wait_for(functools.partial(lambda n: highest() >= n + 2, seen), timeout=DEADLINE)
+    assert len(received(vtn, m.RegisterReport)) >= 2
+    # every send acknowledged: each number arrives once, in order, whichever registration and run took it
+    # (a sample taken for a request the re-registration ended is dropped with it: its number is skipped)
+    arrived = [int(iv.uid) for _, report in vtn.reports for iv in report.intervals if iv.uid is not None]
+    assert len(arrived) == sum(len(report.intervals) for _, report in vtn.reports)
+    assert arrived == sorted(set(arrived)), arrived
+    assert {report.report_request_id for _, report in vtn.reports} == {"rr-1", "rr-2"}  # rr-2 resumed after the restart
 
 
 async def test_report_request_for_unknown_report_gets_461(vtn: TestVTN) -> None:

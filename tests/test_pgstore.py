@@ -75,10 +75,10 @@ async def test_a_batch_of_thousands_of_rows_is_a_few_statements(pg_dsn: str) -> 
             ven = f"ven-{i:04d}"
             store.put_registration(ven, {"ven_id": ven})
             store.put_event(ven, "ev", {"opt": "optIn"})
-            store.add_sample(ven, "rr", Sample("r", T0, float(i)))
+            store.add_sample(ven, "rr", Sample("r", T0, float(i), 1))
         await store.commit()
-        # BEGIN, the fence, 2 upserts, the sequence numbers, the samples, COMMIT
-        assert store.statements == 7 and store.flushes == 1 and store.writes == 3000
+        # BEGIN, the fence, 3 upserts (registrations, events, last sample numbers), the samples, COMMIT
+        assert store.statements == 7 and store.flushes == 1 and store.writes == 4000
         before = store.statements
         for i in range(1000):
             store.ack_samples(f"ven-{i:04d}", "rr", [Sample("r", T0, 0.0)])
@@ -152,38 +152,118 @@ async def test_a_failed_commit_keeps_its_changes_queued_in_order(pg_dsn: str, po
 
 # ------------------------------------------------------------------ sample sequence numbers
 
-async def test_sample_sequence_numbers_grow_per_ven_across_commits_and_owners(pg_dsn: str) -> None:
+async def test_sample_numbers_are_the_vens_and_the_next_owner_loads_the_last(pg_dsn: str) -> None:
     store = await _owning_store(pg_dsn)
     try:
         for i in range(5):
-            store.add_sample("a", "rr", Sample("r", T0 + timedelta(seconds=i), float(i)))
-            store.add_sample("b", "rr", Sample("r", T0 + timedelta(seconds=i), float(i)))
+            store.add_sample("a", "rr", Sample("r", T0 + timedelta(seconds=i), float(i), i + 1))
+            store.add_sample("b", "rr", Sample("r", T0 + timedelta(seconds=i), float(i), i + 11))
         await store.commit()
         store.ack_samples("a", "rr", [Sample("r", T0 + timedelta(seconds=i), 0.0) for i in range(5)])
         await store.commit()
-        store.add_sample("a", "rr", Sample("r", T0 + timedelta(seconds=10), 10.0))
-        store.add_sample("a", "other", Sample("r", T0 + timedelta(seconds=11), 11.0))
+        store.add_sample("a", "rr", Sample("r", T0 + timedelta(seconds=10), 10.0, 6))
+        store.add_sample("a", "other", Sample("r", T0 + timedelta(seconds=11), 11.0, 7))
         await store.commit()
-        a = await store.sequences("a")
-        b = await store.sequences("b")
-        assert [s[0] for s in b] == [1, 2, 3, 4, 5]
-        assert [s[0] for s in a] == [6, 7]  # the acknowledged 1..5 are never used again
-        assert [s[1] for s in a] == ["rr", "other"]
+        assert [s[0] for s in await store.sequences("b")] == [11, 12, 13, 14, 15]
+        assert [(s[0], s[1]) for s in await store.sequences("a")] == [(6, "rr"), (7, "other")]
     finally:
         await store.aclose()
-    # another worker's store (after the VEN changed hands) goes on from there
+    # another worker's store, after the VENs changed hands, loads what they had numbered
     leases = Leases(pg_dsn)
     assert await leases.release("w1", range(TEST_SLOTS)) == list(range(TEST_SLOTS))
     await leases.close()
     other = await _owning_store(pg_dsn, worker="w2")
     assert set(other.epochs.values()) == {2}
     try:
-        other.forget_ven("a")  # even forgetting the VEN does not reset its sequence
-        other.add_sample("a", "rr", Sample("r", T0, 1.0))
+        states = await other.aload()
+        assert states["a"].last_seq == 7 and states["b"].last_seq == 15
+        assert [s.seq for s in states["a"].samples["rr"]] == [6]
+        other.ack_samples("b", "rr", [Sample("r", T0 + timedelta(seconds=i), 0.0) for i in range(5)])
         await other.commit()
-        assert [s[0] for s in await other.sequences("a")] == [8]
+        assert (await other.aload())["b"].last_seq == 15  # every sample acknowledged: the number stays
     finally:
         await other.aclose()
+
+
+# ------------------------------------------------------------------ committed(): joining the next batch
+
+async def test_committed_waits_for_the_committers_next_batch_and_asks_for_none(pg_dsn: str) -> None:
+    store = await _owning_store(pg_dsn, commit_interval=0.3)
+    runner = asyncio.create_task(store.run())
+    try:
+        await store.committed()  # nothing queued: at once
+        store.add_sample("a", "rr", Sample("r", T0, 1.0, 1))
+        waiters = [asyncio.create_task(store.committed()) for _ in range(20)]
+        await asyncio.sleep(0.1)
+        assert not any(w.done() for w in waiters) and store.flushes == 0  # within the commit interval
+        await asyncio.wait_for(asyncio.gather(*waiters), 5.0)
+        assert store.flushes == 1  # twenty waiters, one transaction
+        assert [s[0] for s in await store.sequences("a")] == [1]
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+        await store.aclose()
+
+
+async def test_committed_waits_through_a_failed_commit(pg_dsn: str, postgresql_server: Any) -> None:
+    async with FaultProxy(postgresql_server.host, postgresql_server.port) as proxy:
+        proxied = pg_dsn.replace(f":{postgresql_server.port}/", f":{proxy.port}/")
+        store = await _owning_store(proxied, commit_interval=0.0, timeout=0.5)
+        runner = asyncio.create_task(store.run())
+        try:
+            proxy.set_mode("blackhole")
+            store.add_sample("a", "rr", Sample("r", T0, 1.0, 1))
+            waiter = asyncio.create_task(store.committed())
+            await asyncio.sleep(1.5)  # commits time out and are retried
+            assert not waiter.done() and store.flushes == 0
+            proxy.set_mode("pass")
+            await asyncio.wait_for(waiter, 15.0)
+            assert [s[0] for s in await store.sequences("a")] == [1]
+        finally:
+            runner.cancel()
+            await asyncio.gather(runner, return_exceptions=True)
+            await store.aclose()
+
+
+async def test_committed_waits_for_a_suspended_slot_and_is_released_when_it_is_lost(pg_dsn: str) -> None:
+    store = await _owning_store(pg_dsn, commit_interval=0.0)
+    runner = asyncio.create_task(store.run())
+    try:
+        slot_a, slot_b = test_slot_of("a"), test_slot_of("b")
+        assert slot_a != slot_b
+        epoch_a = store.epochs[slot_a]
+        store.suspend([slot_a])
+        store.add_sample("a", "rr", Sample("r", T0, 1.0, 1))
+        first = asyncio.create_task(store.committed())
+        await asyncio.sleep(0.2)
+        assert not first.done()  # held back with its slot
+        store.hold(slot_a, epoch_a)  # the lease turned out fine: what was kept is committed
+        await asyncio.wait_for(first, 5.0)
+        assert [s[0] for s in await store.sequences("a")] == [1]
+        store.suspend([slot_a])
+        store.add_sample("a", "rr", Sample("r", T0 + timedelta(seconds=1), 2.0, 2))
+        store.add_sample("b", "rr", Sample("r", T0, 1.0, 1))
+        second = asyncio.create_task(store.committed())
+        await asyncio.sleep(0.2)
+        assert not second.done() and [s[0] for s in await store.sequences("b")] == [1]
+        store.release([slot_a])  # lost: its change is discarded, and nobody waits for it any longer
+        await asyncio.wait_for(second, 5.0)
+        assert [s[0] for s in await store.sequences("a")] == [1]
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+        await store.aclose()
+
+
+async def test_committed_and_closing(pg_dsn: str) -> None:
+    store = await _owning_store(pg_dsn, commit_interval=10.0)
+    store.add_sample("a", "rr", Sample("r", T0, 1.0, 1))
+    waiter = asyncio.create_task(store.committed())
+    await asyncio.sleep(0)
+    await store.aclose()  # its last commit settles the waiter
+    await asyncio.wait_for(waiter, 5.0)
+    with pytest.raises(StoreError, match="closed"):
+        await store.committed()
 
 
 # ------------------------------------------------------------------ the interface's edges

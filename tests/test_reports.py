@@ -14,9 +14,10 @@ from _helpers import assert_valid_oadr
 from lxml import etree
 
 from fleetven.app.config import build_fleet, load_config
-from fleetven.exceptions import ConfigurationError, TransportError
+from fleetven.exceptions import ConfigurationError, StoreError, TransportError
 from fleetven.messages import build_message, parse_message
 from fleetven.openadr import model as m
+from fleetven.store import MemoryStore, Store
 from fleetven.timerwheel import TimerWheel
 from fleetven.ven.reports import ReportEngine, ReportRuntime, ReportSpec, make_report_spec
 
@@ -40,13 +41,13 @@ class Rig:
     """A ReportEngine on a manual wheel with a fake clock and a fake `send` that records and validates."""
 
     def __init__(self, specs: list[ReportSpec], schema: etree.XMLSchema, *, retry_delay: float = 10.0,
-                 max_pending: int = 10_000, **kw: Any) -> None:
+                 max_pending: int = 10_000, store: Store | None = None, **kw: Any) -> None:
         self.schema = schema
         self.wheel = TimerWheel.manual(start=0.0)
         self.sent: list[m.Message] = []
         self.replies: list[Any] = []  # scripted replies, in order; OK when empty
         self.runtime = ReportRuntime(wheel=self.wheel, clock=self.clock, logger=logging.getLogger("test.reports"),
-                                     retry_delay=retry_delay, max_pending=max_pending)
+                                     retry_delay=retry_delay, max_pending=max_pending, store=store)
         self.engine = ReportEngine(specs, runtime=self.runtime, send=self.send, ven_id="ven-1", name="ven-a", **kw)
 
     def clock(self) -> datetime:
@@ -450,6 +451,71 @@ async def test_failed_sends_keep_samples_for_the_next_send(oadr_schema: etree.XM
                     [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]]
     await rig.advance(105)
     assert [p[2] for p in rig.points(rig.updates()[-1])] == [9.0, 10.0]  # acknowledged ones never again
+
+
+def numbers(msg: m.UpdateReport) -> list[str | None]:
+    return [iv.uid for iv in msg.reports[0].intervals]
+
+
+async def test_a_vens_samples_are_numbered_across_its_requests_and_resent_under_their_numbers(
+        oadr_schema: etree.XMLSchema) -> None:
+    rig = Rig([usage(Counter(), "p1"), usage(Counter(100.0), "p2", report_specifier_id="other")], oadr_schema)
+    rig.engine.on_create_report(create(request("ra", "usage", ["p1"], gran=10, back=20),
+                                       request("rb", "other", ["p2"], gran=10, back=20)))
+    rig.replies = [TransportError("down", ven="ven-a")]  # the first update fails: sent again, same numbers
+    await rig.advance(45)
+    by_request = {}
+    for u in rig.updates():
+        by_request.setdefault(u.reports[0].report_request_id, []).append(numbers(u))
+    # each instant's samples, every request together, take the next numbers of the VEN
+    got = sorted(int(n) for lists in by_request.values() for ns in lists for n in ns if n is not None)
+    assert sorted(set(got)) == list(range(1, 9)) and rig.engine.last_seq == 10  # (those at 40 s not sent yet)
+    first = by_request[rig.updates()[0].reports[0].report_request_id]
+    assert first[0] == first[1][:2]  # resent with the numbers it had
+
+
+async def test_nothing_goes_out_before_the_store_holds_it(oadr_schema: etree.XMLSchema,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    class Failing(MemoryStore):
+        down = True
+
+        def _commit(self, ranges: Any, queue: Any) -> None:
+            if self.down:
+                raise StoreError("the disk is full")
+            super()._commit(ranges, queue)
+
+    store = Failing()
+    rig = Rig([usage(Counter(), "p1")], oadr_schema, owner="ven-a", store=store)
+    rig.engine.on_create_report(create(request("rr", "usage", ["p1"], gran=10, back=0)))
+    with caplog.at_level(logging.WARNING, logger="test.reports"):
+        await rig.advance(25)
+    assert rig.updates() == [] and rig.engine.held == 3  # sampled, kept in memory, never sent
+    assert "the disk is full" in caplog.text
+    store.down = False
+    await rig.advance(35)
+    assert [numbers(u) for u in rig.updates()] == [["1", "2", "3", "4"]]
+    assert store.load() == {"ven-a": store.load()["ven-a"]} and store.load()["ven-a"].last_seq == 4
+    assert store.load()["ven-a"].samples == {}  # acknowledged
+
+
+async def test_a_restored_engine_resends_kept_samples_under_their_numbers_and_numbers_on(
+        oadr_schema: etree.XMLSchema) -> None:
+    store = MemoryStore()
+    first = Rig([usage(Counter(), "p1")], oadr_schema, owner="ven-a", store=store)
+    first.replies = [TransportError("down")] * 10
+    first.engine.on_create_report(create(request("rr", "usage", ["p1"], gran=10, back=20)))
+    await first.advance(25)
+    first.engine.close()
+    state = store.load()["ven-a"]
+    assert [s.seq for s in state.samples["rr"]] == [1, 2, 3] and state.last_seq == 3
+    again = Rig([usage(Counter(50.0), "p1")], oadr_schema, owner="ven-a", store=store)
+    again.wheel.advance_to(25)
+    again.engine.last_seq = state.last_seq
+    again.engine.restore(state.requests, state.samples, state.dropped)
+    await again.advance(45)
+    sent = [n for u in again.updates() for n in numbers(u)]
+    assert sent[:3] == ["1", "2", "3"] and sent[3:] == [str(n) for n in range(4, 4 + len(sent) - 3)]
+    assert len(sent) > 3
 
 
 async def test_final_report_is_retried_until_acknowledged(oadr_schema: etree.XMLSchema) -> None:

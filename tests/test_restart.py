@@ -264,6 +264,15 @@ async def test_sigkill_at_random_moments_loses_nothing(tmp_path: Path) -> None:
             db.close()
         missing = final_taken - got - kept
         assert not missing, f"the SIGTERM-stopped run lost {len(missing)} samples {why}"
+        # every VEN's sample numbers (the intervals' uid): each names one sample, none is skipped
+        # (nothing goes out before it is committed, and numbering resumes after the last committed)
+        numbered = vtn.sample_numbers()
+        assert set(numbered) == set(ven_ids), f"VENs that sent no numbered sample {why}"
+        assert sum(len(by_n) for by_n in numbered.values()) == len(by_key), f"samples without a number {why}"
+        renamed = {(v, n): keys for v, by_n in numbered.items() for n, keys in by_n.items() if len(keys) > 1}
+        assert not renamed, f"one sample number on two samples {why}: {list(renamed.items())[:5]}"
+        holes = vtn.missing_sample_numbers()
+        assert not holes, f"sample numbers never received {why}: {list(holes.items())[:5]}"
         assert outbox == 0, f"{outbox} answers left undelivered by the clean stop {why}"
 
         names = Counter(msg.ven_name for _, msg in vtn.registrations)

@@ -198,6 +198,26 @@ def test_forget_ven(store: Store) -> None:
     assert set(store.load()) == {"b"}
 
 
+def test_sample_numbers_and_the_last_one_outlive_their_samples(store: Store) -> None:
+    store.add_sample("a", "rr", Sample("r", T0, 1.0, 1))
+    store.add_sample("a", "other", Sample("r", T0, 2.0, 2))
+    store.add_sample("b", "rr", Sample("r", T0, 3.0, 7))
+    store.flush()
+    state = store.load()["a"]
+    assert [(s.seq, s.value) for s in state.samples["rr"] + state.samples["other"]] == [(1, 1.0), (2, 2.0)]
+    assert state.last_seq == 2 and store.load()["b"].last_seq == 7
+    store.ack_samples("a", "rr", [Sample("r", T0, 1.0)])
+    store.ack_samples("a", "other", [Sample("r", T0, 2.0)])
+    store.flush()
+    state = store.load()["a"]
+    assert state.samples == {} and state.last_seq == 2  # the VEN's next sample is number 3
+    store.add_sample("a", "rr", Sample("r", T0 + timedelta(seconds=1), 4.0, 3))
+    store.add_sample("a", "rr", Sample("r", T0 + timedelta(seconds=2), 5.0, 4))  # one commit: the last wins
+    assert store.load()["a"].last_seq == 4
+    store.forget_ven("a")  # a VEN removed for good
+    assert "a" not in store.load() and store.load()["b"].last_seq == 7
+
+
 def test_writes_are_coalesced_and_committed_once(store: Store) -> None:
     for i in range(100):
         store.put_registration("a", {"i": i})
@@ -282,15 +302,19 @@ def test_a_version_1_database_opens_and_is_migrated(tmp_path: Path) -> None:
     db.close()
     store = SQLiteStore(path)
     try:
-        assert store.version == SCHEMA_VERSION == 2
+        assert store.version == SCHEMA_VERSION == 3
         state = store.load()["site-1"]
         assert state.registration == {"ven_id": "ven-1", "registration_id": "r"}
         assert state.requests["rr"]["request"] == _request() and state.dropped == {}
-        assert state.samples["rr"] == [Sample("r1", T0, 7.0)]
+        assert state.samples["rr"] == [Sample("r1", T0, 7.0)]  # kept before numbering: seq 0
+        assert state.samples["rr"][0].seq == 0 and state.last_seq == 0
         store.put_opt("site-1", "opt-1", {"opt_type": "optIn"})  # the table version 2 added
         store.put_request("site-1", "rr", {"request": _request()}, dropped=2)
-        assert store.load()["site-1"].opts == {"opt-1": {"opt_type": "optIn"}}
-        assert store.load()["site-1"].dropped == {"rr": 2}
+        store.add_sample("site-1", "rr", Sample("r1", T0 + timedelta(seconds=1), 8.0, 1))  # version 3's seq
+        state = store.load()["site-1"]
+        assert state.opts == {"opt-1": {"opt_type": "optIn"}}
+        assert state.dropped == {"rr": 2}
+        assert [s.seq for s in state.samples["rr"]] == [0, 1] and state.last_seq == 1
     finally:
         store.close()
 

@@ -418,3 +418,28 @@ async def test_two_workers_driving_one_ven_at_once_are_named() -> None:
         assert overlaps == {ven_id: [(WORKER_A, WORKER_B)]}  # the bystander, run by one worker only, is not named
         assert vtn.senders(ven_id) == [WORKER_A, WORKER_B]
         assert bystander.ven_id is not None and vtn.senders(bystander.ven_id) == [WORKER_A]
+
+
+def test_sample_numbers_group_the_samples_received_under_each_number() -> None:
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+    def report(request_id: str, *numbered: tuple[str | None, int]) -> m.Report:
+        return m.Report(report_specifier_id="s", report_name="TELEMETRY_USAGE", report_request_id=request_id,
+                        created_date_time=t0, intervals=[
+                            m.ReportInterval(dtstart=t0 + timedelta(seconds=at), uid=uid,
+                                             payloads=[m.ReportPayload(r_id="p", value=1.0)])
+                            for uid, at in numbered])
+
+    vtn = TestVTN()
+    vtn.reports.extend([
+        ("ven-a", report("rr", ("1", 0), ("2", 1))),
+        ("ven-a", report("rr", ("2", 1), ("4", 3))),  # 2 again, the same sample: a re-delivery
+        ("ven-b", report("rr", ("1", 0), ("1", 5))),  # 1 on two samples: a number reused
+        ("ven-c", report("rr", (None, 0), ("x-7", 1))),  # another implementation's uids: left out
+    ])
+    numbers = vtn.sample_numbers()
+    assert set(numbers) == {"ven-a", "ven-b"}
+    assert numbers["ven-a"] == {1: {("rr", "p", t0)}, 2: {("rr", "p", t0 + timedelta(seconds=1))},
+                                4: {("rr", "p", t0 + timedelta(seconds=3))}}
+    assert len(numbers["ven-b"][1]) == 2
+    assert vtn.missing_sample_numbers() == {"ven-a": [3]}

@@ -193,6 +193,18 @@ def samples(vtn: TestVTN) -> dict[tuple[str, str, object], list[float]]:
     return out
 
 
+def numbers_hold(vtn: TestVTN) -> None:
+    """Each VEN's sample numbers (the intervals' uid) go 1, 2, 3... with none missing, whichever
+    worker sent them, and each names one sample: nothing went out that the next owner did not know
+    of, and it numbered on after the last number sent."""
+    numbered = vtn.sample_numbers()
+    assert len(numbered) == VENS, f"{VENS - len(numbered)} VENs sent no numbered sample"
+    reused = {(v, n): keys for v, by_n in numbered.items() for n, keys in by_n.items() if len(keys) > 1}
+    assert not reused, f"sample numbers given to two samples: {list(reused.items())[:5]}"
+    missing = vtn.missing_sample_numbers()
+    assert not missing, f"sample numbers never received: {list(missing.items())[:5]}"
+
+
 async def pending_samples(dsn: str, vens: set[str]) -> set[tuple[str, str, int]]:
     """The samples the database holds, unacknowledged, for ``vens``: (VEN name, rID, dtstart in µs)."""
     conn = await asyncpg.connect(dsn)
@@ -250,6 +262,7 @@ async def test_kill_9_of_one_worker_of_three(tmp_path: Path, pg_dsn: str, vtn: T
         assert all(len(set(vs)) == 1 for vs in duplicated.values()), duplicated
         assert all(ids[k[0]] in doomed for k in duplicated), "a VEN of a live worker sent a sample twice"
         assert len(duplicated) <= len(doomed), f"{len(duplicated)} samples sent twice"
+        numbers_hold(vtn)
 
 
 async def test_sigstop_past_the_lease_then_sigcont(tmp_path: Path, pg_dsn: str, vtn: TestVTN) -> None:
@@ -374,3 +387,4 @@ async def test_postgresql_restarts_mid_run(tmp_path: Path, pg_dsn: str, postgres
                 holes[ven_id] = gaps
         assert not holes, f"samples missing around the outage: {dict(list(holes.items())[:5])}"
         assert len(per_ven) == VENS
+        numbers_hold(vtn)

@@ -333,6 +333,7 @@ class Ven(VenMachine):
         "_handlers",
         "_specs",
         "_engine",
+        "_numbered",
         "_timer",
         "_task",
         "_failures",
@@ -369,6 +370,9 @@ class Ven(VenMachine):
         self._handlers: dict[str, Handler] | None = None
         self._specs: list[ReportSpec] | None = None
         self._engine: ReportEngine | None = None
+        # the highest report sample number given so far by an engine no longer running (the next
+        # engine numbers on after it: a venID never uses one number twice)
+        self._numbered = 0
         self._timer: Timer | None = None
         self._task: asyncio.Task[None] | None = None
         self._failures = 0
@@ -658,6 +662,10 @@ class Ven(VenMachine):
         if state is None:
             return
         self.load_state(state, self._shared.poll_interval)
+        # report samples are numbered on after the last number the VTN may have seen
+        self._numbered = max(self._numbered, state.last_seq)
+        if self._engine is not None:
+            self._engine.last_seq = max(self._engine.last_seq, self._numbered)
         orphans = set(state.samples) - set(state.requests)
         if self.registration_id is None or self._state == "cancelled":
             orphans |= set(state.requests)
@@ -736,8 +744,7 @@ class Ven(VenMachine):
         if task is not None and task is not asyncio.current_task() and not task.done():
             task.cancel()
         if self._engine is not None:
-            self._engine.close()
-            self._engine = None
+            self._drop_engine()
         for record in self.book.values():
             _cancel_timers(record)
 
@@ -996,8 +1003,15 @@ class Ven(VenMachine):
         """Drop every report request with the engine (the registration they belonged to is over)."""
         if self._engine is not None:
             self._engine.forget()
-            self._engine.close()
-            self._engine = None
+            self._drop_engine()
+
+    def _drop_engine(self) -> None:
+        """Close the report engine and let it go, keeping the number of its last sample."""
+        engine = self._engine
+        assert engine is not None
+        engine.close()
+        self._numbered = max(self._numbered, engine.last_seq)
+        self._engine = None
 
     async def _register(self) -> None:
         try:
@@ -1154,6 +1168,7 @@ class Ven(VenMachine):
                 specs, runtime=runtime, send=self.send, ven_arg=self, ven_id=self.ven_id, name=self.name,
                 owner=self.name, on_pending=self._samples_pending,
             )
+            engine.last_seq = self._numbered
         return engine
 
     # ---------------------------------------------------------------- events

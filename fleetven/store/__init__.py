@@ -188,6 +188,10 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         " PRIMARY KEY (ven, opt_id)) WITHOUT ROWID",
         "ALTER TABLE requests ADD COLUMN dropped INTEGER NOT NULL DEFAULT 0",
     ),
+    (  # 3: each sample's per-VEN sequence number, and the last number each VEN gave
+        "ALTER TABLE samples ADD COLUMN seq INTEGER NOT NULL DEFAULT 0",
+        "CREATE TABLE seqs (ven TEXT PRIMARY KEY, data BLOB NOT NULL)",
+    ),
 )
 
 #: The schema version this fleetven writes.
@@ -200,11 +204,13 @@ SCHEMA_VERSION: Final = len(MIGRATIONS)
 @dataclass(slots=True, frozen=True)
 class Sample:
     """One report sample the VTN has not acknowledged: its natural key is
-    ``(report_request_id, r_id, dtstart)``."""
+    ``(report_request_id, r_id, dtstart)``; ``seq`` is its number in the VEN's sequence of samples
+    (sent as the interval's ``uid``; 0 for a sample kept by a fleetven that gave none)."""
 
     r_id: str
     dtstart: datetime
     value: float | m.ResourceStatus
+    seq: int = 0
 
 
 @dataclass(slots=True, kw_only=True)
@@ -219,6 +225,7 @@ class VenState:
     :ivar requests: the report request rows by reportRequestID.
     :ivar dropped: samples dropped at the cap so far, by reportRequestID.
     :ivar samples: the samples not acknowledged, by reportRequestID, oldest first.
+    :ivar last_seq: the highest sample sequence number the VEN gave (0: none yet).
     """
 
     registration: dict[str, Any] | None = None
@@ -228,12 +235,15 @@ class VenState:
     requests: dict[str, Any] = field(default_factory=dict)
     dropped: dict[str, int] = field(default_factory=dict)
     samples: dict[str, list[Sample]] = field(default_factory=dict)
+    last_seq: int = 0
 
 
 # Keys of queued writes. Keyed tables: (table, ven, key) -> encoded bytes, or None to delete.
-# Samples: ("samples", ven, request_id, micros, r_id) -> stored value, or None to delete.
+# Samples: ("samples", ven, request_id, micros, r_id) -> (stored value, seq), or None to delete.
 _Key = tuple[Any, ...]
-_KEYED: Final = ("vens", "events", "outbox", "opts", "requests")
+_KEYED: Final = ("vens", "events", "outbox", "opts", "requests", "seqs")
+#: The keyed tables with one row per VEN (no key column after the VEN's).
+_ONE_KEY: Final = frozenset(("vens", "outbox", "seqs"))
 
 
 class Store:
@@ -316,8 +326,12 @@ class Store:
         self._put(("requests", ven, request_id), None)
 
     def add_sample(self, ven: str, request_id: str, sample: Sample) -> None:
-        """Keep one sample until :meth:`ack_samples`; a sample with the same key replaces it."""
-        self._put(("samples", ven, request_id, _micros(sample.dtstart), sample.r_id), _value_out(sample.value))
+        """Keep one sample until :meth:`ack_samples`; a sample with the same key replaces it. Its
+        ``seq`` becomes the VEN's last sequence number (:attr:`VenState.last_seq`) in the same commit."""
+        self._put(("samples", ven, request_id, _micros(sample.dtstart), sample.r_id),
+                  (_value_out(sample.value), sample.seq))
+        if sample.seq:
+            self._put(("seqs", ven, ""), b"%d" % sample.seq)
 
     def ack_samples(self, ven: str, request_id: str, samples: Iterable[Sample]) -> None:
         """Forget samples the VTN acknowledged (or that were dropped)."""
@@ -371,6 +385,20 @@ class Store:
         :raises StoreError: the commit failed; the queue is kept.
         """
         self.flush()
+
+    async def committed(self) -> None:
+        """Return once every change queued so far is committed (or, on a store of slot leases,
+        discarded because its slot was lost), without asking for a commit of its own: the caller
+        joins the store's next batch. A VEN awaits this before it sends what it has just stored,
+        so that nothing reaches the VTN that a restart (or the next owner) would not know of.
+        Here the flush the first write scheduled has run by the time a task awaits this; a queue
+        left behind is flushed now.
+
+        :raises StoreError: the commit failed; the queue is kept.
+        """
+        self._queue.pop(("", "", ""), None)
+        if self._queue or self._ranges:
+            self.flush()
 
     async def run(self) -> None:
         """What the store runs in the background while a fleet runs (the fleet starts it as a task
@@ -457,6 +485,8 @@ def _fill(states: dict[str, VenState], table: str, ven: str, key: str, data: Any
         state.requests[key] = decode(data)
         if extra:
             state.dropped[key] = int(extra)
+    elif table == "seqs":
+        state.last_seq = int(decode(data))
 
 
 class MemoryStore(Store):
@@ -509,7 +539,8 @@ class MemoryStore(Store):
                     _fill(states, table, ven, key, value)
         for (ven, request_id), bucket in self._samples.items():
             _state(states, ven).samples[request_id] = [
-                Sample(r_id, _from_micros(micros), _value_in(value)) for (micros, r_id), value in sorted(bucket.items())
+                Sample(r_id, _from_micros(micros), _value_in(value), seq)
+                for (micros, r_id), (value, seq) in sorted(bucket.items())
             ]
         return states
 
@@ -520,7 +551,8 @@ _UPSERT: Final = {
     "outbox": "INSERT OR REPLACE INTO outbox (ven, data) VALUES (?, ?)",
     "opts": "INSERT OR REPLACE INTO opts (ven, opt_id, data) VALUES (?, ?, ?)",
     "requests": "INSERT OR REPLACE INTO requests (ven, request_id, data, dropped) VALUES (?, ?, ?, ?)",
-    "samples": "INSERT OR REPLACE INTO samples (ven, request_id, dtstart, r_id, value) VALUES (?, ?, ?, ?, ?)",
+    "samples": "INSERT OR REPLACE INTO samples (ven, request_id, dtstart, r_id, value, seq) VALUES (?, ?, ?, ?, ?, ?)",
+    "seqs": "INSERT OR REPLACE INTO seqs (ven, data) VALUES (?, ?)",
 }
 _DELETE: Final = {
     "vens": "DELETE FROM vens WHERE name = ?",
@@ -529,10 +561,10 @@ _DELETE: Final = {
     "opts": "DELETE FROM opts WHERE ven = ? AND opt_id = ?",
     "requests": "DELETE FROM requests WHERE ven = ? AND request_id = ?",
     "samples": "DELETE FROM samples WHERE ven = ? AND request_id = ? AND dtstart = ? AND r_id = ?",
+    "seqs": "DELETE FROM seqs WHERE ven = ?",
 }
 _VEN_COLUMN: Final = {"vens": "name", "events": "ven", "outbox": "ven", "opts": "ven", "requests": "ven",
-                      "samples": "ven"}
-_ONE_KEY: Final = frozenset(("vens", "outbox"))
+                      "samples": "ven", "seqs": "ven"}
 
 
 class SQLiteStore(Store):
@@ -637,7 +669,7 @@ class SQLiteStore(Store):
             ident = key[1:2] if table in _ONE_KEY else key[1:]
             if value is None:
                 deletes.setdefault(table, []).append(ident)
-            elif table == "requests":
+            elif table in ("requests", "samples"):
                 upserts.setdefault(table, []).append((*ident, *value))
             else:
                 upserts.setdefault(table, []).append((*ident, value))
@@ -676,11 +708,13 @@ class SQLiteStore(Store):
                 _fill(states, "opts", ven, opt_id, data)
             for ven, request_id, data, dropped in db.execute("SELECT ven, request_id, data, dropped FROM requests"):
                 _fill(states, "requests", ven, request_id, data, dropped)
-            for ven, request_id, micros, r_id, value in db.execute(
-                "SELECT ven, request_id, dtstart, r_id, value FROM samples ORDER BY ven, request_id, dtstart, r_id"
+            for ven, data in db.execute("SELECT ven, data FROM seqs"):
+                _fill(states, "seqs", ven, "", data)
+            for ven, request_id, micros, r_id, value, seq in db.execute(
+                "SELECT ven, request_id, dtstart, r_id, value, seq FROM samples ORDER BY ven, request_id, dtstart, r_id"
             ):
                 _state(states, ven).samples.setdefault(request_id, []).append(
-                    Sample(r_id, _from_micros(micros), _value_in(value)))
+                    Sample(r_id, _from_micros(micros), _value_in(value), seq))
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read the store {self.path!r}: {exc}", path=self.path) from exc
         return states

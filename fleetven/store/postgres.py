@@ -4,7 +4,8 @@
 name: the registration, the events and their decisions, the outbox, the opts, the report requests
 and the samples not acknowledged), with two columns more on every row: the VEN's **slot** and the
 **epoch** of the slot lease it was written under (:mod:`fleetven.store.leases`). Report samples
-also get a per-VEN sequence number, ``seq``, which only grows (table ``sample_seq``).
+keep the per-VEN sequence number the VEN gave them, ``seq``, and table ``seqs`` the last one each
+VEN gave, so that the next owner of a VEN goes on numbering after it.
 
 **How it maps onto the synchronous** :class:`~fleetven.store.Store` **interface.**
 
@@ -52,11 +53,21 @@ from typing import Any, Final
 
 from fleetven._extras import missing_extra
 from fleetven.exceptions import FencedWrite, StoreError
-from fleetven.store import _KEYED, Sample, Store, VenState, _fill, _from_micros, _Key, _state, _value_in
+from fleetven.store import (
+    _KEYED,
+    _ONE_KEY,
+    Sample,
+    Store,
+    VenState,
+    _fill,
+    _from_micros,
+    _Key,
+    _state,
+    _value_in,
+)
 
 try:
     import asyncpg
-    from asyncpg.pool import PoolConnectionProxy
 except ImportError as _exc:  # pragma: no cover - the extra is installed wherever the tests run
     raise missing_extra("the PostgreSQL store", "postgresql", _exc) from None
 
@@ -95,7 +106,8 @@ PG_MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         " r_id text NOT NULL, slot integer NOT NULL, epoch bigint NOT NULL, seq bigint NOT NULL,"
         " num double precision, status bytea, PRIMARY KEY (ven, request_id, dtstart, r_id))",
         "CREATE TABLE fleetven.sample_seq (ven text PRIMARY KEY, last bigint NOT NULL)",
-        *(f"CREATE INDEX {t}_slot ON fleetven.{t} (slot)" for t in (*_KEYED, "samples")),
+        *(f"CREATE INDEX {t}_slot ON fleetven.{t} (slot)"
+          for t in ("vens", "events", "outbox", "opts", "requests", "samples")),
     ),
     # Version 2: the fleet's VEN identities (``fleetven fleet import``), with their slot
     # (:mod:`fleetven.store.identities`).
@@ -103,6 +115,14 @@ PG_MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "CREATE TABLE fleetven.identities (name text PRIMARY KEY, slot integer NOT NULL, ven_id text,"
         " cert text, key text)",
         "CREATE INDEX identities_slot ON fleetven.identities (slot)",
+    ),
+    # Version 3: the VEN numbers its samples itself (the number is on the wire, so it is committed
+    # before the sample is sent): the last number of each VEN, written under the lease like the rest.
+    (
+        "DROP TABLE fleetven.sample_seq",
+        "CREATE TABLE fleetven.seqs (ven text PRIMARY KEY, slot integer NOT NULL, epoch bigint NOT NULL,"
+        " data bytea NOT NULL)",
+        "CREATE INDEX seqs_slot ON fleetven.seqs (slot)",
     ),
 )
 
@@ -160,8 +180,10 @@ async def connect(dsn: str, *, timeout: float = 10.0) -> asyncpg.Connection[Any]
 
 _COLUMNS: Final = {  # the key columns of each keyed table, after ven
     "vens": (), "events": ("event_id",), "outbox": (), "opts": ("opt_id",), "requests": ("request_id",),
+    "seqs": (),
 }
-_VEN: Final = {"vens": "name", "events": "ven", "outbox": "ven", "opts": "ven", "requests": "ven", "samples": "ven"}
+_VEN: Final = {"vens": "name", "events": "ven", "outbox": "ven", "opts": "ven", "requests": "ven", "samples": "ven",
+               "seqs": "ven"}
 
 
 def _upsert_sql(table: str) -> str:
@@ -202,10 +224,6 @@ _DELETE_SAMPLES: Final = (
 _DROP_REQUEST_SAMPLES: Final = (
     "DELETE FROM fleetven.samples t USING unnest($1::text[], $2::text[]) AS d(ven, request_id)"
     " WHERE t.ven = d.ven AND t.request_id = d.request_id"
-)
-_NEXT_SEQ: Final = (
-    "INSERT INTO fleetven.sample_seq (ven, last) SELECT * FROM unnest($1::text[], $2::bigint[])"
-    " ON CONFLICT (ven) DO UPDATE SET last = sample_seq.last + excluded.last RETURNING ven, last"
 )
 # The fence: the slots of this batch still leased to this worker at the epoch it holds, locked
 # (FOR KEY SHARE) until the commit, so that no acquisition can move their epoch meanwhile.
@@ -263,6 +281,11 @@ class PostgresStore(Store):
         self.fenced = 0
         self.refusals = 0
         self.statements = 0
+        # Batches: the number of queues commit() has taken, and the latest one after which nothing
+        # taken so far is left uncommitted (what committed() waits for).
+        self._batches = 0
+        self._settled = 0
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
 
     @classmethod
     async def open(cls, dsn: str, *, worker: str, slot_of: Callable[[str], int], pool_size: int = 2,
@@ -303,6 +326,8 @@ class PostgresStore(Store):
             self._discard({slot})
             was = None
         self._epochs[slot] = epoch
+        if was is not None:
+            self._wake.set()  # what was kept for the slot is committed soon
         return was is not None
 
     def suspend(self, slots: Iterable[int]) -> None:
@@ -340,6 +365,8 @@ class PostgresStore(Store):
         discarded = len(stale) + len(self._ranges) - len(ranges)
         self._ranges = ranges
         self.fenced += discarded
+        if not self._queue and not ranges and not self._lock.locked():
+            self._settle(self._batches)  # what was held back for these slots will never be committed
         return discarded
 
     @property
@@ -388,6 +415,45 @@ class PostgresStore(Store):
                 await asyncio.sleep(delay)
                 self._wake.set()
 
+    async def committed(self) -> None:
+        """Return once every change queued so far is committed, or discarded because its slot was
+        lost, by the commits :meth:`run` makes anyway (this asks for none of its own, so that many
+        VENs waiting share one transaction). Changes of a suspended slot are waited for until the
+        slot is held again (or lost).
+
+        :raises StoreError: the store is closed (or closes while waiting).
+        """
+        if self._closed:
+            raise StoreError(f"{self!r} is closed")
+        self._queue.pop(("", "", ""), None)
+        target = self._batches + (1 if self._queue or self._ranges else 0)
+        if target <= self._settled:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append((target, waiter))
+        self._wake.set()
+        await waiter
+
+    def _settle(self, batch: int) -> None:
+        """Everything taken up to ``batch`` is committed or discarded: release who waits for it."""
+        if batch <= self._settled:
+            return
+        self._settled = batch
+        waiting = []
+        for target, waiter in self._waiters:
+            if target <= batch:
+                if not waiter.done():
+                    waiter.set_result(None)
+            else:
+                waiting.append((target, waiter))
+        self._waiters = waiting
+
+    def _fail_waiters(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for _, waiter in waiters:
+            if not waiter.done():
+                waiter.set_exception(StoreError(f"{self!r} closed before the changes were committed"))
+
     async def commit(self) -> None:
         """Commit every change queued so far in one transaction; return when it is durable.
 
@@ -399,10 +465,15 @@ class PostgresStore(Store):
             self._queue.pop(("", "", ""), None)
             queue, ranges = self._queue, self._ranges
             if not queue and not ranges:
+                self._settle(self._batches)
                 return
             self._queue, self._ranges = {}, []
+            self._batches += 1
+            batch = self._batches
+            held_back = False  # changes of suspended slots kept queued: this batch does not settle them
             if self._suspended:
                 queue, ranges = self._hold_back(queue, ranges)
+                held_back = bool(self._queue or self._ranges)
                 if not queue and not ranges:
                     return
             slots = {self.slot_of(key[1]) for key in queue} | {self.slot_of(r[1]) for r in ranges}
@@ -418,6 +489,8 @@ class PostgresStore(Store):
             self.writes += written
             if held:
                 self.flushes += 1
+            if not held_back:
+                self._settle(batch)
             lost = sorted(refused | (slots - set(held)))
             if lost:
                 rows = len(queue) + len(ranges) - written
@@ -488,7 +561,7 @@ class PostgresStore(Store):
                     continue
                 written += 1
                 table = key[0]
-                ident = key[1:2] if table in ("vens", "outbox") else key[1:]
+                ident = key[1:2] if table in _ONE_KEY else key[1:]
                 if value is None:
                     for column, item in zip(_columns(deletes, table, len(ident)), ident):
                         column.append(item)
@@ -507,28 +580,15 @@ class PostgresStore(Store):
                 await conn.execute(_UPSERT[table], *columns, timeout=self.timeout)
                 self.statements += 1
             if new_samples:
-                await self._write_samples(conn, new_samples, held)
+                rows_out: list[list[Any]] = [[] for _ in range(9)]
+                for key, (value, seq), slot in new_samples:
+                    num, status = (value, None) if isinstance(value, float) else (None, value)
+                    for column, item in zip(rows_out, (key[1], key[2], key[3], key[4], slot, held[slot], seq, num,
+                                                       status)):
+                        column.append(item)
+                await conn.execute(_UPSERT_SAMPLES, *rows_out, timeout=self.timeout)
+                self.statements += 1
         return written, refused
-
-    async def _write_samples(self, conn: asyncpg.Connection[Any] | PoolConnectionProxy[Any],
-                             new: list[tuple[_Key, Any, int]], held: dict[int, int]) -> None:
-        counts: dict[str, int] = {}
-        for key, _, _ in new:
-            counts[key[1]] = counts.get(key[1], 0) + 1
-        rows = await conn.fetch(_NEXT_SEQ, list(counts), list(counts.values()), timeout=self.timeout)
-        self.statements += 1
-        # the new samples of each VEN take the numbers last - count + 1 .. last, in the order queued
-        nxt = {r[0]: r[1] - counts[r[0]] + 1 for r in rows}
-        columns: list[list[Any]] = [[] for _ in range(9)]
-        for key, value, slot in new:
-            ven = key[1]
-            seq = nxt[ven]
-            nxt[ven] = seq + 1
-            num, status = (value, None) if isinstance(value, float) else (None, value)
-            for column, item in zip(columns, (ven, key[2], key[3], key[4], slot, held[slot], seq, num, status)):
-                column.append(item)
-        await conn.execute(_UPSERT_SAMPLES, *columns, timeout=self.timeout)
-        self.statements += 1
 
     # ------------------------------------------------------------ reads
 
@@ -566,11 +626,13 @@ class PostgresStore(Store):
                 for ven, request_id, data, dropped in await conn.fetch(
                         f"SELECT ven, request_id, data, dropped FROM fleetven.requests{where}", *args):
                     _fill(states, "requests", ven, request_id, data, dropped)
-                for ven, request_id, micros, r_id, num, status in await conn.fetch(
-                        f"SELECT ven, request_id, dtstart, r_id, num, status FROM fleetven.samples{where}"
+                for ven, data in await conn.fetch(f"SELECT ven, data FROM fleetven.seqs{where}", *args):
+                    _fill(states, "seqs", ven, "", data)
+                for ven, request_id, micros, r_id, num, status, seq in await conn.fetch(
+                        f"SELECT ven, request_id, dtstart, r_id, num, status, seq FROM fleetven.samples{where}"
                         ' ORDER BY ven, request_id, dtstart, r_id COLLATE "C"', *args):
                     _state(states, ven).samples.setdefault(request_id, []).append(
-                        Sample(r_id, _from_micros(micros), _value_in(status if num is None else num)))
+                        Sample(r_id, _from_micros(micros), _value_in(status if num is None else num), seq))
         except _DB_ERRORS as exc:
             raise StoreError(f"cannot read the PostgreSQL store: {exc}") from exc
         return states
@@ -601,6 +663,7 @@ class PostgresStore(Store):
         if self._queue or self._ranges:
             raise StoreError(f"{self!r} has {self.pending} changes queued: close it with `await store.aclose()`")
         self._closed = True
+        self._fail_waiters()
         self._wake.set()
         self._pool.terminate()
 
@@ -616,6 +679,7 @@ class PostgresStore(Store):
             await self.commit()  # (a flush the base class scheduled only wakes run(): no need to cancel it)
         finally:
             self._closed = True
+            self._fail_waiters()
             self._wake.set()
             await self._pool.close()
 

@@ -8,7 +8,7 @@ import itertools
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from ssl import SSLContext
 from types import TracebackType
 from typing import Any
@@ -416,6 +416,35 @@ class TestVTN:
             if gap is not None:
                 gaps[ven_id] = gap
         return gaps
+
+    def sample_numbers(self) -> dict[str, dict[int, set[tuple[str, str, datetime]]]]:
+        """By venID, the report samples received under each sequence number: fleetven numbers each
+        VEN's samples 1, 2, 3... (every report request together, across restarts and hand-overs)
+        and sends the number as the interval's ``uid``. Each number maps to the set of
+        ``(reportRequestID, rID, dtstart)`` received with it: one element, however often it came
+        (a sample sent again after a lost acknowledgement); two would be a number reused. Intervals
+        without a numeric ``uid`` (another VEN implementation) are left out."""
+        out: dict[str, dict[int, set[tuple[str, str, datetime]]]] = {}
+        for ven_id, report in self.reports:
+            for interval in report.intervals:
+                uid = interval.uid
+                if uid is None or not uid.isdigit():
+                    continue
+                by_number = out.setdefault(ven_id, {})
+                keys = by_number.setdefault(int(uid), set())
+                for payload in interval.payloads:
+                    keys.add((report.report_request_id, payload.r_id, interval.dtstart))
+        return out
+
+    def missing_sample_numbers(self) -> dict[str, list[int]]:
+        """By venID (VENs missing none left out), the sample numbers below the highest received that
+        never arrived: samples lost, or dropped by the VEN at its cap of unacknowledged samples."""
+        missing = {}
+        for ven_id, by_number in self.sample_numbers().items():
+            holes = sorted(set(range(1, max(by_number) + 1)) - set(by_number))
+            if holes:
+                missing[ven_id] = holes
+        return missing
 
     def _log_sent(self, ven_id: str, path: str, msg: m.Message, info: RequestInfo | None) -> None:
         assert self._sent is not None

@@ -186,6 +186,10 @@ class Reading(Protocol):
     def value(self) -> float | m.ResourceStatus:
         """The value (a :class:`~fleetven.openadr.model.ResourceStatus` for ``TELEMETRY_STATUS``)."""
 
+    @property
+    def seq(self) -> int:
+        """The sample's number in the VEN's sequence of samples (0: none)."""
+
 
 # ---------------------------------------------------------------- metadata and requests
 
@@ -420,10 +424,11 @@ def canceled_report(pending: list[str], *, request_id: str | None, ven_id: str |
 def update_report(samples: Iterable[Reading], *, report_request_id: str, specifier_id: str, report_name: str,
                   gran: float, created: datetime, request_id: str, ven_id: str | None) -> m.UpdateReport:
     """The ``oadrUpdateReport`` carrying ``samples``: one ``oadrReport``, one interval per sample at its
-    instant, lasting one granularity (no duration for a one-shot)."""
+    instant, lasting one granularity (no duration for a one-shot), its ``uid`` the sample's sequence
+    number (none for 0)."""
     dur = timedelta(seconds=gran) if gran > 0 else None
-    intervals = [m.ReportInterval(dtstart=s.when, duration=dur, payloads=[m.ReportPayload(r_id=s.r_id,
-                                                                                           value=s.value)])
+    intervals = [m.ReportInterval(dtstart=s.when, duration=dur, uid=str(s.seq) if s.seq else None,
+                                  payloads=[m.ReportPayload(r_id=s.r_id, value=s.value)])
                  for s in samples]
     report = m.Report(report_specifier_id=specifier_id, report_name=report_name, created_date_time=created,
                       report_request_id=report_request_id, intervals=intervals)

@@ -160,13 +160,14 @@ _NEVER = datetime.min.replace(tzinfo=timezone.utc)
 class _Sample:
     """One value of one data point at one instant (a slot filled later by async callbacks)."""
 
-    __slots__ = ("when", "r_id", "value", "state")
+    __slots__ = ("when", "r_id", "value", "state", "seq")
 
     def __init__(self, when: datetime, r_id: str) -> None:
         self.when = when
         self.r_id = r_id
         self.value: float | m.ResourceStatus = 0.0
         self.state = _PENDING
+        self.seq = 0  # the VEN's sequence number, given when the value is ready
 
 
 class _Request:
@@ -249,7 +250,7 @@ class ReportEngine:
     """
 
     __slots__ = ("_rt", "_specs", "_send", "_ven_arg", "ven_id", "_name", "_owner", "_on_pending",
-                 "_active", "_finishing", "_tasks", "_closed", "rejections", "_held", "dropped")
+                 "_active", "_finishing", "_tasks", "_closed", "rejections", "_held", "dropped", "last_seq")
 
     def __init__(self, specs: Sequence[ReportSpec], *, runtime: ReportRuntime,
                  send: Callable[[m.Message], Awaitable[m.Message]], ven_arg: object | None = None,
@@ -272,6 +273,9 @@ class ReportEngine:
         self._held = 0  # samples taken and not acknowledged, every request together
         #: Samples dropped at the runtime's ``max_pending`` cap since the engine was made.
         self.dropped = 0
+        #: The sequence number of the VEN's latest sample (each ready sample takes the next one,
+        #: every request together; it goes out as the interval's ``uid``).
+        self.last_seq = 0
 
     @property
     def _store(self) -> Store | None:
@@ -366,8 +370,11 @@ class ReportEngine:
 
     def restore(self, rows: dict[str, Any], samples: dict[str, list[Sample]], dropped: dict[str, int]) -> None:
         """Resume the requests a store kept (:meth:`fleetven.store.Store.load`): each continues at
-        the next instant of its own schedule after now; its kept samples are delivered first.
+        the next instant of its own schedule after now; its kept samples are delivered first, with
+        the sequence numbers they had (new ones are numbered after them, and after :attr:`last_seq`,
+        which the VEN sets from the store's :attr:`~fleetven.store.VenState.last_seq`).
         A request naming a report this VEN no longer offers is forgotten (logged)."""
+        self.last_seq = max(self.last_seq, 0, *(s.seq for kept in samples.values() for s in kept))
         now_dt, now_w = self._rt.clock(), self._rt.wheel.time()
         for rid, row in rows.items():
             points = self._specs.get(row["specifier_id"])
@@ -387,7 +394,7 @@ class ReportEngine:
             kept = samples.get(rid, ())
             for s in kept:
                 sample = _Sample(s.dtstart, s.r_id)
-                sample.value, sample.state = s.value, _READY
+                sample.value, sample.state, sample.seq = s.value, _READY, s.seq
                 req.buffer.append(sample)
             self._held += len(req.buffer)
             elapsed = (now_dt - req.base_dt).total_seconds()
@@ -652,11 +659,12 @@ class ReportEngine:
             self._on_pending(self._held)
 
     def _held_one(self, req: _Request, sample: _Sample) -> None:
-        """A sample became ready: keep it in the store, and keep the request under its cap."""
+        """A sample became ready: number it, keep it in the store, and keep the request under its cap."""
         self._held += 1
+        self.last_seq = sample.seq = self.last_seq + 1
         store = self._rt.store  # at every sample: no property call
         if store is not None and self._owner:
-            store.add_sample(self._owner, req.request_id, Sample(sample.r_id, sample.when, sample.value))
+            store.add_sample(self._owner, req.request_id, Sample(sample.r_id, sample.when, sample.value, sample.seq))
         # While a batch is on its way the oldest samples are in it: the cap is applied when it comes
         # back (acknowledged, or put back in front of the buffer), so that it drops the oldest.
         if not req.inflight and len(req.buffer) > self._rt.max_pending:
@@ -843,7 +851,13 @@ class ReportEngine:
 
     async def _deliver(self, req: _Request, msg: m.UpdateReport) -> None:
         ok = False
+        store = self._store
         try:
+            if store is not None:
+                # Nothing goes out that the store does not hold yet: after a crash the VEN (or the
+                # next owner of its slot) sends these samples again under the same numbers, and
+                # numbers the next ones after them, never reusing one the VTN has seen.
+                await store.committed()
             reply = await self._send(msg)
         except asyncio.CancelledError:
             raise

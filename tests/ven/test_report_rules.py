@@ -335,6 +335,7 @@ class Reading(NamedTuple):
     when: datetime
     r_id: str
     value: Any
+    seq: int = 0
 
 
 def update(readings: list[Reading], *, name: str = "TELEMETRY_USAGE", specifier: str = "usage",
@@ -351,6 +352,13 @@ def test_an_update_carries_one_interval_of_one_granularity_per_sample(oadr_schem
         "rr-1", "usage", "TELEMETRY_USAGE")
     assert [(iv.dtstart, iv.duration, iv.payloads[0].r_id, iv.payloads[0].value) for iv in report.intervals] == [
         (T0, 10 * S, "p1", 1.5), (T0, 10 * S, "p2", 2.0), (T0 + 10 * S, 10 * S, "p1", 3.0)]
+
+
+def test_each_interval_carries_its_samples_sequence_number_as_uid(oadr_schema: etree.XMLSchema) -> None:
+    got = valid(oadr_schema, update([Reading(T0, "p1", 1.5, 41), Reading(T0, "p2", 2.0, 42),
+                                     Reading(T0 + 10 * S, "p1", 3.0, 0)]))
+    assert isinstance(got, m.UpdateReport)
+    assert [iv.uid for iv in got.reports[0].intervals] == ["41", "42", None]  # 0: a sample kept unnumbered
 
 
 def test_a_one_shot_update_gives_its_interval_no_duration() -> None:
