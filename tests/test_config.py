@@ -452,6 +452,10 @@ def test_store_path_memory_and_default(tmp_path: Path) -> None:
     # without a [store] section the state is durable all the same: a SQLite file beside the configuration
     plain = write(tmp_path, GOOD_HEAD + GOOD_VENS, name="plain.toml")
     assert load_config(plain).store == str((tmp_path / "plain.db").resolve())
+    # a PostgreSQL URL is for workers, named as such (not a file in a directory "postgresql:")
+    pg = write(tmp_path, GOOD_HEAD + '[store]\npath = "postgresql://db/fleet"\n' + GOOD_VENS, name="pg.toml")
+    error = only(pg)
+    assert where(error) == ("pg.toml", 4, "store.path") and "fleetven worker" in str(error)
 
 
 def test_every_declared_fleet_option_is_a_fleet_key(tmp_path: Path) -> None:

@@ -351,6 +351,10 @@ def test_open_store(tmp_path: Path) -> None:
     made.close()
     with pytest.raises(ConfigurationError, match="store"):
         open_store(42)  # type: ignore[arg-type]
+    for url in ("postgresql://fleet:secret@db/fleet", "postgres://db/fleet"):
+        with pytest.raises(ConfigurationError, match="runs as workers") as info:
+            open_store(url)
+        assert "secret" not in str(info.value)  # the password is not repeated
 
 
 def test_reopen_after_close(local_store: Store) -> None:

@@ -40,6 +40,7 @@ from fleetven.fleet.driver import HANDLER_NAMES
 from fleetven.http.tls import TLS_MODES
 from fleetven.loadtest.options import FLEET_OPTIONS, fleet_kwargs
 from fleetven.openadr.timefmt import parse_seconds
+from fleetven.store import POSTGRESQL_SCHEMES
 from fleetven.ven.reports import make_report_spec
 
 __all__ = (
@@ -597,6 +598,10 @@ class _Checker:
         elif path is not None:
             if path == "memory":
                 out["store"] = ":memory:"
+            elif path.startswith(POSTGRESQL_SCHEMES):
+                self.bad(("store", "path"), "a PostgreSQL URL: a fleet on PostgreSQL runs as workers "
+                         "(`fleetven fleet create`, then `fleetven worker --store URL --config FILE`); "
+                         "`fleetven run` keeps its state in a SQLite file")
             else:
                 full = (self.base / os.path.expanduser(path)).resolve()
                 if not full.parent.is_dir():

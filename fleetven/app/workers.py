@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from fleetven.app.commands import EXIT_USAGE, _duration
 from fleetven.exceptions import ConfigurationError, FleetvenError
+from fleetven.store import POSTGRESQL_SCHEMES
 
 if TYPE_CHECKING:
     from fleetven.app.config import FleetConfig
@@ -57,7 +58,7 @@ def _fail(command: str, exc: BaseException) -> int:
 
 
 def _check_url(command: str, url: str) -> None:
-    if not url.startswith(("postgresql://", "postgres://")):
+    if not url.startswith(POSTGRESQL_SCHEMES):
         raise ConfigurationError(f"--store must be a postgresql:// URL (a fleet of several workers needs "
                                  f"PostgreSQL), not {url.split('://')[0] + '://...' if '://' in url else url!r}",
                                  setting="store")

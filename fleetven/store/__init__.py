@@ -729,17 +729,28 @@ class SQLiteStore(Store):
                 self._lock.release()
 
 
+#: The URL schemes of a PostgreSQL store (:mod:`fleetven.store.postgres`).
+POSTGRESQL_SCHEMES: Final = ("postgresql://", "postgres://")
+
+
 def open_store(store: Store | str | os.PathLike[str] | None) -> Store:
     """The store ``Fleet(store=...)`` means: a :class:`Store` as is; ``None`` or ``":memory:"`` a new
     :class:`MemoryStore`; a path a :class:`SQLiteStore`.
 
-    :raises ConfigurationError: another kind of value.
+    :raises ConfigurationError: another kind of value, or a ``postgresql://`` URL (a fleet on
+        PostgreSQL runs as :class:`~fleetven.fleet.worker.Worker` processes).
     :raises StoreError: the database cannot be opened.
     """
     if store is None or store == ":memory:":
         return MemoryStore()
     if isinstance(store, Store):
         return store
+    if isinstance(store, str) and store.startswith(POSTGRESQL_SCHEMES):
+        raise ConfigurationError(
+            f"store={store.split('@')[-1]!r}: a fleet on PostgreSQL runs as workers, which hold the leases "
+            "of its slots: `fleetven worker --store postgresql://...` or fleetven.fleet.worker.Worker (a "
+            "PostgresStore whose slot leases you hold may also be given as store=); one process keeps its "
+            "state in a SQLite file", setting="store")
     if isinstance(store, (str, os.PathLike)):
         return SQLiteStore(store)
     raise ConfigurationError(f"Fleet store must be a path, ':memory:' or a Store, not {store!r}", setting="store")
