@@ -15,7 +15,7 @@ import logging
 import random
 import sqlite3
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,6 +29,7 @@ from fleetven.fleet.driver import Shared, Ven
 from fleetven.http.transport import Transport
 from fleetven.observe import Observer
 from fleetven.openadr import model as m
+from fleetven.store import Store
 from fleetven.testing import Faults, TestVTN
 from fleetven.ven.events import OPT_IN, OPT_OUT
 
@@ -43,7 +44,14 @@ async def vtn() -> AsyncIterator[TestVTN]:
         yield v
 
 
+#: Makes the store of a fleet that make_fleet is not given one for (tests/test_fleet_pg.py sets it:
+#: a PostgreSQL store holding every slot); ``None``: the fleet's default.
+default_store: Callable[[], Store] | None = None
+
+
 def make_fleet(vtn: TestVTN, **options: Any) -> Fleet:
+    if "store" not in options and default_store is not None:
+        options["store"] = default_store()
     settings: dict[str, Any] = {
         "seed": 7,
         "poll_interval": 0.1,

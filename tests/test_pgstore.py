@@ -266,6 +266,25 @@ async def test_committed_and_closing(pg_dsn: str) -> None:
         await store.committed()
 
 
+async def test_a_closed_store_reopens_on_the_same_database_with_its_leases(pg_dsn: str) -> None:
+    store = await _owning_store(pg_dsn)
+    store.put_event("a", "e", {"n": 1})
+    await store.aclose()
+    with pytest.raises(StoreError, match="areopen"):
+        store.reopen()
+    await store.areopen()
+    assert not store.closed and set(store.epochs.values()) == {1}
+    store.put_event("a", "e2", {"n": 2})
+    await store.commit()
+    assert set((await store.aload())["a"].events) == {"e", "e2"}
+    await store.aclose()
+    bare = PostgresStore(await asyncpg.create_pool(pg_dsn, min_size=1, max_size=1), worker="w1",
+                         slot_of=test_slot_of)  # made from a pool: no URL to connect to again
+    await bare.aclose()
+    with pytest.raises(StoreError, match="made from a pool"):
+        await bare.areopen()
+
+
 # ------------------------------------------------------------------ the interface's edges
 
 async def test_the_synchronous_load_and_a_lossy_close_are_refused(pg_dsn: str) -> None:

@@ -501,7 +501,7 @@ class Fleet:
             if isinstance(spec, (str, os.PathLike)) and spec != ":memory:":
                 shared.store = SQLiteStore(spec)
             else:
-                shared.store.reopen()
+                await shared.store.areopen()
         store = shared.store
         if store.partitioned:
             if slots is None:

@@ -458,6 +458,14 @@ class Store:
     def _reopen(self) -> None:
         pass
 
+    async def areopen(self) -> None:
+        """:meth:`reopen` for a caller that also runs on a store opened over the network (what
+        :meth:`fleetven.fleet.core.Fleet.start` calls for a store its last stop closed).
+
+        :raises StoreError: the database cannot be opened.
+        """
+        self.reopen()
+
     @property
     def closed(self) -> bool:
         """Whether :meth:`close` was called."""

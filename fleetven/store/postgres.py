@@ -286,6 +286,8 @@ class PostgresStore(Store):
         self._batches = 0
         self._settled = 0
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._dsn: str | None = None  # (made by open(): areopen() connects again)
+        self._pool_size = 2
 
     @classmethod
     async def open(cls, dsn: str, *, worker: str, slot_of: Callable[[str], int], pool_size: int = 2,
@@ -299,12 +301,9 @@ class PostgresStore(Store):
         timeout = float(options.get("timeout", 10.0))
         conn = await connect(dsn, timeout=timeout)
         await conn.close()
-        try:
-            pool = await asyncpg.create_pool(dsn, min_size=1, max_size=pool_size, timeout=timeout,
-                                             command_timeout=timeout)
-        except _DB_ERRORS as exc:
-            raise StoreError(f"cannot connect to the PostgreSQL store: {exc}") from exc
-        return cls(pool, worker=worker, slot_of=slot_of, **options)
+        store = cls(await _create_pool(dsn, pool_size, timeout), worker=worker, slot_of=slot_of, **options)
+        store._dsn, store._pool_size = dsn, pool_size
+        return store
 
     def __repr__(self) -> str:
         return f"<PostgresStore worker={self.worker!r} slots={len(self._epochs)}>"
@@ -684,7 +683,31 @@ class PostgresStore(Store):
             await self._pool.close()
 
     def _reopen(self) -> None:
-        raise StoreError("a closed PostgresStore cannot be reopened: open a new one with PostgresStore.open()")
+        raise StoreError("a closed PostgresStore is reopened with `await store.areopen()`")
+
+    async def areopen(self) -> None:
+        """Open a closed store again (a new pool to the same database; the leases it was told of
+        stay as they were): a fleet stopped and started again on it goes on.
+
+        :raises StoreError: the database cannot be reached, or the store was made from a pool
+            (not :meth:`open`), so there is nothing to connect to again.
+        """
+        if not self._closed:
+            return
+        if self._dsn is None:
+            raise StoreError("this PostgresStore was made from a pool: it cannot reopen; open a new one with "
+                             "PostgresStore.open()")
+        self._pool = await _create_pool(self._dsn, self._pool_size, self.timeout)
+        self._closed = False
+        self._wake.clear()
+        self._now.clear()
+
+
+async def _create_pool(dsn: str, size: int, timeout: float) -> asyncpg.Pool[Any]:
+    try:
+        return await asyncpg.create_pool(dsn, min_size=1, max_size=size, timeout=timeout, command_timeout=timeout)
+    except _DB_ERRORS as exc:
+        raise StoreError(f"cannot connect to the PostgreSQL store: {exc}") from exc
 
 
 def _columns(into: dict[str, list[list[Any]]], table: str, width: int) -> list[list[Any]]:
