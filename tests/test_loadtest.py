@@ -26,7 +26,14 @@ from fleetven.exceptions import ConfigurationError, HTTPStatusError
 from fleetven.loadtest import LoadTest, LoadTestConfig, Recorder, parse_duration, parse_report_option
 from fleetven.loadtest.monitor import Monitor
 from fleetven.loadtest.options import FLEET_OPTIONS, option
-from fleetven.loadtest.recorder import HIGHEST_US, PERCENTILES, histogram_figures, new_histogram, record_latency
+from fleetven.loadtest.recorder import (
+    HIGHEST_US,
+    PERCENTILES,
+    Tally,
+    histogram_figures,
+    new_histogram,
+    record_latency,
+)
 from fleetven.loadtest.results import HISTORY_COLUMNS, STATS_COLUMNS
 from fleetven.testing.openleadr import OpenLEADRVTN
 
@@ -132,6 +139,59 @@ def test_record_latency_matches_hdrh_record_value() -> None:
     assert list(ours.counts) == list(theirs.counts)
     assert (ours.total_count, ours.min_value, ours.max_value) == (theirs.total_count, theirs.min_value,
                                                                    theirs.max_value)
+
+
+def test_the_installed_hdrhistogram_is_the_release_the_recorder_reads_the_fields_of() -> None:
+    """The recorder reads hdrh's fields (bench/bench_histogram.py: its public API costs 3x per
+    record and 60x per window read). This fails on a release it was not checked against, even if
+    the pin in pyproject.toml is lifted by mistake: check the fields, then lift the pin."""
+    import importlib.metadata
+
+    from fleetven.loadtest import recorder
+
+    version = importlib.metadata.version("hdrhistogram")
+    assert version.startswith("0.10."), (
+        f"hdrhistogram {version}: fleetven.loadtest.recorder reads the fields of 0.10 (counts, total_count, "
+        "min_value, max_value, the sub-bucket layout); run tests/test_loadtest.py and bench/bench_histogram.py "
+        "against it, then move the pin `hdrhistogram>=0.10,<0.11` in pyproject.toml")
+    assert recorder.FAST_PATHS, "the import-time check found hdrh's fields changed: the public API is in use"
+
+
+def test_the_fast_paths_check_notices_a_layout_it_does_not_know(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hdrh.histogram import HdrHistogram
+
+    from fleetven.loadtest import recorder
+
+    assert recorder._fast_paths_hold()
+    original = HdrHistogram.record_value
+    monkeypatch.setattr(HdrHistogram, "record_value", lambda self, value, count=1: original(self, value * 2, count))
+    assert not recorder._fast_paths_hold()
+    monkeypatch.undo()
+    monkeypatch.setattr(HdrHistogram, "sub_bucket_half_count_magnitude", property(lambda self: 1 / 0), raising=False)
+    assert not recorder._fast_paths_hold()
+
+
+def test_the_public_api_fallback_gives_the_same_figures_and_clears(monkeypatch: pytest.MonkeyPatch) -> None:
+    import random
+
+    from fleetven.loadtest import recorder
+
+    rng = random.Random(11)
+    for _ in range(20):
+        hist = new_histogram()
+        for _ in range(rng.randint(1, 400)):
+            hist.record_value(min(int(rng.expovariate(1 / rng.choice([50, 5_000, 500_000]))) + 1, HIGHEST_US))
+        fast = histogram_figures(hist, PERCENTILES)
+        monkeypatch.setattr(recorder, "FAST_PATHS", False)
+        public = histogram_figures(hist, PERCENTILES)
+        monkeypatch.setattr(recorder, "FAST_PATHS", True)
+        assert fast[0] == public[0] and fast[2:] == public[2:] and fast[1] == pytest.approx(public[1])
+    monkeypatch.setattr(recorder, "FAST_PATHS", False)
+    tally = Tally()
+    tally.histogram.record_value(1234)
+    tally.requests = 3
+    tally.clear()
+    assert tally.requests == 0 and tally.histogram.get_total_count() == 0 and not any(tally.histogram.counts)
 
 
 def test_reused_windows_give_the_rows_of_fresh_ones() -> None:

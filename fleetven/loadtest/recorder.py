@@ -17,6 +17,8 @@ a dictionary look-up, a histogram record and a few additions.
 from __future__ import annotations
 
 import ctypes
+import importlib.metadata
+import logging
 import sys
 import time
 from bisect import bisect_left
@@ -64,15 +66,33 @@ def histogram_figures(
     """``({percentile: value}, mean, min, max)`` of a histogram, in its unit (microseconds here).
 
     hdrh's own ``get_percentile_to_value_dict``, ``get_value_at_percentile`` and
-    ``get_mean_value`` walk every bucket in Python, tens of milliseconds each: too slow to run
-    every second on the loop the fleet runs on. This copies the counts up to the highest value
-    recorded in one slice (through the counts' buffer), keeps the buckets that hold something
-    and finds the percentiles by bisection in their running totals, all of it in C (no Python
-    step per bucket). Values are the highest equivalent value of their bucket, as hdrh reports
-    percentiles; the mean weighs each bucket's midpoint, as hdrh does.
+    ``get_mean_value`` walk every bucket in Python, milliseconds each: too slow to run every
+    second on the loop the fleet runs on. So, where :data:`FAST_PATHS` holds, this copies the
+    counts up to the highest value recorded in one slice (through the counts' buffer), keeps the
+    buckets that hold something and finds the percentiles by bisection in their running totals,
+    all of it in C (no Python step per bucket); otherwise it calls hdrh's public API. Values are
+    the highest equivalent value of their bucket, as hdrh reports percentiles; the mean weighs
+    each bucket's midpoint, as hdrh does.
 
     :raises ValueError: the histogram is empty.
     """
+    if not FAST_PATHS:
+        return _public_figures(hist, percentiles)
+    return _walked_figures(hist, percentiles)
+
+
+def _public_figures(hist: HdrHistogram, percentiles: Iterable[float]) -> tuple[dict[float, int], float, int, int]:
+    """:func:`histogram_figures` through hdrh's public API only."""
+    if not hist.get_total_count():
+        raise ValueError("an empty histogram has no percentiles")
+    wanted = list(percentiles)
+    values = hist.get_percentile_to_value_dict(wanted)
+    return ({p: values[p] for p in wanted}, float(hist.get_mean_value()), hist.get_min_value(),
+            hist.get_max_value())
+
+
+def _walked_figures(hist: HdrHistogram, percentiles: Iterable[float]) -> tuple[dict[float, int], float, int, int]:
+    """:func:`histogram_figures` from hdrh's counts and bucket layout (its fields, not its API)."""
     total = hist.get_total_count()
     if not total:
         raise ValueError("an empty histogram has no percentiles")
@@ -169,9 +189,52 @@ def _record_function() -> Callable[[HdrHistogram, int], None]:
     return record
 
 
+def _hdrh_version() -> str:
+    try:
+        return importlib.metadata.version("hdrhistogram")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - installed from elsewhere
+        return "(unknown version)"
+
+
+def _record_public(hist: HdrHistogram, value: int) -> None:
+    hist.record_value(value)
+
+
+def _fast_paths_hold() -> bool:
+    """Whether the installed hdrh lays out its fields as :func:`_record_function`,
+    :func:`_walked_figures` and :meth:`Tally.clear` read them: values recorded both ways give the
+    same counts, the figures agree with the public API's, and a cleared histogram is empty."""
+    try:
+        fast, public = _record_function(), new_histogram()
+        ours = new_histogram()
+        for value in (1, 2, 1023, 1024, 2047, 2048, 65_535, 65_536, 1_000_001, HIGHEST_US):
+            fast(ours, value)
+            public.record_value(value)
+        length = public.counts_len
+        if _counts_list(ours, length) != _counts_list(public, length):
+            return False
+        if (ours.total_count, ours.min_value, ours.max_value) != (public.total_count, public.min_value,
+                                                                   public.max_value):
+            return False
+        walked, mean, low, high = _walked_figures(public, (50, 90, 100))
+        reference = _public_figures(public, (50, 90, 100))
+        if walked != reference[0] or (low, high) != reference[2:] or abs(mean - reference[1]) > 1e-6 * mean:
+            return False
+        _clear_fields(ours)
+        return ours.get_total_count() == 0 and not any(_counts_list(ours, length))
+    except Exception:  # a field gone or renamed: the public API it is
+        return False
+
+
+#: Whether the recorder reads hdrh's fields (checked at import against its public API: see
+#: :func:`_fast_paths_hold`) or calls its public API, which is slower (``bench/bench_histogram.py``
+#: measures both). The pin ``hdrhistogram<0.11`` keeps the fields known; tests/test_loadtest.py
+#: fails on a release it was not checked against.
+FAST_PATHS: bool = False  # set below, once the functions it checks are defined
+
 #: Record one latency (µs, within the histogram's range) into a :func:`new_histogram` histogram;
 #: the same counts, total, min and max as ``hist.record_value(value)``.
-record_latency = _record_function()
+record_latency: Callable[[HdrHistogram, int], None] = _record_public
 
 
 def _describe(error: BaseException) -> str:
@@ -186,6 +249,17 @@ def _describe(error: BaseException) -> str:
     if text.startswith("loadtest-"):
         text = text.split(" ", 1)[1] if " " in text else ""
     return f"{kind}: {text[:120]}" if text else kind
+
+
+def _clear_fields(hist: HdrHistogram) -> None:
+    """``hist.reset()`` without its Python loop over every counter: one ``memset``."""
+    if hist.get_total_count() or hist.max_value:
+        ctypes.memset(hist.counts, 0, ctypes.sizeof(hist.counts))
+    hist.total_count = 0
+    hist.min_value = sys.maxsize
+    hist.max_value = 0
+    hist.start_time_stamp_msec = sys.maxsize
+    hist.end_time_stamp_msec = 0
 
 
 @dataclass(slots=True)
@@ -206,14 +280,10 @@ class Tally:
     def clear(self) -> None:
         """Empty the tally for reuse (as a fresh one, without allocating a new histogram)."""
         self.requests = self.failures = self.late = 0
-        hist = self.histogram
-        if hist.get_total_count() or hist.max_value:
-            ctypes.memset(hist.counts, 0, ctypes.sizeof(hist.counts))
-        hist.total_count = 0
-        hist.min_value = sys.maxsize
-        hist.max_value = 0
-        hist.start_time_stamp_msec = sys.maxsize
-        hist.end_time_stamp_msec = 0
+        if FAST_PATHS:
+            _clear_fields(self.histogram)
+        else:
+            self.histogram.reset()
 
     def add(self, other: Tally) -> None:
         """Merge ``other`` into this tally."""
@@ -572,3 +642,13 @@ class Recorder(Observer):
             if phase in wanted and (name is None or kind == name):
                 out.add(tally)
         return out
+
+
+FAST_PATHS = _fast_paths_hold()
+if FAST_PATHS:
+    record_latency = _record_function()
+else:  # pragma: no cover - the pinned hdrh has the fields (tests/test_loadtest.py checks it)
+    logging.getLogger("fleetven.loadtest").warning(
+        "hdrhistogram %s lays out its fields unlike the release fleetven's recorder was checked against "
+        "(0.10): the load tester uses its public API, which is slower (see bench/bench_histogram.py)",
+        _hdrh_version())
