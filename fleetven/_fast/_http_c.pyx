@@ -14,6 +14,8 @@ from fleetven._fast._http_py import (
     Lost,
     Malformed,
     TooLarge,
+    check_trailer,
+    chunk_size,
     parse_head,
 )
 
@@ -26,7 +28,6 @@ __all__ = (
 
 cdef Py_ssize_t _MAX_HEAD = 65536
 cdef Py_ssize_t _MAX_CHUNK_LINE = 4096
-cdef bytes _HEX = b"0123456789abcdefABCDEF"
 cdef bytes _HEAD_END = b"\r\n\r\n"
 cdef bytes _CRLF = b"\r\n"
 cdef bytes _EMPTY = b""
@@ -369,10 +370,7 @@ cdef class Connection:
                 line = data[pos:end]
                 pos = end + 2
                 if cstate == _C_SIZE:
-                    field = line.split(b";", 1)[0].strip(b" \t")
-                    if not field or field.strip(_HEX) or len(field) > 16:
-                        raise Malformed(f"bad chunk size {line[:40]!r}")
-                    chunk = int(field, 16)
+                    chunk = chunk_size(line)
                     if chunk == 0:
                         self.cstate = _C_TRAILER
                     elif len(body) + chunk > self.owner.max_size:
@@ -384,6 +382,8 @@ cdef class Connection:
                 elif not line:
                     self._finish(pos == size)
                     return
+                else:
+                    check_trailer(line)
 
 
 cdef class Call:

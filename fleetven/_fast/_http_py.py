@@ -17,8 +17,8 @@ from collections.abc import Callable
 from typing import Any, Final, Protocol, cast
 
 __all__ = (
-    "Connection", "Call", "Callback", "parse_head", "Malformed", "TooLarge", "Lost", "Closed", "SLOT", "EARLY",
-    "HEAD_CACHE", "Pool", "Waiter",
+    "Connection", "Call", "Callback", "parse_head", "chunk_size", "check_trailer", "Malformed", "TooLarge", "Lost",
+    "Closed", "SLOT", "EARLY", "HEAD_CACHE", "Pool", "Waiter",
 )
 
 #: The most answer heads a transport keeps parsed (a VTN sends the same few again and again).
@@ -131,56 +131,153 @@ class Pool(Protocol):
         ...
 
 
+# What a header field name may hold (RFC 9110 "token"), and a field value (visible characters,
+# obs-text, space and tab: no control character). The answer parser reads answers exactly as
+# llhttp (Node.js's parser, behind httptools) does: tests/test_http_llhttp.py fuzzes the two
+# against each other.
+_TOKEN: Final = b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_FIELD_VALUE: Final = bytes(range(0x20, 0x7F)) + bytes(range(0x80, 0x100)) + b"\t"
+_OWS: Final = b" \t"
+
+
+def _field(header: bytes) -> tuple[bytes, bytes]:
+    """``(lowercased name, value without surrounding whitespace)`` of one header (or trailer) line.
+
+    :raises _Malformed: not ``token ":" OWS value OWS`` (a space before the colon, a folded line,
+        a control character in the value...).
+    """
+    name, sep, value = header.partition(b":")
+    if not sep or not name or name.translate(None, _TOKEN) or value.translate(None, _FIELD_VALUE):
+        raise _Malformed(f"bad header line {header[:80]!r}")
+    return name.lower(), value.strip(_OWS)
+
+
+def _tokens(value: bytes) -> list[bytes]:
+    """The comma-separated, lowercased elements of a list-valued header (empty elements dropped)."""
+    return [t for t in (part.strip(_OWS) for part in value.lower().split(b",")) if t]
+
+
 def _parse_head(head: bytes) -> tuple[int, bytes, bool, int, bool] | None:
     """``(status, reason, keep_alive, Content-Length or -1, chunked)`` of an answer's head (status
-    line and headers, without the blank line); ``None`` for an interim 1xx answer.
+    line and headers, without the blank line); ``None`` for an interim 1xx answer, or for empty
+    lines before the status line (skipped, as llhttp skips them).
 
-    :raises _Malformed: not an HTTP/1.x answer head we accept.
+    :raises _Malformed: not an HTTP/1.0 or 1.1 answer head we accept.
     """
+    head = head.lstrip(b"\r\n")
+    if not head:
+        return None
     lines = head.split(b"\r\n")
     line = lines[0]
     if (
         line[:7] != b"HTTP/1."
         or line[7:8] not in (b"0", b"1")
         or line[8:9] != b" "
+        or len(line) < 12
         or not line[9:12].isdigit()
         or (len(line) > 12 and line[12:13] != b" ")
+        or b"\r" in line
+        or b"\n" in line
     ):
         raise _Malformed(f"bad status line {line[:80]!r}")
     status = int(line[9:12])
-    keep = line[7:8] == b"1"
+    http11 = line[7:8] == b"1"
     length = -1
     chunked = False
+    coding: bytes | None = None  # a Transfer-Encoding other than chunked
+    close = keep_alive = False
     for header in lines[1:]:
-        name, sep, value = header.partition(b":")
-        if not sep or not name or name[0] in (32, 9) or name[-1] in (32, 9):
-            raise _Malformed(f"bad header line {header[:80]!r}")
-        lname = name.lower()
+        lname, value = _field(header)
         if lname == b"content-length":
-            text = value.strip()
-            if not text.isdigit() or (length >= 0 and int(text) != length):
-                raise _Malformed(f"bad Content-Length {value[:40]!r}")
-            length = int(text)
+            if not value.isdigit() or length >= 0:
+                raise _Malformed(f"bad Content-Length {value[:40]!r}" if length < 0 else "two Content-Length headers")
+            length = int(value)
         elif lname == b"transfer-encoding":
-            if value.strip().lower() != b"chunked":
-                raise _Malformed(f"unsupported Transfer-Encoding {value[:40]!r}")
+            # chunked framing needs chunked last (else the body runs to the end of the connection);
+            # any other coding is one this client cannot decode
+            codings = [c.strip(_OWS) for c in value.lower().split(b",")]
+            if codings[-1] != b"chunked" or any(c not in (b"", b"chunked") for c in codings):
+                coding = value
             chunked = True
         elif lname == b"connection":
-            tokens = value.lower()
-            if b"close" in tokens:
-                keep = False
-            elif b"keep-alive" in tokens:
-                keep = True
-    if status < 200:
-        if status == 101 or status < 100:
+            tokens = _tokens(value)
+            close = close or b"close" in tokens
+            keep_alive = keep_alive or b"keep-alive" in tokens
+    # HTTP/1.1 stays open unless "close" is said; HTTP/1.0 closes unless "keep-alive" is said
+    keep = not close if http11 else keep_alive
+    if 100 <= status < 200:
+        if status == 101:
             raise _Malformed(f"unexpected status {status}")
+        if not keep:  # nothing may follow it, yet the answer is still to come
+            raise _Malformed(f"interim answer {status} that closes the connection")
         return None
     if chunked and length >= 0:
         raise _Malformed("both Content-Length and Transfer-Encoding")
-    if status in (204, 304):
+    if status in (204, 304):  # no body, whatever the headers say of one
         length = 0
         chunked = False
+    elif coding is not None:
+        # (llhttp would read such a body until the connection closes, and hand on its encoded bytes)
+        raise _Malformed(f"unsupported Transfer-Encoding {coding[:40]!r}")
     return status, line[13:], keep, length, chunked
+
+
+def chunk_size(line: bytes) -> int:
+    """The size of a chunk, from its size line (``hex *( ";" name [ "=" value ] )``, no whitespace;
+    a value is a token, possibly empty, or a quoted string).
+
+    :raises _Malformed: not such a line.
+    """
+    size, sep, extensions = line.partition(b";")
+    if not size or size.translate(None, _HEX):
+        raise _Malformed(f"bad chunk size {line[:40]!r}")
+    if sep and not _extensions_ok(extensions):
+        raise _Malformed(f"bad chunk extension {line[:40]!r}")
+    return int(size, 16)
+
+
+def _extensions_ok(text: bytes) -> bool:
+    """Whether ``text`` (after the first ``;``) is ``ext *( ";" ext )``, each ``ext`` a name (a
+    token, possibly empty) with, optionally, ``"="`` and a value (a token, possibly empty, then
+    possibly a quoted string), and a ``;`` followed by something: what llhttp takes."""
+    pos, end = 0, len(text)
+    if not end:
+        return False
+    while True:
+        while pos < end and text[pos] in _TOKEN:
+            pos += 1
+        if pos < end and text[pos] == 61:  # "="
+            pos += 1
+            while pos < end and text[pos] in _TOKEN:  # (llhttp lets a token run into a quoted string)
+                pos += 1
+            if pos < end and text[pos] == 34:  # a quoted string, with backslash escapes
+                pos += 1
+                while pos < end and text[pos] != 34:
+                    if text[pos] not in _FIELD_VALUE:
+                        return False  # a control character
+                    if text[pos] == 92:  # a backslash: the next character is taken as it is
+                        pos += 1
+                        if pos < end and text[pos] not in _FIELD_VALUE:
+                            return False
+                    pos += 1
+                if pos >= end:
+                    return False
+                pos += 1
+        if pos == end:
+            return True
+        if text[pos] != 59:  # ";"
+            return False
+        pos += 1
+        if pos == end:
+            return False
+
+
+def check_trailer(line: bytes) -> None:
+    """Refuse a trailer line that is not a header line (its content is not used).
+
+    :raises _Malformed: not ``token ":" value``.
+    """
+    _field(line)
 
 
 class _Connection(asyncio.Protocol):
@@ -491,10 +588,7 @@ class _Connection(asyncio.Protocol):
                 line = data[pos:end]
                 pos = end + 2
                 if cstate == _C_SIZE:
-                    field = line.split(b";", 1)[0].strip(b" \t")
-                    if not field or field.strip(_HEX) or len(field) > 16:
-                        raise _Malformed(f"bad chunk size {line[:40]!r}")
-                    chunk = int(field, 16)
+                    chunk = chunk_size(line)
                     if chunk == 0:
                         self.cstate = _C_TRAILER
                     elif len(body) + chunk > self.owner.max_size:
@@ -506,6 +600,8 @@ class _Connection(asyncio.Protocol):
                 elif not line:  # the empty line ending the trailer: the answer is complete
                     self._finish(pos == size)
                     return
+                else:
+                    check_trailer(line)
 
 
 #: ``callback(answer, None)`` or ``callback(None, error)`` of :meth:`Transport.post`.
