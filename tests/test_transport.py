@@ -697,6 +697,36 @@ async def test_limit_one_serves_every_waiter_in_turn(api: str) -> None:
     assert peers.connections == 1
 
 
+async def test_urgent_requests_take_the_next_free_connection_before_those_waiting(api: str) -> None:
+    """An answer to an event (``urgent``) overtakes the polls waiting for a connection; urgent
+    requests among themselves, and the others among themselves, keep their order."""
+    order: list[bytes] = []
+    gate = asyncio.Event()
+
+    async def held_first(server: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        while True:
+            body = await server.read_request(reader)
+            if body == b"<first/>":
+                await gate.wait()
+            else:
+                order.append(body)
+            writer.write(answer(body))
+
+    async with raw(held_first) as server, Transport(server.url, timeout=DEADLINE, limit=1) as transport:
+        first = asyncio.ensure_future(send(transport, api, "OadrPoll", b"<first/>"))
+        while server.requests < 1:
+            await asyncio.sleep(0)  # the one connection is busy
+        polls = [asyncio.ensure_future(send(transport, api, "OadrPoll", b"<poll-%d/>" % i)) for i in range(3)]
+        await asyncio.sleep(0)
+        answers = [asyncio.ensure_future(transport.request("EiEvent", b"<answer-%d/>" % i, urgent=True))
+                   for i in range(2)]
+        await asyncio.sleep(0)
+        gate.set()
+        await asyncio.gather(first, *polls, *answers)
+        assert transport.connections == 1
+    assert order == [b"<answer-0/>", b"<answer-1/>", b"<poll-0/>", b"<poll-1/>", b"<poll-2/>"]
+
+
 def test_request_head_names_host_port_and_path() -> None:
     transport = Transport("http://vtn.example:8080/OpenADR2/Simple/2.0b/", user_agent="ua")
     head = transport._heads["OadrPoll"]

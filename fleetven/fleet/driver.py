@@ -554,14 +554,20 @@ class Ven(VenMachine):
         :param due: when the message was due (``loop.time()``), for the fleet's observer; default: now.
         :raises TransportError: the request failed.
         :raises MessageError: the answer could not be read.
+
+        An ``oadrCreatedEvent`` (the answer the utility waits for) is sent ahead of the requests
+        waiting for a connection (``Transport.request(urgent=True)``): when an event reaches a
+        whole fleet at once, the answers do not queue behind every VEN's next poll.
         """
         transport = self._shared.transport
         if transport is None:
             raise TransportError(f"the fleet is not running (ven {self.name})", ven=self.name)
         observer = self._shared.observer
+        urgent = type(msg) is m.CreatedEvent
         if observer is None:
             body = build_message(msg) if self._signer is None else sign_message(msg, self._signer)
-            data = await transport.request(service or SERVICE_OF[type(msg)], body, ssl=self._ssl, ven=self.name)
+            data = await transport.request(service or SERVICE_OF[type(msg)], body, ssl=self._ssl, ven=self.name,
+                                           urgent=urgent)
             return self._decode(data, transport.max_size)
         clock = asyncio.get_running_loop().time
         due = clock() if due is None else due
@@ -570,7 +576,8 @@ class Ven(VenMachine):
         try:
             body = build_message(msg) if self._signer is None else sign_message(msg, self._signer)
             sent = clock()
-            data = await transport.request(service or SERVICE_OF[type(msg)], body, ssl=self._ssl, ven=self.name)
+            data = await transport.request(service or SERVICE_OF[type(msg)], body, ssl=self._ssl, ven=self.name,
+                                           urgent=urgent)
             return self._decode(data, transport.max_size)
         except Exception as exc:
             error = exc
@@ -1275,9 +1282,9 @@ class Ven(VenMachine):
         result, or :data:`_FAILED` when it timed out or raised (logged with ``what``, then ``outcome``:
         what the VEN does instead)."""
         try:
-            async with asyncio.timeout(self._shared.handler_timeout):
-                result = fn(self, *args)
-                if inspect.isawaitable(result):
+            result = fn(self, *args)
+            if inspect.isawaitable(result):  # (a plain function cannot be interrupted: only these are timed)
+                async with asyncio.timeout(self._shared.handler_timeout):
                     result = await result
         except TimeoutError:
             logger.error("%s: %s took longer than %.3g s%s", self.name, what, self._shared.handler_timeout, outcome)

@@ -176,6 +176,7 @@ class Transport:
         "_conns",
         "_count",
         "_waiters",
+        "_urgent",
         "_sweeper",
         "_default_ssl",
         "_addresses",
@@ -255,6 +256,8 @@ class Transport:
         self._conns: set[_Connection] = set()
         self._count = 0  # connections open or being opened (the pool's slots in use)
         self._waiters: deque[tuple[_ssl.SSLContext | None, Waiter]] = deque()
+        # requests served before every other waiter (a VEN's answer to an event), first in, first out
+        self._urgent: deque[tuple[_ssl.SSLContext | None, Waiter]] = deque()
         self._sweeper: asyncio.TimerHandle | None = None
         self._default_ssl: _ssl.SSLContext | None = None
         self._addresses: list[tuple[int, str]] = []
@@ -302,7 +305,8 @@ class Transport:
         return loop, ssl if self._https else None, b"".join((head, b"%d\r\n\r\n" % len(body), body))
 
     async def request(
-        self, service: str, body: bytes, *, ssl: _ssl.SSLContext | None = None, ven: str | None = None
+        self, service: str, body: bytes, *, ssl: _ssl.SSLContext | None = None, ven: str | None = None,
+        urgent: bool = False,
     ) -> bytes:
         """POST ``body`` (an ``oadrPayload``) to ``{vtn_url}/{service}`` and return the answer's body.
 
@@ -312,6 +316,9 @@ class Transport:
             is a default verifying context. Connections are pooled per
             context object: pass the same object for the same identity.
         :param ven: the VEN's name, for error messages.
+        :param urgent: when every connection is busy, take the next free one before the requests
+            already waiting (a VEN's answer to an event, which the utility waits for, goes ahead of
+            the polls); urgent requests among themselves are served in order.
         :returns: the response body bytes (any ``Content-Type``).
         :raises HTTPStatusError: the VTN answered with a status other than 200 (field ``status``).
         :raises TransportTimeout: no complete answer within :attr:`timeout`.
@@ -336,7 +343,7 @@ class Transport:
                 conn = candidate
                 break
             else:
-                conn = await self._acquire(key, deadline)
+                conn = await self._acquire(key, deadline, urgent)
             retried = False
             while True:
                 gate = self.gate
@@ -422,7 +429,7 @@ class Transport:
         waiters = self._waiters
         while waiters and waiters[0][1].done():
             waiters.popleft()
-        if not waiters and (self._count < self.limit or self._evict()):
+        if not waiters and not self._has_urgent() and (self._count < self.limit or self._evict()):
             self._count += 1
             self.open_for(call)
             return call
@@ -533,11 +540,12 @@ class Transport:
 
     # ------------------------------------------------------------------ pool
 
-    async def _acquire(self, key: _ssl.SSLContext | None, deadline: float) -> _Connection:
-        """A connection for ``key``: idle, newly opened, or handed over by a releasing request."""
+    async def _acquire(self, key: _ssl.SSLContext | None, deadline: float, urgent: bool = False) -> _Connection:
+        """A connection for ``key``: idle, newly opened, or handed over by a releasing request
+        (``urgent``: before the requests waiting that are not)."""
         loop = self.loop
         assert loop is not None
-        waiters = self._waiters
+        waiters = self._urgent if urgent else self._waiters
         while True:
             if self._closed:
                 raise _Closed()
@@ -551,7 +559,8 @@ class Transport:
                 return conn
             while waiters and waiters[0][1].done():
                 waiters.popleft()
-            if not waiters:  # first come, first served: open only when nobody waits before us
+            if not waiters and (urgent or not self._has_urgent()):
+                # first come, first served: open only when nobody waits before us
                 if self._count < self.limit:
                     self._count += 1
                     return await self._connect(key, deadline)
@@ -657,7 +666,7 @@ class Transport:
         if not conn.reusable or conn.lost or self._closed:
             self.discard(conn)
             return
-        waiters = self._waiters
+        waiters = self._urgent if self._has_urgent() else self._waiters
         while waiters:
             key, fut = waiters.popleft()
             if fut.done():
@@ -730,13 +739,20 @@ class Transport:
         """Reserve the free slot for the first live waiter, if any."""
         if self._closed:
             return
-        waiters = self._waiters
-        while waiters:
-            _, fut = waiters.popleft()
-            if not fut.done():
-                self._count += 1
-                fut.set_result(_SLOT)
-                return
+        for waiters in (self._urgent, self._waiters):
+            while waiters:
+                _, fut = waiters.popleft()
+                if not fut.done():
+                    self._count += 1
+                    fut.set_result(_SLOT)
+                    return
+
+    def _has_urgent(self) -> bool:
+        """Whether an urgent request is waiting (those given up on are dropped from the queue)."""
+        urgent = self._urgent
+        while urgent and urgent[0][1].done():
+            urgent.popleft()
+        return bool(urgent)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -752,6 +768,8 @@ class Transport:
             self._queue_timer.cancel()
             self._queue_timer = None
         waiters, self._waiters = self._waiters, deque()
+        waiters.extend(self._urgent)
+        self._urgent.clear()
         for _, fut in waiters:
             if not fut.done():
                 fut.set_exception(_Closed())
