@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -187,10 +189,20 @@ async def test_sample_numbers_are_the_vens_and_the_next_owner_loads_the_last(pg_
 
 # ------------------------------------------------------------------ committed(): joining the next batch
 
-async def test_committed_waits_for_the_committers_next_batch_and_asks_for_none(pg_dsn: str) -> None:
-    store = await _owning_store(pg_dsn, commit_interval=0.3)
+@asynccontextmanager
+async def committing(store: PostgresStore) -> AsyncIterator[PostgresStore]:
+    """The store with its background committer (:meth:`PostgresStore.run`) running; closed after."""
     runner = asyncio.create_task(store.run())
     try:
+        yield store
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+        await store.aclose()
+
+
+async def test_committed_waits_for_the_committers_next_batch_and_asks_for_none(pg_dsn: str) -> None:
+    async with committing(await _owning_store(pg_dsn, commit_interval=0.3)) as store:
         await store.committed()  # nothing queued: at once
         store.add_sample("a", "rr", Sample("r", T0, 1.0, 1))
         waiters = [asyncio.create_task(store.committed()) for _ in range(20)]
@@ -199,18 +211,12 @@ async def test_committed_waits_for_the_committers_next_batch_and_asks_for_none(p
         await asyncio.wait_for(asyncio.gather(*waiters), 5.0)
         assert store.flushes == 1  # twenty waiters, one transaction
         assert [s[0] for s in await store.sequences("a")] == [1]
-    finally:
-        runner.cancel()
-        await asyncio.gather(runner, return_exceptions=True)
-        await store.aclose()
 
 
 async def test_committed_waits_through_a_failed_commit(pg_dsn: str, postgresql_server: Any) -> None:
     async with FaultProxy(postgresql_server.host, postgresql_server.port) as proxy:
         proxied = pg_dsn.replace(f":{postgresql_server.port}/", f":{proxy.port}/")
-        store = await _owning_store(proxied, commit_interval=0.0, timeout=0.5)
-        runner = asyncio.create_task(store.run())
-        try:
+        async with committing(await _owning_store(proxied, commit_interval=0.0, timeout=0.5)) as store:
             proxy.set_mode("blackhole")
             store.add_sample("a", "rr", Sample("r", T0, 1.0, 1))
             waiter = asyncio.create_task(store.committed())
@@ -219,16 +225,10 @@ async def test_committed_waits_through_a_failed_commit(pg_dsn: str, postgresql_s
             proxy.set_mode("pass")
             await asyncio.wait_for(waiter, 15.0)
             assert [s[0] for s in await store.sequences("a")] == [1]
-        finally:
-            runner.cancel()
-            await asyncio.gather(runner, return_exceptions=True)
-            await store.aclose()
 
 
 async def test_committed_waits_for_a_suspended_slot_and_is_released_when_it_is_lost(pg_dsn: str) -> None:
-    store = await _owning_store(pg_dsn, commit_interval=0.0)
-    runner = asyncio.create_task(store.run())
-    try:
+    async with committing(await _owning_store(pg_dsn, commit_interval=0.0)) as store:
         slot_a, slot_b = test_slot_of("a"), test_slot_of("b")
         assert slot_a != slot_b
         epoch_a = store.epochs[slot_a]
@@ -249,10 +249,6 @@ async def test_committed_waits_for_a_suspended_slot_and_is_released_when_it_is_l
         store.release([slot_a])  # lost: its change is discarded, and nobody waits for it any longer
         await asyncio.wait_for(second, 5.0)
         assert [s[0] for s in await store.sequences("a")] == [1]
-    finally:
-        runner.cancel()
-        await asyncio.gather(runner, return_exceptions=True)
-        await store.aclose()
 
 
 async def test_committed_and_closing(pg_dsn: str) -> None:
