@@ -43,6 +43,11 @@ Phases of a run, and what is measured:
    registered VEN at once; the time from then to each VEN's ``oadrCreatedEvent``
    reaching the VTN, how many within 12 s, and how many before the cap.
 
+In each of phases 2-4 the client's CPU share (CPU seconds per wall second) is
+reported beside the VTN process's (read from ``/proc/<pid>/stat``), so that a
+VTN that cannot keep up is not mistaken for a slow fleet: a VTN share near
+100 % means the VTN, not the client, bounded that phase.
+
 Throughout, a monitor task sleeps 10 ms in a loop and records how late it wakes
 (event loop lag). Failed requests: the VTN's refused bodies and faults, plus
 the client's log records of level WARNING and above and the loop's unhandled
@@ -422,6 +427,12 @@ class VTNProcess:
         self.pinned: bool = hello["pinned"]
         self._lock = asyncio.Lock()
 
+    def cpu_s(self) -> float:
+        """The VTN process's CPU time so far (user + system, all threads), from ``/proc``."""
+        with open(f"/proc/{self.proc.pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     async def ask(self, cmd: str, arg: Any = None) -> dict[str, Any]:
         """Send a command and await its answer without blocking the loop."""
         async with self._lock:
@@ -673,7 +684,7 @@ async def run_worker(contender: str, n: int, p: dict[str, Any]) -> dict[str, Any
             _FleetvenContender(vtn.url, n, pki) if contender.startswith("fleetven") else _OpenLEADRContender(vtn.url, n)
         )
         row["construct_s"] = time.perf_counter() - t_build
-        t0 = time.perf_counter()
+        t0, vtn_cpu0, cpu0 = time.perf_counter(), vtn.cpu_s(), _cpu_s()
         await client.start()
         all_in = await _wait(
             lambda: client.registered() >= n or client.registered() + client.gave_up() >= n, p["register_cap"]
@@ -681,6 +692,8 @@ async def run_worker(contender: str, n: int, p: dict[str, Any]) -> dict[str, Any
         reached = client.registered()
         row["register_s"] = time.perf_counter() - t0 if reached >= n else None
         row["register_phase_s"] = time.perf_counter() - t0
+        row["register_cpu_share"] = (_cpu_s() - cpu0) / row["register_phase_s"]
+        row["register_vtn_cpu_share"] = (vtn.cpu_s() - vtn_cpu0) / row["register_phase_s"]
         row["registered"] = reached
         row["register_capped"] = not all_in
         row["gave_up"] = client.gave_up()
@@ -697,6 +710,7 @@ async def run_worker(contender: str, n: int, p: dict[str, Any]) -> dict[str, Any
         sign_slices: list[float] = []  # fleetven-signed: raw sign time per poll, us
         clock = getattr(client, "sign_clock", None)
         before = await vtn.ask("counts")
+        vtn_cpu0 = vtn.cpu_s()
         cpu_prev, polls_prev, wall_prev = _cpu_s(), before["polls"], time.perf_counter()
         sign_prev = clock.ns if clock is not None else 0
         for _ in range(p["slices"]):
@@ -720,6 +734,7 @@ async def run_worker(contender: str, n: int, p: dict[str, Any]) -> dict[str, Any
         row["steady_polls"] = total_polls
         row["steady_polls_per_s"] = total_polls / total_wall if total_wall else 0.0
         row["steady_cpu_share"] = total_cpu / total_wall if total_wall else 0.0
+        row["steady_vtn_cpu_share"] = (vtn.cpu_s() - vtn_cpu0) / total_wall if total_wall else 0.0
         row["cpu_per_poll_us"] = statistics.median(per_poll) if per_poll else None
         row["cpu_per_poll_us_slices"] = per_poll
         row["cpu_per_poll_raw_us"] = statistics.median(raw_per_poll) if raw_per_poll else None
@@ -729,13 +744,16 @@ async def run_worker(contender: str, n: int, p: dict[str, Any]) -> dict[str, Any
         # ---- event
         lag.phase, lag.period = "event", 0.01
         issued = (await vtn.ask("issue"))["issued"]
-        t_issue = time.perf_counter()
+        t_issue, vtn_cpu0, cpu0 = time.perf_counter(), vtn.cpu_s(), _cpu_s()
 
         async def all_answered() -> bool:
             return bool((await vtn.ask("answers", False))["answered"] >= issued)
 
         while not await all_answered() and time.perf_counter() - t_issue < p["event_cap"]:
             await asyncio.sleep(0.25)
+        event_wall = time.perf_counter() - t_issue
+        row["event_cpu_share"] = (_cpu_s() - cpu0) / event_wall
+        row["event_vtn_cpu_share"] = (vtn.cpu_s() - vtn_cpu0) / event_wall
         final = await vtn.ask("answers", True)
         lat: list[float] = final["latencies"]
         row["event_issued"] = issued
@@ -875,6 +893,11 @@ METRICS: list[tuple[str, str, Callable[[dict[str, Any]], float | None], str]] = 
     ("loop lag max (ms)", "lag_max", lambda r: (r.get("lag") or {}).get("max_ms"), ".1f"),
     ("polls per s counted by the VTN", "steady_polls_per_s", lambda r: r.get("steady_polls_per_s"), ".0f"),
     ("client CPU share in steady state", "steady_cpu_share", lambda r: r.get("steady_cpu_share"), ".1%"),
+    ("  VTN CPU share, steady", "steady_vtn_cpu_share", lambda r: r.get("steady_vtn_cpu_share"), ".1%"),
+    ("client CPU share, registration", "register_cpu_share", lambda r: r.get("register_cpu_share"), ".1%"),
+    ("  VTN CPU share, registration", "register_vtn_cpu_share", lambda r: r.get("register_vtn_cpu_share"), ".1%"),
+    ("client CPU share, event fan-out", "event_cpu_share", lambda r: r.get("event_cpu_share"), ".1%"),
+    ("  VTN CPU share, event fan-out", "event_vtn_cpu_share", lambda r: r.get("event_vtn_cpu_share"), ".1%"),
     ("failed requests / warnings", "failed_requests", lambda r: r.get("failed_requests"), "d"),
 ]
 

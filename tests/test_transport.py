@@ -727,6 +727,48 @@ async def test_urgent_requests_take_the_next_free_connection_before_those_waitin
     assert order == [b"<answer-0/>", b"<answer-1/>", b"<poll-0/>", b"<poll-1/>", b"<poll-2/>"]
 
 
+async def test_requests_waiting_for_a_connection_expire_in_turn_at_their_deadlines() -> None:
+    """Callback requests queued behind a busy connection each fail with TransportTimeout once
+    their own deadline passes: those queued earlier first, the later ones not before theirs."""
+    gate = asyncio.Event()
+
+    async def held(server: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        body = await server.read_request(reader)
+        await gate.wait()
+        writer.write(answer(body))
+
+    failed: dict[int, float] = {}
+
+    def callback_for(i: int) -> Callable[[bytes | None, BaseException | None], None]:
+        def callback(answer: bytes | None, error: BaseException | None) -> None:
+            assert isinstance(error, TransportTimeout), error
+            failed[i] = loop.time()
+        return callback
+
+    loop = asyncio.get_running_loop()
+    async with raw(held) as server, Transport(server.url, timeout=0.3, limit=1) as transport:
+        first = asyncio.ensure_future(transport.request("OadrPoll", b"<first/>"))
+        while server.requests < 1:
+            await asyncio.sleep(0.001)  # the one connection is busy until the gate opens
+        t0 = loop.time()
+        for i in range(5):
+            transport.post("OadrPoll", b"<early/>", callback_for(i))
+        await asyncio.sleep(0.15)
+        t1 = loop.time()
+        for i in range(5, 10):
+            transport.post("OadrPoll", b"<late/>", callback_for(i))
+        while len(failed) < 5:
+            await asyncio.sleep(0.01)
+        assert sorted(failed) == [0, 1, 2, 3, 4], "only the requests queued first are due"
+        while len(failed) < 10:
+            await asyncio.sleep(0.01)
+        gate.set()
+        with pytest.raises(TransportTimeout):
+            await first
+    assert all(failed[i] >= t0 + 0.3 - 0.01 for i in range(5))
+    assert all(failed[i] >= t1 + 0.3 - 0.01 for i in range(5, 10)), "a later request expires at its own deadline"
+
+
 def test_request_head_names_host_port_and_path() -> None:
     transport = Transport("http://vtn.example:8080/OpenADR2/Simple/2.0b/", user_agent="ua")
     head = transport._heads["OadrPoll"]

@@ -482,7 +482,13 @@ class Transport:
 
     def _expire_queued(self) -> None:
         """Fail the callback requests that waited for a connection past their deadline: one timer
-        for the whole queue, armed at the earliest deadline, rather than one per waiting request."""
+        for the whole queue, armed at the earliest deadline, rather than one per waiting request.
+
+        Every request's deadline is the time it was made plus the one :attr:`timeout`, so the
+        queue (first in, first out) is in deadline order: the walk stops at the first request not
+        yet due, and a firing costs what it expires, not the length of the queue (a queue of
+        100,000 polls would otherwise be walked again at every deadline). After a change of
+        :attr:`timeout` a request behind a later deadline expires at that deadline at the latest."""
         self._queue_timer = None
         loop = self.loop
         if loop is None or self._closed:
@@ -490,12 +496,13 @@ class Transport:
         limit = loop.time() + _EARLY
         expired: list[Call] = []
         next_due: float | None = None
+        call_type = self._call_type
         for _, waiter in self._waiters:
-            if isinstance(waiter, self._call_type) and not waiter.finished:
-                if waiter.deadline <= limit:
-                    expired.append(waiter)
-                elif next_due is None or waiter.deadline < next_due:
+            if type(waiter) is call_type and not waiter.finished:
+                if waiter.deadline > limit:
                     next_due = waiter.deadline
+                    break
+                expired.append(waiter)
         if next_due is not None:
             self._queue_timer = loop.call_at(next_due, self._expire_queued)
         for call in expired:
