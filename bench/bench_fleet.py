@@ -484,6 +484,33 @@ class _CountingHandler(logging.Handler):
             self.samples[key] += 1
 
 
+class _GCClock:
+    """Counts the cyclic garbage collector's runs and their time, by generation and by phase
+    (``gc.callbacks``): on a heap of a million objects a full collection takes long enough to
+    show in the loop lag and in the CPU per poll."""
+
+    def __init__(self) -> None:
+        self.phase = "idle"
+        self.by: dict[str, dict[str, list[float]]] = {}
+        self._t0 = 0.0
+        gc.callbacks.append(self)
+
+    def __call__(self, what: str, info: dict[str, int]) -> None:
+        if what == "start":
+            self._t0 = time.perf_counter()
+            return
+        spent = time.perf_counter() - self._t0
+        runs = self.by.setdefault(self.phase, {}).setdefault(f"gen{info['generation']}", [0, 0.0, 0.0])
+        runs[0] += 1
+        runs[1] += spent
+        runs[2] = max(runs[2], spent)
+
+    def summary(self) -> dict[str, dict[str, dict[str, float]]]:
+        gc.callbacks.remove(self)
+        return {phase: {gen: {"runs": r[0], "total_ms": r[1] * 1e3, "max_ms": r[2] * 1e3} for gen, r in gens.items()}
+                for phase, gens in self.by.items()}
+
+
 class _LagMonitor:
     """Records how late a periodic sleep (10 ms; see :attr:`period`) wakes up, in ms, by phase.
 
@@ -642,6 +669,30 @@ async def _wait(predicate: Callable[[], bool], timeout: float, step: float = 0.1
     return True
 
 
+def _start_profile(p: dict[str, Any], phase: str, n: int, contender: str,
+                   seconds: float) -> asyncio.Future[dict[str, Any] | None] | None:
+    """With ``--profile DIR``: sample this process with py-spy for ``seconds`` (in a thread, the
+    loop runs on), then write DIR/<contender>-<n>-<phase>.txt (collapsed stacks) and .svg (a
+    flame graph); the future gives the stage split (see bench/_profile.py)."""
+    directory = p.get("profile")
+    if not directory:
+        return None
+    from bench import _profile
+
+    base = Path(directory) / f"{contender}-{n}-{phase}"
+
+    def work() -> dict[str, Any] | None:
+        raw = _profile.record(os.getpid(), seconds, base.with_suffix(".txt"))
+        if raw is None:
+            return None
+        stacks = _profile.read_stacks(raw)
+        svg = _profile.flamegraph_svg(stacks, base.with_suffix(".svg"), f"fleetven N={n:,}, {phase}")
+        return {"seconds": seconds, "samples": sum(stacks.values()), "stages": _profile.stages(stacks),
+                "flamegraph": str(svg)}
+
+    return asyncio.get_running_loop().run_in_executor(None, work)
+
+
 async def run_worker(contender: str, n: int, p: dict[str, Any]) -> dict[str, Any]:
     """One contender at one size, in this process (pinned to core 0 by the caller)."""
     loop = asyncio.get_running_loop()
@@ -664,6 +715,7 @@ async def run_worker(contender: str, n: int, p: dict[str, Any]) -> dict[str, Any
 
     vtn = VTNProcess(p["poll"], p.get("vtn", "testvtn"), pki["ca"] if pki else None)
     lag = _LagMonitor()
+    gc_clock = _GCClock()
     row: dict[str, Any] = {"contender": contender, "n": n, "vtn_pinned_core1": vtn.pinned}
     try:
         lag.period = 0.1
@@ -679,6 +731,7 @@ async def run_worker(contender: str, n: int, p: dict[str, Any]) -> dict[str, Any
 
         # ---- register
         lag.phase, lag.period = "register", 0.01
+        gc_clock.phase = "register"
         t_build = time.perf_counter()
         client = (
             _FleetvenContender(vtn.url, n, pki) if contender.startswith("fleetven") else _OpenLEADRContender(vtn.url, n)
@@ -699,7 +752,7 @@ async def run_worker(contender: str, n: int, p: dict[str, Any]) -> dict[str, Any
         row["gave_up"] = client.gave_up()
 
         # ---- steady
-        lag.phase = "steady"
+        lag.phase = gc_clock.phase = "steady"
         await asyncio.sleep(p["settle"])
         lag.period = 0.1
         rss1 = _rss_bytes()
@@ -709,6 +762,7 @@ async def run_worker(contender: str, n: int, p: dict[str, Any]) -> dict[str, Any
         slices: list[tuple[float, int, float]] = []
         sign_slices: list[float] = []  # fleetven-signed: raw sign time per poll, us
         clock = getattr(client, "sign_clock", None)
+        profiling = _start_profile(p, "steady", n, contender, p["slices"] * p["slice"])
         before = await vtn.ask("counts")
         vtn_cpu0 = vtn.cpu_s()
         cpu_prev, polls_prev, wall_prev = _cpu_s(), before["polls"], time.perf_counter()
@@ -723,6 +777,8 @@ async def run_worker(contender: str, n: int, p: dict[str, Any]) -> dict[str, Any
                 sign_slices.append((sign_now - sign_prev) / (polls_now - polls_prev) / 1e3)
             connections.append(_connections_to(vtn.port))
             cpu_prev, polls_prev, wall_prev, sign_prev = cpu_now, polls_now, wall_now, sign_now
+        if profiling is not None:
+            row["profile_steady"] = await profiling
         if sign_slices:
             row["raw_sign_us_per_poll"] = statistics.median(sign_slices)
         per_poll = [(cpu - idle_cpu_per_s * wall) / polls * 1e6 for cpu, polls, wall in slices if polls]
@@ -743,8 +799,10 @@ async def run_worker(contender: str, n: int, p: dict[str, Any]) -> dict[str, Any
 
         # ---- event
         lag.phase, lag.period = "event", 0.01
+        gc_clock.phase = "event"
         issued = (await vtn.ask("issue"))["issued"]
         t_issue, vtn_cpu0, cpu0 = time.perf_counter(), vtn.cpu_s(), _cpu_s()
+        profiling = _start_profile(p, "event", n, contender, min(p["event_cap"], ANSWER_TARGET_S))
 
         async def all_answered() -> bool:
             return bool((await vtn.ask("answers", False))["answered"] >= issued)
@@ -752,6 +810,8 @@ async def run_worker(contender: str, n: int, p: dict[str, Any]) -> dict[str, Any
         while not await all_answered() and time.perf_counter() - t_issue < p["event_cap"]:
             await asyncio.sleep(0.25)
         event_wall = time.perf_counter() - t_issue
+        if profiling is not None:
+            row["profile_event"] = await profiling
         row["event_cpu_share"] = (_cpu_s() - cpu0) / event_wall
         row["event_vtn_cpu_share"] = (vtn.cpu_s() - vtn_cpu0) / event_wall
         final = await vtn.ask("answers", True)
@@ -779,6 +839,7 @@ async def run_worker(contender: str, n: int, p: dict[str, Any]) -> dict[str, Any
         row["failed_requests"] = row["vtn_errors"] + row["client_log_warnings"] + row["loop_exceptions"]
         await lag.stop()
         row["lag"] = lag.summary()
+        row["gc"] = gc_clock.summary()
         t_stop = time.perf_counter()
         try:
             await asyncio.wait_for(client.stop(), p["stop_cap"])
@@ -833,8 +894,10 @@ def _params(quick: bool, contender: str, n: int, vtn: str = "testvtn") -> dict[s
     }
 
 
-def _run_one(contender: str, n: int, quick: bool, vtn: str = "testvtn") -> dict[str, Any]:
+def _run_one(contender: str, n: int, quick: bool, vtn: str = "testvtn", profile: str | None = None) -> dict[str, Any]:
     params = _params(quick, contender, n, vtn)
+    if profile:
+        params["profile"] = str(Path(profile).resolve())
     with tempfile.TemporaryDirectory() as tmp:
         if contender == "fleetven-signed":
             from fleetven.testing.certs import CertificateAuthority
@@ -877,6 +940,18 @@ def _ratio(a: float | None, b: float | None) -> str:
     return f"{b / a:.1f}x"
 
 
+def _gc_ms(row: dict[str, Any], phase: str) -> float | None:
+    if "gc" not in row:
+        return None
+    return sum(g["total_ms"] for g in row["gc"].get(phase, {}).values())
+
+
+def _gc_runs(row: dict[str, Any], phase: str, gen: str) -> int | None:
+    if "gc" not in row:
+        return None
+    return int(row["gc"].get(phase, {}).get(gen, {}).get("runs", 0))
+
+
 METRICS: list[tuple[str, str, Callable[[dict[str, Any]], float | None], str]] = [
     ("client CPU per poll (us, median)", "cpu_per_poll_us", lambda r: r.get("cpu_per_poll_us"), ".1f"),
     ("  raw, idle baseline kept (us)", "cpu_per_poll_raw_us", lambda r: r.get("cpu_per_poll_raw_us"), ".1f"),
@@ -891,6 +966,10 @@ METRICS: list[tuple[str, str, Callable[[dict[str, Any]], float | None], str]] = 
     ("time until every answer (s)", "event_all_s", lambda r: r.get("event_all_s"), ".2f"),
     ("loop lag p99 (ms)", "lag_p99", lambda r: (r.get("lag") or {}).get("p99_ms"), ".1f"),
     ("loop lag max (ms)", "lag_max", lambda r: (r.get("lag") or {}).get("max_ms"), ".1f"),
+    ("GC time, steady phase (ms)", "gc_steady_ms", lambda r: _gc_ms(r, "steady"), ".0f"),
+    ("  full collections (gen2)", "gc_steady_gen2", lambda r: _gc_runs(r, "steady", "gen2"), "d"),
+    ("GC time, fan-out (ms)", "gc_event_ms", lambda r: _gc_ms(r, "event"), ".0f"),
+    ("  full collections (gen2)", "gc_event_gen2", lambda r: _gc_runs(r, "event", "gen2"), "d"),
     ("polls per s counted by the VTN", "steady_polls_per_s", lambda r: r.get("steady_polls_per_s"), ".0f"),
     ("client CPU share in steady state", "steady_cpu_share", lambda r: r.get("steady_cpu_share"), ".1%"),
     ("  VTN CPU share, steady", "steady_vtn_cpu_share", lambda r: r.get("steady_vtn_cpu_share"), ".1%"),
@@ -1044,7 +1123,16 @@ def main(argv: list[str] | None = None) -> int:
         "(slower, ~1-2 ms per request: default size 1000 only)",
     )
     parser.add_argument("--json", metavar="PATH", help="write the results as JSON to PATH")
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="sample each client with py-spy (--native) over the steady window and the first 12 s of the "
+        "fan-out; write collapsed stacks and flame graphs (SVG) to DIR and print each phase's split by "
+        "stage (the sampling pauses the client 100 times a second: its CPU figures are then a little high)",
+    )
     args = parser.parse_args(argv)
+    if args.profile:
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
     sizes = (
         [int(s.replace("_", "")) for s in args.sizes.split(",")]
         if args.sizes
@@ -1082,7 +1170,7 @@ def main(argv: list[str] | None = None) -> int:
     for n in sizes:
         for contender in contenders:
             print(f"  running {contender} N={n:,} ...", flush=True)
-            row = _run_one(contender, n, args.quick, args.vtn)
+            row = _run_one(contender, n, args.quick, args.vtn, args.profile)
             if "error" in row:
                 print(f"    ERROR: {row['error']}", flush=True)
             else:
@@ -1137,6 +1225,21 @@ def main(argv: list[str] | None = None) -> int:
                 [[v["target"], v["goal"], str(v["value"]), v["result"]] for v in verdicts if v.get("issue") == 4],
             )
         )
+    profiled = [r for r in rows if "profile_steady" in r or "profile_event" in r]
+    if profiled:
+        from bench._profile import STAGES
+
+        runs = [(r, phase) for r in profiled for phase in ("steady", "event") if r.get(f"profile_{phase}")]
+        header = ["stage"] + [f"{r['contender']} N={r['n']:,} {phase}" for r, phase in runs]
+        cells = [[stage] + [f"{r[f'profile_{phase}']['stages'][stage]:.1%}" for r, phase in runs]
+                 for stage in (*STAGES, "idle")]
+        print("\nProfile: share of the client's busy samples by stage (idle: of all samples; py-spy --native;"
+              " bench/_profile.py)")
+        print(format_table(header, cells))
+        for r in profiled:
+            for phase in ("steady", "event"):
+                if r.get(f"profile_{phase}"):
+                    print(f"  flame graph: {r[f'profile_{phase}']['flamegraph']}")
     print(f"\n  total run time {total:.0f} s")
     if args.json:
         write_json(

@@ -27,6 +27,11 @@ FIGURES = [
     "event_median_s",
     "event_all_s",
     "steady_polls",
+    "steady_cpu_share",
+    "steady_vtn_cpu_share",
+    "register_vtn_cpu_share",
+    "event_cpu_share",
+    "event_vtn_cpu_share",
 ]
 TARGETS = {
     "client CPU per poll",
@@ -81,6 +86,8 @@ def test_quick_run_registers_and_answers_everywhere(tmp_path: Path) -> None:
         assert row["lag"]["p99_ms"] is not None, key
         for figure in FIGURES:
             assert isinstance(row[figure], int | float), (key, figure)
+        assert row["steady_vtn_cpu_share"] > 0, key  # the VTN process's own CPU, read from /proc
+        assert set(row["gc"]) <= {"idle", "register", "steady", "event"}, key
 
     # OpenLEADR opens one session, so one connection, per client.
     assert rows[("openleadr", QUICK_N)]["connections_max"] == QUICK_N
@@ -94,6 +101,23 @@ def test_quick_run_registers_and_answers_everywhere(tmp_path: Path) -> None:
     info = {t for t in SIGNED_TARGETS if t.startswith("(info)")}
     assert {verdicts[t] for t in set(verdicts) - info} <= {"PASS", "MISS"}
     assert {verdicts[t] for t in info} == {""}
+
+
+def test_profile_splits_each_phase_by_stage_and_draws_its_flame_graph(tmp_path: Path) -> None:
+    data, stdout = _run(tmp_path, "--contenders", "fleetven", "--profile", str(tmp_path / "profiles"))
+    row = data["rows"][0]
+    assert "error" not in row and row["event_answered"] == QUICK_N
+    for phase in ("steady", "event"):
+        profile = row[f"profile_{phase}"]
+        assert profile["samples"] > 0, phase
+        shares = profile["stages"]
+        assert abs(sum(v for k, v in shares.items() if k != "idle") - 1.0) < 1e-9, phase
+        assert shares["idle"] < 1.0, phase
+        svg = Path(profile["flamegraph"])
+        assert svg.parent == tmp_path / "profiles" and svg.suffix == ".svg"
+        assert "<rect" in svg.read_text(encoding="utf-8")
+        assert svg.with_suffix(".txt").stat().st_size > 0
+    assert "Profile: share of the client's busy samples by stage" in stdout
 
 
 def test_quick_run_against_openleadrs_vtn(tmp_path: Path) -> None:

@@ -460,12 +460,12 @@ def test_store_path_memory_and_default(tmp_path: Path) -> None:
 
 def test_every_declared_fleet_option_is_a_fleet_key(tmp_path: Path) -> None:
     """The [fleet] table takes exactly the options declared for it, each read by its declared kind."""
-    samples = {"duration": '"1m30s"', "duration0": '"PT0S"', "int": "7", "int+": "3"}
+    samples = {"duration": '"1m30s"', "duration0": '"PT0S"', "int": "7", "int+": "3", "bool": "false"}
     declared = [o for o in FLEET_OPTIONS if o.section == "fleet"]
     assert {o.name for o in declared} >= {"poll_interval", "request_timeout", "max_connections", "seed"}
     body = "".join(f"{o.config_key} = {samples[o.kind]}\n" for o in declared)
     config = load_config(write(tmp_path, GOOD_HEAD + "[fleet]\n" + body + GOOD_VENS))
-    expected = {"duration": 90.0, "duration0": 0.0, "int": 7, "int+": 3}
+    expected = {"duration": 90.0, "duration0": 0.0, "int": 7, "int+": 3, "bool": False}
     assert dict(config.options) == {o.name: expected[o.kind] for o in declared}
     for o in FLEET_OPTIONS:
         if o.section != "fleet":  # set from [vtn] or [tls], never from [fleet]

@@ -165,6 +165,8 @@ FLEET_OPTIONS: Final[tuple[FleetOption, ...]] = (
     # A load test's tick is finer than a fleet's usual 100 ms (see LoadTestConfig.timer_resolution).
     FleetOption(name="timer_resolution", kind="duration", default=0.01, help="the timer wheel's tick"),
     FleetOption(name="seed", kind="int", flag="--seed", help="random seed (poll phases, backoff jitter)"),
+    FleetOption(name="freeze_gc", kind="bool", default=True, flag="--no-freeze-gc",
+                help="leave Python's garbage collector alone (no gc.freeze() after each full collection)"),
 )
 
 _BY_NAME: Final[Mapping[str, FleetOption]] = MappingProxyType({o.name: o for o in FLEET_OPTIONS})

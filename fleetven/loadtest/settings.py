@@ -79,6 +79,8 @@ class LoadTestConfig:
     :param max_error_rate: fail (exit status 1) when failures / requests exceeds this (0.01 = 1 %).
     :param max_p99: fail when the p99 latency over all requests exceeds this many seconds.
     :param seed: the fleet's random seed (poll phases, backoff jitter).
+    :param freeze_gc: follow each full garbage collection with ``gc.freeze()`` (the fleet's
+        default; see :mod:`fleetven.fleet.heap`); ``--no-freeze-gc`` leaves the collector alone.
     :param name_prefix: VEN names are this plus a 5-digit number.
     """
 
@@ -105,6 +107,7 @@ class LoadTestConfig:
     max_error_rate: float | None = None
     max_p99: float | None = None
     seed: int | None = option("seed").default
+    freeze_gc: bool = option("freeze_gc").default
     name_prefix: str = "loadtest-"
 
     def __post_init__(self) -> None:
