@@ -35,6 +35,15 @@ class Node:
         self.other: Node | None = None
 
 
+class Probe:
+    """A VEN's own handler, weakly referable: alive as long as its VEN is."""
+
+    ven: object = None
+
+    def __call__(self, ven: object, event: object) -> str:
+        return "optIn"
+
+
 def cycle() -> weakref.ref[Node]:
     a, b = Node(), Node()
     a.other, b.other = b, a
@@ -105,3 +114,32 @@ async def test_the_last_fleet_to_stop_unfreezes(vtn: TestVTN) -> None:
         await second.stop()
     assert gc.get_freeze_count() == 0
     assert heap._after_collection not in gc.callbacks
+
+
+@pytest.mark.parametrize("how", ["remove_ven", "drop_ven"])
+async def test_a_ven_taken_out_of_a_running_fleet_is_freed_although_frozen(vtn: TestVTN, how: str) -> None:
+    """A VEN's state may hold reference cycles (here an application's site object that is its
+    handler and knows its VEN): once frozen, it would stay in memory after it left the fleet
+    until the fleet stopped. Taking a VEN out hands the frozen objects back to the collector,
+    and the next full collection frees it."""
+    fleet = fleet_of(vtn)
+    for i in range(2, 6):
+        fleet.add_ven(f"site-{i}")
+    probe = Probe()
+    probe.ven = fleet.vens["site-3"]  # a site object that knows its VEN: a reference cycle
+    probe.ven.add_handler("on_event", probe)
+    probe_ref = weakref.ref(probe)
+    del probe
+    async with fleet:
+        await vtn.wait_for(lambda: all(v.registered for v in fleet.vens.values()), timeout=10)
+        gc.collect()
+        await asyncio.sleep(0)
+        assert gc.get_freeze_count() > 0
+        if how == "remove_ven":
+            await fleet.remove_ven("site-3")
+        else:
+            fleet.drop_ven("site-3")
+        await asyncio.sleep(0.05)
+        gc.collect()
+        assert probe_ref() is None, "the VEN left the fleet: nothing may keep it (and its handler) in memory"
+        assert len(fleet.vens) == 4

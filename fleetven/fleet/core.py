@@ -137,8 +137,8 @@ class Fleet:
         garbage collector with :func:`gc.freeze`, so that the next ones do not walk the VENs'
         long-lived state again (at 100,000 VENs a quarter to a third of the fleet's CPU
         otherwise; see :mod:`fleetven.fleet.heap` for the one trade-off: a reference cycle among
-        frozen objects that becomes garbage is collected only once the fleet stops). ``False``
-        leaves the collector alone.
+        frozen objects that becomes garbage waits for the fleet to stop, or for a VEN to leave
+        it, to be collected). ``False`` leaves the collector alone.
     :raises ConfigurationError: a bad URL or a non-positive setting.
     :raises StoreError: the store's database cannot be opened.
     """
@@ -462,6 +462,8 @@ class Fleet:
         ven = self.vens.pop(name)
         self._states.pop(name, None)
         ven.stop()
+        if self._froze:
+            heap.thaw()  # the VEN may be frozen in a reference cycle: let the collector free it
         return ven
 
     async def remove_ven(self, name: str, *, cancel_registration: bool = False) -> Ven:
@@ -484,6 +486,8 @@ class Fleet:
             self._shared.store.forget_ven(name)  # its registration is over: nothing to resume
         if task is not None and task is not asyncio.current_task():
             await asyncio.gather(task, return_exceptions=True)
+        if self._froze:
+            heap.thaw()  # the VEN may be frozen in a reference cycle: let the collector free it
         return ven
 
     def _ssl_context(self, cert: str | None, key: str | None, passphrase: str | None) -> ssl.SSLContext | None:

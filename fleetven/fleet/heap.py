@@ -13,9 +13,12 @@ moves to the permanent generation, and the next full collections visit only what
 since. The collector's other work is untouched: young objects are collected as before, reference
 counting frees everything as before, and what is frozen is freed as soon as nothing refers to it.
 The one cost: a *reference cycle* among frozen objects that becomes garbage later is not
-collected while the fleet runs (it is once :func:`gc.unfreeze` runs, when the last such fleet
-stops). The fleet's own state forms no such cycles; an application that builds many long-lived
-cycles and drops them while a fleet runs can pass ``freeze_gc=False``.
+collected until :func:`gc.unfreeze` hands the frozen objects back. That happens when the last
+such fleet stops, and whenever a VEN leaves a running fleet (``remove_ven``, ``drop_ven``: a
+VEN's state may hold cycles, an application's site object that is its handler and knows its
+VEN for one), so that the next full collection frees it and the freeze after it starts afresh.
+An application that builds many long-lived cycles of its own and drops them while a fleet runs
+can pass ``freeze_gc=False``.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import gc
 import logging
 from typing import Any
 
-__all__ = ["acquire", "release", "freezes"]
+__all__ = ["acquire", "release", "thaw", "freezes"]
 
 logger = logging.getLogger("fleetven.fleet")
 
@@ -76,6 +79,14 @@ def acquire(loop: asyncio.AbstractEventLoop) -> None:
     _loop = loop
     if _users == 1:
         gc.callbacks.append(_after_collection)
+
+
+def thaw() -> None:
+    """Something long-lived was let go (a VEN left a running fleet): hand the frozen objects back
+    to the collector (:func:`gc.unfreeze`, O(1)), so that the next full collection frees what is
+    garbage among them; the freeze that follows it keeps the rest out of the next ones again."""
+    if _users:
+        gc.unfreeze()
 
 
 def release() -> None:
