@@ -343,6 +343,7 @@ class Ven(VenMachine):
         "_guard",
         "_watch",
         "_call",
+        "_poll_timer",
     )
 
     def __init__(
@@ -382,6 +383,9 @@ class Ven(VenMachine):
         self._guard: ReplayGuard | None = None  # this VEN's nonces, made at the first verified message
         self._watch: tuple[float, float] | None = None  # (due, sent) of an observed fast-path poll in flight
         self._call: Call | None = None  # the poll in flight on the fast path (no task then)
+        # The poll timer's callback, bound once: a VEN arms it every poll, and a bound method made
+        # each time would be one more object per poll for the garbage collector to promote.
+        self._poll_timer: Callable[[], None] = self._on_poll_timer
 
     def __repr__(self) -> str:
         return f"<Ven {self.name!r} ven_id={self.ven_id!r} state={self._state}>"
@@ -730,7 +734,7 @@ class Ven(VenMachine):
             return
         self._failures = 0
         if self.live:
-            self._arm(0.0, self._on_poll_timer)
+            self._arm(0.0, self._poll_timer)
 
     def stop(self) -> None:
         """Stop every timer and the running step (called by the fleet); the VEN can be started again."""
@@ -806,7 +810,7 @@ class Ven(VenMachine):
         step = nxt.step
         if step is POLL:
             if self._state not in _NOT_LIVE:
-                self._arm(nxt.delay, self._on_poll_timer)
+                self._arm(nxt.delay, self._poll_timer)
             return
         if step is LOST:
             self._save_registration(complete=False)
@@ -885,7 +889,7 @@ class Ven(VenMachine):
             # The most common answer of all: the same "nothing for you" as last time (see _read_answer),
             # with no failures to reset (see _poll_done): the next poll a period from now.
             self._refused_polls = 0
-            self._arm(self.poll_freq, self._on_poll_timer)
+            self._arm(self.poll_freq, self._poll_timer)
             return
         try:
             reply = self._read_answer(data, transport.max_size)
@@ -1037,7 +1041,7 @@ class Ven(VenMachine):
             if not self.live:  # stopped or cancelled from a handler during the last step
                 return
             self.state = "registered"
-            self._arm(self._shared.rng.uniform(0.0, self.poll_freq), self._on_poll_timer)
+            self._arm(self._shared.rng.uniform(0.0, self.poll_freq), self._poll_timer)
 
     def _wheel(self) -> TimerWheel:
         wheel = self._shared.wheel
@@ -1158,7 +1162,7 @@ class Ven(VenMachine):
         then(delay)
 
     def _poll_later(self, delay: float) -> None:
-        self._arm(delay, self._on_poll_timer)
+        self._arm(delay, self._poll_timer)
 
     def _resume_later(self, delay: float) -> None:
         self._arm(delay, self._on_resume_timer)
@@ -1283,7 +1287,7 @@ class Ven(VenMachine):
         what the VEN does instead)."""
         try:
             result = fn(self, *args)
-            if inspect.isawaitable(result):  # (a plain function cannot be interrupted: only these are timed)
+            if type(result) is not str and inspect.isawaitable(result):  # (a plain function cannot be interrupted: only these are timed)
                 async with asyncio.timeout(self._shared.handler_timeout):
                     result = await result
         except TimeoutError:
