@@ -12,7 +12,7 @@ that run only), pinned to core 0 and running on uvloop. It starts the VTN, a
 client, not the VTN, is what is measured), which sends its URL back over a
 pipe and then obeys commands on it (``counts``, ``issue``: queue an event for
 every registered VEN, ``answers``, ``stop``). The VTN asks for a poll every
-10 s; messages are unsigned. With ``--vtn openleadr`` the child serves
+10 s (``--poll``); messages are unsigned. With ``--vtn openleadr`` the child serves
 OpenLEADR's own VTN (:class:`fleetven.testing.openleadr.OpenLEADRVTN`) for
 realism instead, default size 1,000 only; what it cannot tell is said in the
 output (see :func:`_vtn_serve_openleadr`). Contenders:
@@ -41,7 +41,8 @@ Phases of a run, and what is measured:
    the idle baseline, divided by the polls the VTN counted in the same slice;
 4. *event*: the VTN queues one event (``responseRequired`` always) for every
    registered VEN at once; the time from then to each VEN's ``oadrCreatedEvent``
-   reaching the VTN, how many within 12 s, and how many before the cap.
+   reaching the VTN, how many within one poll period plus 2 s (12 s at the default
+   10 s poll), and how many before the cap (the poll period plus 6 s).
 
 In each of phases 2-4 the client's CPU share (CPU seconds per wall second) is
 reported beside the VTN process's (read from ``/proc/<pid>/stat``), so that a
@@ -95,7 +96,8 @@ VTN_LABELS = {
     "openleadr": "OpenLEADR's VTN (fleetven.testing.openleadr.OpenLEADRVTN)",
 }
 EVENT_ID = "bench-event-1"
-ANSWER_TARGET_S = 12.0
+#: Every answer to the event is due within one poll period plus this (issue 17: 12 s at a 10 s poll).
+ANSWER_SLACK_S = 2.0
 POLL_S = 10.0
 
 #: Targets from issue 3 (N = 10,000, polling every 10 s, unsigned).
@@ -659,16 +661,6 @@ class _OpenLEADRContender:
         await asyncio.gather(*(stop_one(c) for c in self.clients), return_exceptions=True)
 
 
-async def _wait(predicate: Callable[[], bool], timeout: float, step: float = 0.1) -> bool:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() >= deadline:
-            return False
-        await asyncio.sleep(step)
-    return True
-
-
 def _start_profile(p: dict[str, Any], phase: str, n: int, contender: str,
                    seconds: float) -> asyncio.Future[dict[str, Any] | None] | None:
     """With ``--profile DIR``: sample this process with py-spy for ``seconds`` (in a thread, the
@@ -739,9 +731,19 @@ async def run_worker(contender: str, n: int, p: dict[str, Any]) -> dict[str, Any
         row["construct_s"] = time.perf_counter() - t_build
         t0, vtn_cpu0, cpu0 = time.perf_counter(), vtn.cpu_s(), _cpu_s()
         await client.start()
-        all_in = await _wait(
-            lambda: client.registered() >= n or client.registered() + client.gave_up() >= n, p["register_cap"]
-        )
+
+        async def all_registered() -> bool:
+            # Scanning every VEN costs the client ~50 ns a VEN (5 % of its core at 100,000 VENs and
+            # 10 scans a second): scan only once the VTN has made n registrations (a pipe round trip).
+            if gated and (await vtn.ask("counts"))["registrations"] < n:
+                return False
+            return client.registered() >= n or client.registered() + client.gave_up() >= n
+
+        gated = contender.startswith("fleetven")  # an OpenLEADR client may give up: no VTN count then
+        all_in = False
+        deadline = time.perf_counter() + p["register_cap"]
+        while not (all_in := await all_registered()) and time.perf_counter() < deadline:
+            await asyncio.sleep(0.1)
         reached = client.registered()
         row["register_s"] = time.perf_counter() - t0 if reached >= n else None
         row["register_phase_s"] = time.perf_counter() - t0
@@ -802,7 +804,8 @@ async def run_worker(contender: str, n: int, p: dict[str, Any]) -> dict[str, Any
         gc_clock.phase = "event"
         issued = (await vtn.ask("issue"))["issued"]
         t_issue, vtn_cpu0, cpu0 = time.perf_counter(), vtn.cpu_s(), _cpu_s()
-        profiling = _start_profile(p, "event", n, contender, min(p["event_cap"], ANSWER_TARGET_S))
+        target_s = p["poll"] + ANSWER_SLACK_S
+        profiling = _start_profile(p, "event", n, contender, min(p["event_cap"], target_s))
 
         async def all_answered() -> bool:
             return bool((await vtn.ask("answers", False))["answered"] >= issued)
@@ -818,7 +821,8 @@ async def run_worker(contender: str, n: int, p: dict[str, Any]) -> dict[str, Any
         lat: list[float] = final["latencies"]
         row["event_issued"] = issued
         row["event_answered"] = len(lat)
-        row["event_within_12s"] = sum(1 for x in lat if x <= ANSWER_TARGET_S)
+        row["event_target_s"] = target_s
+        row["event_within_target"] = sum(1 for x in lat if x <= target_s)
         row["event_all_s"] = lat[-1] if lat and len(lat) >= issued else None
         row["event_median_s"] = statistics.median(lat) if lat else None
         row["event_p99_s"] = _pct(lat, 0.99)
@@ -867,7 +871,7 @@ def worker_entry(contender: str, n: int, params_json: str, out_path: str) -> Non
 # ------------------------------------------------------------------ the orchestrator
 
 
-def _params(quick: bool, contender: str, n: int, vtn: str = "testvtn") -> dict[str, Any]:
+def _params(quick: bool, contender: str, n: int, vtn: str = "testvtn", poll: float = POLL_S) -> dict[str, Any]:
     if quick:
         return {
             "vtn": vtn,
@@ -883,19 +887,21 @@ def _params(quick: bool, contender: str, n: int, vtn: str = "testvtn") -> dict[s
     heavy = contender == "openleadr" and n > 2000
     return {
         "vtn": vtn,
-        "poll": POLL_S,
+        "poll": poll,
         "idle": 2.0,
-        "register_cap": 40.0 if heavy else 60.0,
+        # issue 17: a million VENs (at a 60 s poll) registered from empty within 5 minutes
+        "register_cap": 40.0 if heavy else (60.0 if n <= 200_000 else 330.0),
         "settle": 8.0,
         "slices": 5,
         "slice": 5.0,
-        "event_cap": 20.0 if heavy else 16.0,
+        "event_cap": 20.0 if heavy else poll + 6.0,
         "stop_cap": 30.0,
     }
 
 
-def _run_one(contender: str, n: int, quick: bool, vtn: str = "testvtn", profile: str | None = None) -> dict[str, Any]:
-    params = _params(quick, contender, n, vtn)
+def _run_one(contender: str, n: int, quick: bool, vtn: str = "testvtn", profile: str | None = None,
+             poll: float = POLL_S) -> dict[str, Any]:
+    params = _params(quick, contender, n, vtn, poll)
     if profile:
         params["profile"] = str(Path(profile).resolve())
     with tempfile.TemporaryDirectory() as tmp:
@@ -961,7 +967,7 @@ METRICS: list[tuple[str, str, Callable[[dict[str, Any]], float | None], str]] = 
     ("time until all registered (s)", "register_s", lambda r: r.get("register_s"), ".2f"),
     ("gave up registering for good", "gave_up", lambda r: r.get("gave_up"), "d"),
     ("event answers received", "event_answered", lambda r: r.get("event_answered"), "d"),
-    ("event answers within 12 s", "event_within_12s", lambda r: r.get("event_within_12s"), "d"),
+    ("event answers within poll + 2 s", "event_within_target", lambda r: r.get("event_within_target"), "d"),
     ("event answer latency median (s)", "event_median_s", lambda r: r.get("event_median_s"), ".2f"),
     ("time until every answer (s)", "event_all_s", lambda r: r.get("event_all_s"), ".2f"),
     ("loop lag p99 (ms)", "lag_p99", lambda r: (r.get("lag") or {}).get("p99_ms"), ".1f"),
@@ -1056,9 +1062,9 @@ def judge(row: dict[str, Any]) -> list[dict[str, Any]]:
         ),
         check(
             "every VEN's answer",
-            f"{row.get('event_within_12s')}/{row.get('event_issued')} within 12 s",
-            bool(row.get("event_issued")) and row.get("event_within_12s") == row.get("event_issued") == n,
-            f"all {n:,} within {ANSWER_TARGET_S:.0f} s",
+            f"{row.get('event_within_target')}/{row.get('event_issued')} within {row.get('event_target_s'):.0f} s",
+            bool(row.get("event_issued")) and row.get("event_within_target") == row.get("event_issued") == n,
+            f"all {n:,} within {row.get('event_target_s'):.0f} s",
         ),
         check(
             "loop lag p99",
@@ -1123,10 +1129,13 @@ def main(argv: list[str] | None = None) -> int:
         "(slower, ~1-2 ms per request: default size 1000 only)",
     )
     parser.add_argument("--json", metavar="PATH", help="write the results as JSON to PATH")
+    parser.add_argument("--poll", type=float, default=POLL_S, metavar="SECONDS",
+                        help="the poll period the VTN asks for (default 10; issue 17 runs a million VENs at 60): "
+                        "the event is due within it plus 2 s, and the fan-out is capped at it plus 6 s")
     parser.add_argument(
         "--profile",
         metavar="DIR",
-        help="sample each client with py-spy (--native) over the steady window and the first 12 s of the "
+        help="sample each client with py-spy (--native) over the steady window and the first poll + 2 s of the "
         "fan-out; write collapsed stacks and flame graphs (SVG) to DIR and print each phase's split by "
         "stage (the sampling pauses the client 100 times a second: its CPU figures are then a little high)",
     )
@@ -1157,7 +1166,7 @@ def main(argv: list[str] | None = None) -> int:
     print("Fleet benchmark (bench/bench_fleet.py)")
     for key, value in info.items():
         print(f"  {key}: {value}")
-    poll_s = 2.0 if args.quick else POLL_S
+    poll_s = 2.0 if args.quick else args.poll
     print(
         f"  VTN: {VTN_LABELS[args.vtn]} on core 1, poll every {poll_s:.0f} s; clients on core 0, uvloop; "
         f"{'fleetven-signed signs, others ' if 'fleetven-signed' in contenders else ''}unsigned; "
@@ -1170,7 +1179,7 @@ def main(argv: list[str] | None = None) -> int:
     for n in sizes:
         for contender in contenders:
             print(f"  running {contender} N={n:,} ...", flush=True)
-            row = _run_one(contender, n, args.quick, args.vtn, args.profile)
+            row = _run_one(contender, n, args.quick, args.vtn, args.profile, args.poll)
             if "error" in row:
                 print(f"    ERROR: {row['error']}", flush=True)
             else:
@@ -1215,8 +1224,8 @@ def main(argv: list[str] | None = None) -> int:
         for srow in signed:
             print(
                 f"  signed N={srow['n']:,}: {srow.get('registered')} registered, {srow.get('event_answered')}"
-                f" answered ({srow.get('event_within_12s')} within 12 s; the VTN verifies every signature on one"
-                f" core), {srow.get('vtn_errors')} VTN errors"
+                f" answered ({srow.get('event_within_target')} within {srow.get('event_target_s'):.0f} s;"
+                f" the VTN verifies every signature on one core), {srow.get('vtn_errors')} VTN errors"
             )
         print("Targets (issue 4), signed against unsigned fleetven:")
         print(
