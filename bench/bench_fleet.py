@@ -815,6 +815,7 @@ async def run_worker(contender: str, n: int, p: dict[str, Any]) -> dict[str, Any
         event_wall = time.perf_counter() - t_issue
         if profiling is not None:
             row["profile_event"] = await profiling
+        row["event_phase_s"] = event_wall
         row["event_cpu_share"] = (_cpu_s() - cpu0) / event_wall
         row["event_vtn_cpu_share"] = (vtn.cpu_s() - vtn_cpu0) / event_wall
         final = await vtn.ask("answers", True)

@@ -65,3 +65,33 @@ def test_the_flame_graph_has_a_frame_per_call_path_wide_as_its_samples(tmp_path:
     assert width["main (a.py:1)"] == 400
     assert width["parse_message (fleetven/messages/parse.py:2)"] == 300
     assert float(frames["main (a.py:1)"].get("y")) > float(frames["post (fleetven/http/transport.py:3)"].get("y"))
+
+
+def test_growth_plots_draw_a_point_per_size_and_mark_a_capped_phase(tmp_path: Path) -> None:
+    import json
+    import subprocess
+
+    def row(n: int, **figures: float | None) -> dict[str, object]:
+        base = {"contender": "fleetven", "n": n, "cpu_per_poll_us": 20.0, "rss_per_ven_kb": 1.2, "registered": n,
+                "register_s": n / 5000, "register_phase_s": n / 5000, "register_cpu_share": 0.9,
+                "event_all_s": 11.0, "event_cap_s": 16.0, "event_phase_s": 11.0, "event_cpu_share": 0.5,
+                "event_answered": n}
+        base.update(figures)
+        return base
+
+    results = tmp_path / "fleet.json"
+    results.write_text(json.dumps({"poll_s": 10, "rows": [row(1000), row(100_000, event_all_s=None),
+                                                           {"contender": "openleadr", "n": 1000}]}))
+    out = tmp_path / "growth"
+    proc = subprocess.run([sys.executable, str(Path(_profile.__file__).with_name("plot_growth.py")), str(results),
+                           "--out", str(out), "--json", str(tmp_path / "points.json")],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    points = json.loads((tmp_path / "points.json").read_text())["plots"]
+    assert points["fan-out"]["points"] == [[1000, 11.0, False], [100_000, 16.0, True]], "capped: drawn at the cap"
+    assert points["registration"]["growth"] == 100.0
+    assert points["cpu-per-registration"]["points"][0][1] == 180.0  # 0.9 * 0.2 s / 1000 VENs, in µs
+    assert points["cpu-per-answer"]["points"][1][1] == 55.0  # 0.5 * 11 s / 100,000 answers, in µs
+    tree = ElementTree.parse(out / "fan-out.svg")
+    circles = list(tree.iterfind(".//{http://www.w3.org/2000/svg}circle"))
+    assert [c.get("fill") for c in circles] == ["#3366cc", "white"]
