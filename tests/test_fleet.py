@@ -218,6 +218,20 @@ async def test_registrations_bounded_by_max_registering(vtn: TestVTN) -> None:
         assert vtn.errors == []
 
 
+async def test_vens_polling_at_one_period_share_one_float() -> None:
+    """Memory: the poll period the VTN names is kept once for every VEN that adopted it (24 bytes a
+    VEN otherwise), and it is the period they poll at."""
+    async with TestVTN(poll_freq=timedelta(seconds=7)) as server:
+        fleet = make_fleet(server)
+        for i in range(3):
+            fleet.add_ven(f"site-{i:04d}")
+        async with fleet:
+            await server.wait_for(lambda: registered(fleet), timeout=DEADLINE)
+            periods = [ven.poll_freq for ven in fleet.vens.values()]
+    assert periods == [7.0] * 3
+    assert periods[0] is periods[1] is periods[2]
+
+
 async def test_removed_ven_leaves_the_registration_queue(vtn: TestVTN) -> None:
     vtn.registration_policy = lambda msg: 460  # nobody gets in until site-0002 is gone
     fleet = make_fleet(vtn, max_registering=1)

@@ -1287,7 +1287,8 @@ class Ven(VenMachine):
         what the VEN does instead)."""
         try:
             result = fn(self, *args)
-            if type(result) is not str and inspect.isawaitable(result):  # (a plain function cannot be interrupted: only these are timed)
+            # a plain function cannot be interrupted: only an awaitable is timed (a str answer is none)
+            if type(result) is not str and inspect.isawaitable(result):
                 async with asyncio.timeout(self._shared.handler_timeout):
                     result = await result
         except TimeoutError:

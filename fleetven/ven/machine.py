@@ -266,7 +266,7 @@ class VenMachine:
             if reg.get("registration_id"):
                 record.registration_id = reg["registration_id"]
                 record.vtn_id = reg.get("vtn_id")
-                record.poll_freq = float(reg.get("poll_freq") or default_poll)
+                record.poll_freq = regn.shared_period(float(reg.get("poll_freq") or default_poll))
                 record.complete = bool(reg.get("complete"))
             if reg.get("cancelled"):
                 record.state = "cancelled"
