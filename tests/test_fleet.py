@@ -232,6 +232,35 @@ async def test_vens_polling_at_one_period_share_one_float() -> None:
     assert periods[0] is periods[1] is periods[2]
 
 
+async def test_a_large_fleet_starts_in_batches_letting_the_loop_run(vtn: TestVTN,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fleet.start lets the loop run between batches of VENs (a million VENs take seconds to
+    start), and a VEN removed or added meanwhile is neither started twice nor missed."""
+    import fleetven.fleet.core as core
+
+    monkeypatch.setattr(core, "_START_BATCH", 10)
+    fleet = make_fleet(vtn)
+    for i in range(50):
+        fleet.add_ven(f"site-{i:04d}")
+    seen: list[int] = []
+
+    def during_start() -> None:
+        seen.append(sum(1 for v in fleet.vens.values() if v.state != "new"))
+        if len(seen) == 1:
+            fleet.drop_ven("site-0049")  # not started yet: must not be
+            fleet.add_ven("late-0001")  # the fleet runs: starts at once
+
+    loop = asyncio.get_running_loop()
+    loop.call_soon(during_start)
+    async with fleet:
+        assert seen and 0 < seen[0] < 50, "the loop ran while the fleet was starting"
+        assert "site-0049" not in fleet.vens and "late-0001" in fleet.vens
+        await vtn.wait_for(lambda: registered(fleet), timeout=DEADLINE)
+        assert len(fleet.vens) == 50
+    names = [msg.ven_name for _, msg in vtn.registrations]
+    assert sorted(names) == sorted(fleet.vens), "each VEN registered once, the dropped one never"
+
+
 async def test_removed_ven_leaves_the_registration_queue(vtn: TestVTN) -> None:
     vtn.registration_policy = lambda msg: 460  # nobody gets in until site-0002 is gone
     fleet = make_fleet(vtn, max_registering=1)
@@ -305,6 +334,38 @@ async def test_registration_retried_after_garbage_and_dropped_connection(vtn: Te
         vtn.faults = Faults(drop=True, count=2)
         await vtn.wait_for(lambda: ven.state == "registered", timeout=DEADLINE)
         assert len(vtn.faulted) == 4
+
+
+async def test_a_fleet_wide_failure_logs_a_bounded_number_of_warnings(
+    vtn: TestVTN, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every VEN's poll fails at once (the VTN answers 503): the first failures are warnings, up
+    to the fleet's budget per window; the others are logged at DEBUG and counted in one warning
+    when the window ends, so that a million VENs failing together are not a million warnings."""
+    import fleetven.fleet.driver as driver
+
+    monkeypatch.setattr(driver, "FAILURE_WARNINGS", 5)
+    monkeypatch.setattr(driver, "FAILURE_WINDOW_S", 0.6)
+    fleet = make_fleet(vtn, backoff_base=5.0, backoff_cap=5.0)  # one failure per VEN in the window
+    for i in range(30):
+        fleet.add_ven(f"site-{i:04d}")
+    async with fleet:
+        await start_registered(vtn, fleet)
+        caplog.clear()
+        caplog.set_level(logging.DEBUG, logger="fleetven.ven")
+        vtn.faults = Faults(status=503, count=10_000)
+        await vtn.wait_for(lambda: sum(1 for r in caplog.records if "poll failed" in r.getMessage()) >= 30,
+                           timeout=DEADLINE)
+        failed = [r for r in caplog.records if "poll failed" in r.getMessage()]
+        assert [r.levelno for r in failed].count(logging.WARNING) == 5
+        assert len({r.getMessage().split(":")[0] for r in failed}) == len(failed), "one first failure a VEN"
+        await vtn.wait_for(lambda: any("were logged at DEBUG only" in r.getMessage() for r in caplog.records),
+                           timeout=DEADLINE)
+        summary = next(r for r in caplog.records if "were logged at DEBUG only" in r.getMessage())
+        assert summary.levelno == logging.WARNING
+        quiet = int(summary.getMessage().split()[0])
+        assert quiet == len([r for r in failed if r.levelno == logging.DEBUG and r.created < summary.created])
+        vtn.faults = Faults()
 
 
 async def test_reregistration_requested(vtn: TestVTN) -> None:

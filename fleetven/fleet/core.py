@@ -67,6 +67,10 @@ def _seconds(value: float | timedelta, name: str) -> float:
     return parse_seconds(value, name=f"Fleet {name}", zero=False)
 
 
+#: VENs started between two turns of the event loop in :meth:`Fleet.start`.
+_START_BATCH = 4096
+
+
 class Fleet:
     """Many OpenADR 2.0b VENs against one VTN, on one event loop.
 
@@ -500,7 +504,9 @@ class Fleet:
     # -------------------------------------------------------------- running
 
     async def start(self, *, slots: Sequence[int] | None = None) -> None:
-        """Start every VEN (registration first); returns at once. Idempotent while running.
+        """Start every VEN (registration first); returns once each has its first step armed,
+        letting the loop run every few thousand VENs (a large fleet starts without stalling
+        what already runs). Idempotent while running.
 
         :param slots: with a store shared by several workers (:class:`~fleetven.store.postgres.PostgresStore`),
             the slots whose VENs' state to load now: by default every slot the store holds a lease
@@ -535,12 +541,21 @@ class Fleet:
         if self.freeze_gc:
             heap.acquire(asyncio.get_running_loop())
             self._froze = True
+        self._states.update(states)  # each VEN takes its own as it starts (also one added meanwhile)
         resumed = 0
-        for name, ven in self.vens.items():
-            ven.restore(states.pop(name, None))
+        started = 0
+        for name, ven in list(self.vens.items()):
+            if self.vens.get(name) is not ven:
+                continue  # removed while the loop ran
+            ven.restore(self._states.pop(name, None))
             resumed += ven.registered
             ven.start()
-        self._states.update(states)  # VENs added later while running take theirs then
+            started += 1
+            if started % _START_BATCH == 0:
+                # a million VENs take seconds to start: let the loop run (polls, answers) meanwhile
+                await asyncio.sleep(0)
+                if not self._running:
+                    return
         logger.info("fleet started: %d VENs against %s", len(self.vens), self.vtn_url)
         if resumed:
             logger.info("%d VENs resume the registration kept in %r", resumed, shared.store)

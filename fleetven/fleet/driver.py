@@ -106,6 +106,11 @@ HANDLER_NAMES: Final = frozenset(("on_event", "on_update_event", "on_event_statu
 #: Failures a protocol step recovers from by retrying later.
 _RETRYABLE: Final = (TransportError, MessageError, ProtocolError)
 
+#: At most this many VEN failures (the first of each VEN's run of them) are logged at WARNING in a
+#: window of FAILURE_WINDOW_S seconds, fleet-wide; the others at DEBUG, counted in one warning.
+FAILURE_WARNINGS: Final = 20
+FAILURE_WINDOW_S: Final = 10.0
+
 #: The states in which a VEN takes no step.
 _NOT_LIVE: Final = frozenset(("stopped", "cancelled", "new"))
 
@@ -162,6 +167,7 @@ class Shared:
         "_poll_templates",
         "_ids",
         "_warned",
+        "_burst",
     )
 
     transport: Transport | None
@@ -210,6 +216,8 @@ class Shared:
         self._poll_templates: tuple[bytes, bytes, bytes, bytes] | None = None
         self._ids = itertools.count(1)
         self._warned: set[str] = set()
+        # [end of the current window (loop time), warnings logged in it, failures logged at DEBUG instead]
+        self._burst: list[float] = [0.0, 0, 0]
 
     def backoff(self, attempt: int) -> float:
         """Delay before retry number ``attempt`` (0 first): uniform in ``[0, min(cap, base * 2**attempt)]``."""
@@ -303,6 +311,33 @@ class Shared:
                          "system's CAs without one) and, with check_hostname, must name the VTN's host "
                          "(logged once; later refusals at DEBUG)", ven, cause.verify_message or cause)
         return True
+
+    def failure_warning_allowed(self) -> bool:
+        """Whether a VEN's failure (the first of a run of them) may be logged at WARNING now: at most
+        :data:`FAILURE_WARNINGS` a :data:`FAILURE_WINDOW_S` fleet-wide. When a whole fleet fails at
+        once (the VTN went away, the fleet cannot keep up) a warning per VEN would be a million
+        lines: the rest of the window's are logged at DEBUG, and one warning at its end counts them."""
+        burst = self._burst
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if now >= burst[0]:
+            burst[0], burst[1], burst[2] = now + FAILURE_WINDOW_S, 0, 0
+        if burst[1] < FAILURE_WARNINGS:
+            burst[1] += 1
+            return True
+        if not burst[2]:
+            loop.call_at(burst[0], self._count_quiet_failures, burst[0])
+        burst[2] += 1
+        return False
+
+    def _count_quiet_failures(self, window_end: float) -> None:
+        burst = self._burst
+        quiet = burst[2]
+        if quiet and burst[0] == window_end:
+            burst[2] = 0
+            logger.warning("%d more VEN failures in the last %.0f s were logged at DEBUG only (the fleet logs at "
+                           "most %d a %.0f s at WARNING)", quiet, FAILURE_WINDOW_S, FAILURE_WARNINGS,
+                           FAILURE_WINDOW_S)
 
     def warn_once(self, key: str, text: str, *args: Any) -> None:
         """Log a warning the first time ``key`` is seen in this fleet."""
@@ -1156,7 +1191,9 @@ class Ven(VenMachine):
             return
         delay = self._shared.backoff(self._failures)
         self._failures += 1
-        if text:
+        if level == logging.WARNING and not self._shared.failure_warning_allowed():
+            level = logging.DEBUG
+        if text and logger.isEnabledFor(level):
             logger.log(level, text, {"ven": self.name, "n": self._failures, "exc": exc, "delay": delay},
                        exc_info=exc if trace else None)
         then(delay)
