@@ -497,13 +497,22 @@ def _fill(states: dict[str, VenState], table: str, ven: str, key: str, data: Any
         state.last_seq = int(decode(data))
 
 
+#: The tables of one row per VEN: a :class:`MemoryStore` keys them by the VEN's name alone.
+_ONE_ROW: Final = frozenset(("vens", "outbox", "seqs"))
+
+
 class MemoryStore(Store):
-    """A store in memory, with the same behaviour as :class:`SQLiteStore`; nothing survives the process."""
+    """A store in memory, with the same behaviour as :class:`SQLiteStore`; nothing survives the process.
+
+    Rows are kept by VEN (a table of one row per VEN by the VEN's name alone, the others in a
+    dict per VEN that has any), so that a VEN costs one dict entry per table it has a row in, and
+    forgetting a VEN is a lookup, not a scan of every row (a million VENs on one store).
+    """
 
     def __init__(self) -> None:
         super().__init__()
-        self._tables: dict[str, dict[tuple[str, str], Any]] = {t: {} for t in _KEYED}
-        self._samples: dict[tuple[str, str], dict[tuple[int, str], Any]] = {}
+        self._tables: dict[str, dict[str, Any]] = {t: {} for t in _KEYED}
+        self._samples: dict[str, dict[str, dict[tuple[int, str], Any]]] = {}
 
     def __repr__(self) -> str:
         return "<MemoryStore>"
@@ -511,45 +520,70 @@ class MemoryStore(Store):
     def _commit(self, ranges: list[tuple[str, str, str | None]], queue: dict[_Key, Any]) -> None:
         for table, ven, request_id in ranges:
             if table == "samples":
-                for k in [k for k in self._samples if k[0] == ven and (request_id is None or k[1] == request_id)]:
-                    del self._samples[k]
+                requests = self._samples.get(ven)
+                if requests is not None:
+                    if request_id is None:
+                        requests.clear()
+                    else:
+                        requests.pop(request_id, None)
+                    if not requests:
+                        del self._samples[ven]
             else:
-                rows = self._tables[table]
-                for k in [k for k in rows if k[0] == ven]:
-                    del rows[k]
+                self._tables[table].pop(ven, None)
         for key, value in queue.items():
-            if key[0] == "samples":
+            table = key[0]
+            if table == "samples":
                 _, ven, request_id, micros, r_id = key
-                bucket = self._samples.get((ven, request_id))
+                requests = self._samples.get(ven)
+                bucket = requests.get(request_id) if requests is not None else None
                 if value is None:
                     if bucket is not None:
                         bucket.pop((micros, r_id), None)
                         if not bucket:
-                            del self._samples[(ven, request_id)]
+                            del requests[request_id]  # type: ignore[union-attr]
+                            if not requests:
+                                del self._samples[ven]
                 else:
+                    if requests is None:
+                        requests = self._samples[ven] = {}
                     if bucket is None:
-                        bucket = self._samples[(ven, request_id)] = {}
+                        bucket = requests[request_id] = {}
                     bucket[(micros, r_id)] = value
-            else:
-                rows = self._tables[key[0]]
+                continue
+            rows = self._tables[table]
+            ven, sub = key[1], key[2]
+            if table in _ONE_ROW:
                 if value is None:
-                    rows.pop((key[1], key[2]), None)
+                    rows.pop(ven, None)
                 else:
-                    rows[(key[1], key[2])] = value
+                    rows[ven] = value
+            elif value is None:
+                per = rows.get(ven)
+                if per is not None:
+                    per.pop(sub, None)
+                    if not per:
+                        del rows[ven]
+            else:
+                per = rows.get(ven)
+                if per is None:
+                    per = rows[ven] = {}
+                per[sub] = value
 
     def _load(self) -> dict[str, VenState]:
         states: dict[str, VenState] = {}
         for table, rows in self._tables.items():
-            for (ven, key), value in rows.items():
-                if table == "requests":
-                    _fill(states, table, ven, key, value[0], value[1])
-                else:
-                    _fill(states, table, ven, key, value)
-        for (ven, request_id), bucket in self._samples.items():
-            _state(states, ven).samples[request_id] = [
-                Sample(r_id, _from_micros(micros), _value_in(value), seq)
-                for (micros, r_id), (value, seq) in sorted(bucket.items())
-            ]
+            for ven, held in rows.items():
+                for key, value in ((("", held),) if table in _ONE_ROW else held.items()):
+                    if table == "requests":
+                        _fill(states, table, ven, key, value[0], value[1])
+                    else:
+                        _fill(states, table, ven, key, value)
+        for ven, requests in self._samples.items():
+            for request_id, bucket in requests.items():
+                _state(states, ven).samples[request_id] = [
+                    Sample(r_id, _from_micros(micros), _value_in(value), seq)
+                    for (micros, r_id), (value, seq) in sorted(bucket.items())
+                ]
         return states
 
 

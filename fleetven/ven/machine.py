@@ -35,8 +35,9 @@ from __future__ import annotations
 import logging
 import random
 import sys
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Mapping
 from datetime import datetime
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, Protocol
 
 from fleetven.exceptions import ProtocolError
@@ -71,6 +72,9 @@ REGISTER: Final = "register"
 LOST: Final = "lost"
 
 _NO_IDS: Final[frozenset[str]] = frozenset()
+
+#: The book of a VEN that knows no event (read-only: shared by every such VEN).
+NO_EVENTS: Final[Mapping[str, ev.EventRecord]] = MappingProxyType({})
 
 
 class Context(Protocol):
@@ -193,7 +197,9 @@ class VenMachine:
         self.vtn_id: str | None = None
         self.poll_freq = poll_freq
         self._state = "new"
-        self.book: dict[str, ev.EventRecord] = {}
+        # The events it knows; most VENs of a fleet know none most of the time, and share one
+        # read-only empty book (64 bytes a VEN) until the first oadrDistributeEvent brings one.
+        self.book: Mapping[str, ev.EventRecord] = NO_EVENTS
         self.created_opts: dict[str, m.CreateOpt] | None = None
         self.outbox: m.CreatedEvent | None = None
         self.complete = False
@@ -248,7 +254,7 @@ class VenMachine:
         self.registration_id = record.registration_id
         self.vtn_id = sys.intern(record.vtn_id) if record.vtn_id is not None else None
         self.poll_freq = record.poll_freq
-        self.book = dict(record.book)
+        self.book = dict(record.book) if record.book else NO_EVENTS
         self.created_opts = dict(record.opts) if record.opts else None
         self.outbox = record.outbox
         self.complete = record.complete
@@ -279,12 +285,13 @@ class VenMachine:
         self.load(record)
 
     def registration_row(self, *, signed: bool) -> dict[str, Any]:
-        """The registration as the store keeps it."""
+        """The registration as the store keeps it. Of the options registered with only
+        ``xml_signature`` is kept: the others (profile 2.0b, simpleHttp, pull, not report-only)
+        are the same for every fleetven VEN, and a row is kept per VEN (a million of them)."""
         return {
             "ven_id": self.ven_id, "registration_id": self.registration_id, "vtn_id": self.vtn_id,
             "poll_freq": self.poll_freq, "complete": self.complete, "cancelled": self._state == "cancelled",
-            "options": {"profile_name": "2.0b", "transport_name": "simpleHttp", "http_pull_model": True,
-                        "report_only": False, "xml_signature": signed},
+            "xml_signature": signed,
         }
 
     # ---------------------------------------------------------- targets
@@ -471,7 +478,10 @@ class VenMachine:
             if refusal is not None:
                 yield Send(refusal, EI_EVENT)
             return None
-        changes, asked, implied = decide.plan(self.book, msg, identity=self.identity(), rng=ctx.rng)
+        book = self.book if isinstance(self.book, dict) else {}  # NO_EVENTS: a fresh book
+        changes, asked, implied = decide.plan(book, msg, identity=self.identity(), rng=ctx.rng)
+        if book:
+            self.book = book
         tell = decide.implied_to_tell(implied, ctx.now()) if implied else []
         decisions: dict[str, str] = (yield Ask(asked, tell)) if asked or tell else {}
         for change in asked:

@@ -4,6 +4,7 @@ model objects and a plain book: no socket, no event loop, no handler task. Named
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -54,11 +55,15 @@ class Driver:
 
     def __init__(self, seed: int = 1) -> None:
         self.ven = machine(resource_ids={"res-1"}, group_ids={"grp-1"}, party_ids={"party-1"})
-        self.book = self.ven.book
         self.ctx = Ctx(seed=seed)
         self.asked: list[tuple[str, str | None]] = []  # (kind, event_id) the handler was asked about
         self.told: list[m.Event] = []  # implied cancellations on_update_event hears of
         self.timers: dict[str, list[tuple[float, str]] | None] = {}
+
+    @property
+    def book(self) -> Mapping[str, ev.EventRecord]:
+        """The machine's book now (a VEN that knows no event shares the read-only empty one)."""
+        return self.ven.book
 
     def cycle(self, msg: m.DistributeEvent, answer: Any = ev.OPT_IN, *, now: datetime = BEFORE,
               handler: bool = True) -> m.CreatedEvent | None:

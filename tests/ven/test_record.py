@@ -44,8 +44,8 @@ def test_the_record_is_a_snapshot_of_the_vens_attributes() -> None:
 def test_a_record_loads_into_another_ven_as_it_was_taken() -> None:
     ven = Ven(shared(), "site-1")
     ven.ven_id, ven.registration_id, ven.vtn_id, ven.poll_freq = "v", "r", samples.VTN_ID, 30.0
-    ven.book["e1"] = ev.EventRecord(event=samples.minimal_event("e1"), event_id="e1", modification_number=2,
-                                    opt=ev.OPT_IN, start_offset=3.0)
+    ven.book = {"e1": ev.EventRecord(event=samples.minimal_event("e1"), event_id="e1", modification_number=2,
+                                     opt=ev.OPT_IN, start_offset=3.0)}
     moved = pickle.loads(pickle.dumps(ven.record))
     other = Ven(shared(), "site-1")
     other.load(moved)
