@@ -11,7 +11,8 @@ client's CPU per registration, time until every VEN answered the event and the c
 answer, each against N on a logarithmic axis. A cost that grows with
 N is what the plots are for: the text output gives each figure's ratio from the smallest size to
 the largest, and ``--json`` writes the points. A figure a run did not reach (a phase capped) is
-drawn as an open circle at the cap, marked "capped".
+drawn as an open circle at the cap, marked "capped"; a size run at another poll period than
+most (``--poll``) has it written under its N.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ def points(rows: list[dict[str, Any]], figure: str, cap: str | None) -> list[tup
     return out
 
 
-def svg_plot(pts: list[tuple[int, float, bool]], title: str, unit: str, note: str = "") -> str:
+def svg_plot(pts: list[tuple[int, float, bool]], title: str, unit: str, note: str = "",
+             polls: dict[int, float] | None = None) -> str:
     """A line chart of ``pts`` (N on a log axis, the value on a linear one from 0)."""
     width, height, left, right, top, bottom = 560, 340, 64, 20, 40, 48
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -90,8 +92,12 @@ def svg_plot(pts: list[tuple[int, float, bool]], title: str, unit: str, note: st
         v = top_value * i / 4
         parts.append(f'<line x1="{left - 4}" y1="{y(v):.1f}" x2="{left + plot_w}" y2="{y(v):.1f}" stroke="#ddd"/>')
         parts.append(f'<text x="{left - 8}" y="{y(v) + 4:.1f}" text-anchor="end">{v:.3g}</text>')
+    usual = max(set((polls or {}).values()), key=list((polls or {}).values()).count) if polls else None
     for n in ns:
         parts.append(f'<text x="{x(n):.1f}" y="{top + plot_h + 18}" text-anchor="middle">{n:,}</text>')
+        if polls and polls.get(n) != usual:  # a point at another poll period says so under its N
+            parts.append(f'<text x="{x(n):.1f}" y="{top + plot_h + 30}" text-anchor="middle" fill="#666" '
+                         f'font-size="10">poll {polls[n]:g} s</text>')
     parts.append(f'<text x="{left + plot_w / 2}" y="{height - 8}" text-anchor="middle">VENs in the fleet (N, log '
                  'scale)</text>')
     line = " ".join(f"{x(n):.1f},{y(v):.1f}" for n, v, _ in pts)
@@ -133,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         if not pts:
             continue
         path = args.out / f"{stem}.svg"
-        path.write_text(svg_plot(pts, title, unit), encoding="utf-8")
+        polls = {r["n"]: float(r["poll"]) for r in rows if r.get("poll") is not None}
+        path.write_text(svg_plot(pts, title, unit, polls=polls), encoding="utf-8")
         first, last = pts[0], pts[-1]
         growth = last[1] / first[1] if first[1] else float("nan")
         shown = ", ".join(f"{n:,}: {v:.3g}{' (capped)' if c else ''}" for n, v, c in pts)
