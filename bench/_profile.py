@@ -18,11 +18,14 @@ charges every sample to one stage of a fleet's work, by its innermost frame that
   (``fleetven/ven``, ``fleetven/fleet``, the benchmark's handler);
 * ``GC``: the cyclic garbage collector;
 * ``loop``: uvloop and asyncio (their scheduling, callbacks, futures and tasks);
-* ``other``: the rest (the interpreter itself, the benchmark's own bookkeeping).
+* ``bench``: the benchmark's own bookkeeping (reading ``/proc``, asking the VTN for its counts,
+  the lag monitor), kept apart so that it is not taken for the fleet's;
+* ``other``: the rest (the interpreter itself).
 
 A sample whose leaf is the loop waiting in ``epoll_wait`` is *idle*: py-spy ``--native``
-samples a waiting thread too. The shares of the stages are of the busy samples; the idle
-share (of all samples) is given beside them.
+samples a waiting thread too; so is every sample of the thread that waits for py-spy itself.
+The shares of the stages are of the busy samples; the idle share (of all samples) is given
+beside them.
 
 :func:`flamegraph_svg` draws the stacks as a flame graph (an SVG file any browser opens; each
 frame's tooltip gives its samples and share), coloured by stage.
@@ -39,7 +42,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-STAGES = ("syscalls", "HTTP", "parse", "build", "sign", "store", "wheel", "VEN decision", "GC", "loop", "other")
+STAGES = ("syscalls", "HTTP", "parse", "build", "sign", "store", "wheel", "VEN decision", "GC", "loop", "bench",
+          "other")
 
 _IDLE = re.compile(r"^(?:epoll_pwait|epoll_wait)$")
 _SYSCALLS = re.compile(
@@ -56,7 +60,7 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("HTTP", re.compile(r"_http_c|_http_py|fleetven/http/")),
     ("store", re.compile(r"fleetven/store|orjson")),
     ("wheel", re.compile(r"_wheel_c|_wheel_py|fleetven/timerwheel")),
-    ("VEN decision", re.compile(r"fleetven/ven/|fleetven/fleet/|fleetven/openadr|fleetven/messages|bench_fleet\.py")),
+    ("VEN decision", re.compile(r"fleetven/ven/|fleetven/fleet/|fleetven/openadr|fleetven/messages")),
     ("loop", re.compile(r"uvloop|asyncio/|_asynciomodule\.c|uv__"
                         r"|\((?:loop|core|linux|timer|stream|poll|idle|check)\.c:")),
 )
@@ -70,10 +74,29 @@ def _frame_name(frame: str) -> str:
     return f"[{match.group(1)}]" if match else frame
 
 
+_FLEETVEN = re.compile(r"\(fleetven/")
+_PROFILER = re.compile(r"\(bench/_profile\.py:")
+_BENCH = re.compile(r"^(?P<name>[^ ]+) \(bench/bench_\w+\.py:\d+\)$")
+#: The benchmark's frames every sample of its process runs under, and its handler: not bookkeeping.
+_BENCH_ROOTS = frozenset(("<module>", "main", "worker_entry", "<lambda>"))
+
+
 def stage_of(frames: list[str]) -> str:
-    """The stage a sample (its frames, outermost first) is charged to (``"idle"``: waiting in ``epoll_wait``)."""
+    """The stage a sample (its frames, outermost first) is charged to: ``"idle"`` for the loop
+    waiting in ``epoll_wait`` and for the thread that runs py-spy itself, ``"bench"`` for the
+    benchmark's own bookkeeping (reading ``/proc``, asking the VTN for its counts, the lag
+    monitor), else the stage of the innermost frame that names one."""
     if frames and _IDLE.match(frames[-1].split(" (", 1)[0]):
         return "idle"
+    for frame in frames:
+        if _PROFILER.search(frame):
+            return "idle"
+    for frame in reversed(frames):
+        if _FLEETVEN.search(frame):
+            break  # fleetven's own work, whatever called it
+        bench = _BENCH.match(frame)
+        if bench is not None and bench.group("name").rsplit(".", 1)[-1] not in _BENCH_ROOTS:
+            return "bench"
     for frame in reversed(frames):
         name = frame.split(" (", 1)[0]
         if _SYSCALLS.match(name):
@@ -131,7 +154,7 @@ def record(pid: int, seconds: float, out: Path, *, rate: int = 100) -> Path | No
 _COLOURS = {
     "syscalls": "#e8a33d", "HTTP": "#5b8fd6", "parse": "#d65b5b", "build": "#c77dd6", "sign": "#7a5bd6",
     "store": "#5bc7a1", "wheel": "#a1c75b", "VEN decision": "#d6c25b", "GC": "#888888", "loop": "#9fb8c8",
-    "other": "#cfcfcf", "idle": "#ffffff",
+    "bench": "#e0c0a0", "other": "#cfcfcf", "idle": "#ffffff",
 }
 
 

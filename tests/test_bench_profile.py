@@ -34,6 +34,21 @@ def test_a_sample_is_charged_to_its_innermost_frame_that_names_a_stage() -> None
     assert _profile.stage_of(["<module> (x.py:1)"]) == "other"
 
 
+def test_the_benchmarks_own_work_and_the_profilers_thread_are_not_the_fleets() -> None:
+    bench = [*ROOT.split(";"), "run_worker (bench/bench_fleet.py:789)", "_connections_to (bench/bench_fleet.py:150)",
+             "read (libc.so.6)"]
+    assert _profile.stage_of(bench) == "bench", "the benchmark reading /proc is not a fleet system call"
+    started = [*ROOT.split(";"), "run_worker (bench/bench_fleet.py:760)", "start (bench/bench_fleet.py:600)",
+               "Fleet.start (fleetven/fleet/core.py:540)", "malloc (libc.so.6)"]
+    assert _profile.stage_of(started) == "VEN decision", "fleetven's work is its own, whoever called it"
+    handler = [*ROOT.split(";"), "Ven._call_handler (fleetven/fleet/driver.py:1290)",
+               "<lambda> (bench/bench_fleet.py:596)"]
+    assert _profile.stage_of(handler) == "VEN decision"
+    waiting = ["_bootstrap (threading.py:1)", "work (bench/bench_fleet.py:690)", "record (bench/_profile.py:120)",
+               "run (subprocess.py:550)", "poll (libc.so.6)"]
+    assert _profile.stage_of(waiting) == "idle"
+
+
 def test_stage_shares_are_of_the_busy_samples_and_idle_of_all(tmp_path: Path) -> None:
     raw = tmp_path / "stacks.txt"
     raw.write_text(
