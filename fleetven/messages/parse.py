@@ -108,8 +108,20 @@ def _parser() -> etree.XMLParser:
     return _PARSER
 
 
+#: The XML declarations nearly every VTN writes: a document starting with one of them is UTF-8 by
+#: every test below (no byte order mark, "<?" first, a declared UTF-8), so it is let through at once.
+_COMMON_DECLARATIONS = (
+    b'<?xml version="1.0" encoding="UTF-8"?>',
+    b'<?xml version="1.0" encoding="utf-8"?>',
+    b"<?xml version='1.0' encoding='UTF-8'?>",
+    b"<?xml version='1.0' encoding='utf-8'?>",
+)
+
+
 def _check_encoding(data: bytes) -> None:
     """Refuse anything but UTF-8 / US-ASCII, before any byte search relies on it."""
+    if data.startswith(_COMMON_DECLARATIONS):
+        return
     head = data[:4]
     for bom, name in _BOMS:
         if head.startswith(bom):
