@@ -113,9 +113,9 @@ class Fleet:
     :param max_registering: most VENs registering at once (default ``2 * max_connections``);
         the others wait their turn in order, holding no task. This bounds the memory a
         registration storm takes (and the process keeps: freed memory is rarely given back to
-        the system) at some cost in speed: 10,000 VENs on the benchmark machine take about 13 s
-        to register rather than 5 s, for about 1 KB of RSS per VEN rather than 8 KB. Registration
-        retries and re-registrations wait their turn too.
+        the system); more does not register faster once the fleet's CPU is the limit (on the
+        benchmark machine, 100,000 VENs took 15.6 s with 512 at once, 15.4-16.6 s with 128).
+        Registration retries and re-registrations wait their turn too.
     :param max_message_size: the largest answer accepted, in bytes.
     :param observer: told what the fleet does (requests and their timing, VEN states, event
         decisions and statuses, refused signatures): see :class:`fleetven.observe.Observer`.
