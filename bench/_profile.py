@@ -92,8 +92,8 @@ def stage_of(frames: list[str]) -> str:
         if _PROFILER.search(frame):
             return "idle"
     for frame in reversed(frames):
-        if _FLEETVEN.search(frame):
-            break  # fleetven's own work, whatever called it
+        if _FLEETVEN.search(frame) or any(stage != "loop" and rule.search(frame) for stage, rule in _RULES):
+            break  # fleetven's own work, or a library's stage (a signature timed by a wrapper), whoever called it
         bench = _BENCH.match(frame)
         if bench is not None and bench.group("name").rsplit(".", 1)[-1] not in _BENCH_ROOTS:
             return "bench"
