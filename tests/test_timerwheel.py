@@ -156,6 +156,63 @@ def test_cancel_after_fired_changes_nothing(wheel_mod: ModuleType) -> None:
     assert not other.cancelled()
 
 
+def test_rearm_reuses_the_handle_run_cancelled_or_pending(wheel_mod: ModuleType) -> None:
+    wheel = wheel_mod.TimerWheel.manual(resolution=0.1)
+    rec = Recorder(wheel)
+    timer = wheel.call_at(0.5, rec, "first")
+    wheel.advance_to(1.0)
+    assert rec.names == ["first"] and not timer.pending
+    # run: scheduled again on the same handle, relative to the wheel's clock
+    assert wheel.rearm(timer, 2.0, rec, "second") is timer
+    assert timer.pending and timer.when == 3.0 and len(wheel) == 1
+    # pending: moved (the earlier deadline never fires)
+    assert wheel.rearm(timer, 0.5, rec, "moved") is timer
+    assert len(wheel) == 1 and timer.when == 1.5
+    wheel.advance_to(4.0)
+    assert rec.names == ["first", "moved"]
+    # cancelled: cancelled() reads False again once re-armed
+    timer.cancel()
+    assert timer.cancelled()
+    wheel.rearm(timer, 1.0, rec, "after-cancel")
+    assert not timer.cancelled() and timer.pending
+    wheel.advance_to(6.0)
+    assert rec.names == ["first", "moved", "after-cancel"] and len(wheel) == 0
+
+
+def test_rearm_of_nothing_or_of_another_wheels_handle_makes_a_new_one(wheel_mod: ModuleType) -> None:
+    wheel, other = wheel_mod.TimerWheel.manual(), wheel_mod.TimerWheel.manual()
+    rec = Recorder(wheel)
+    foreign = other.call_at(0.5, rec, "theirs")
+    mine = wheel.rearm(foreign, 0.2, rec, "mine")
+    assert mine is not foreign and foreign.pending and len(other) == 1, "the other wheel's handle is left alone"
+    fresh = wheel.rearm(None, 0.3, rec, "fresh")
+    assert fresh is not mine and len(wheel) == 2
+    wheel.advance_to(1.0)
+    assert rec.names == ["mine", "fresh"]
+    wheel.close()
+    with pytest.raises(SchedulerError):
+        wheel.rearm(mine, 1.0, rec, "closed")
+
+
+def test_a_callback_rearms_the_due_handle_of_a_later_timer_of_its_tick(wheel_mod: ModuleType) -> None:
+    """Re-arming a timer that is due in the tick being run (not yet called) moves it: it does not
+    run in this tick."""
+    wheel = wheel_mod.TimerWheel.manual(resolution=1.0)
+    rec = Recorder(wheel)
+    timers: dict[str, Any] = {}
+
+    def first() -> None:
+        rec("first")
+        wheel.rearm(timers["second"], 5.0, rec, "second, later")
+
+    timers["first"] = wheel.call_at(0.1, first)
+    timers["second"] = wheel.call_at(0.2, rec, "second")
+    wheel.advance_to(1.5)
+    assert rec.names == ["first"]
+    wheel.advance_to(10.0)
+    assert rec.names == ["first", "second, later"]
+
+
 def test_cancel_other_timers_of_the_same_tick_from_a_callback(wheel_mod: ModuleType) -> None:
     wheel = wheel_mod.TimerWheel.manual(resolution=1.0)
     rec = Recorder(wheel)

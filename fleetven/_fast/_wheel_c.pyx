@@ -61,6 +61,11 @@ cdef class Timer:
         """Return True once :meth:`cancel` has been called (as asyncio's handles do)."""
         return self._cancelled
 
+    @property
+    def pending(self):
+        """Whether the callback is still to run: scheduled, neither run nor cancelled."""
+        return self._state != _DONE
+
     def cancel(self):
         """Cancel the timer: O(1), idempotent, safe from any callback.
 
@@ -300,6 +305,35 @@ cdef class TimerWheel:
         if self._closed:
             raise SchedulerError("the timer wheel is closed: no new timers")
         return self._call_at(self._time() + float(delay), callback, args)
+
+    def rearm(self, timer, delay, callback, *args):
+        """Schedule ``callback(*args)`` ``delay`` seconds from now on ``timer``, a handle this
+        wheel made: the same as :meth:`call_later`, without making a new handle (a VEN re-arms its
+        one timer every poll; a handle kept for the process's life is not one more young object
+        for the garbage collector each time). A ``timer`` still pending is cancelled first; its
+        :meth:`~Timer.cancelled` reads False again. ``None``, or a handle of another wheel, gets
+        a new handle, as :meth:`call_later` gives.
+
+        :returns: the handle now scheduled (``timer`` itself when it is this wheel's).
+        :raises SchedulerError: when the wheel is closed.
+        """
+        cdef Timer reused
+        cdef double when
+        if self._closed:
+            raise SchedulerError("the timer wheel is closed: no new timers")
+        when = self._time() + float(delay)
+        if type(timer) is not Timer or (<Timer>timer)._wheel is not self:
+            return self._call_at(when, callback, args)
+        reused = <Timer>timer
+        self._check_time(when, "deadline")
+        if reused._state != _DONE:
+            reused._cancel()
+        reused.when = when
+        reused._callback = callback
+        reused._args = args
+        reused._cancelled = False
+        self._insert(reused, self._first_tick(when))
+        return reused
 
     cdef Timer _call_at(self, double when, object callback, tuple args):
         cdef Timer timer

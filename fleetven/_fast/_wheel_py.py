@@ -98,6 +98,11 @@ class Timer:
         """Return True once :meth:`cancel` has been called (as asyncio's handles do)."""
         return self._cancelled
 
+    @property
+    def pending(self) -> bool:
+        """Whether the callback is still to run: scheduled, neither run nor cancelled."""
+        return self._state != _DONE
+
     def cancel(self) -> None:
         """Cancel the timer: O(1), idempotent, safe from any callback.
 
@@ -360,6 +365,32 @@ class TimerWheel:
         if self._closed:
             raise SchedulerError("the timer wheel is closed: no new timers")
         return self.call_at(self.time() + float(delay), callback, *args)
+
+    def rearm(self, timer: Timer | None, delay: float, callback: Callable[..., object], *args: Any) -> Timer:
+        """Schedule ``callback(*args)`` ``delay`` seconds from now on ``timer``, a handle this
+        wheel made: the same as :meth:`call_later`, without making a new handle (a VEN re-arms its
+        one timer every poll; a handle kept for the process's life is not one more young object
+        for the garbage collector each time). A ``timer`` still pending is cancelled first; its
+        :meth:`~Timer.cancelled` reads False again. ``None``, or a handle of another wheel, gets
+        a new handle, as :meth:`call_later` gives.
+
+        :returns: the handle now scheduled (``timer`` itself when it is this wheel's).
+        :raises SchedulerError: when the wheel is closed.
+        """
+        if self._closed:
+            raise SchedulerError("the timer wheel is closed: no new timers")
+        when = self.time() + float(delay)
+        if type(timer) is not Timer or timer._wheel is not self:
+            return self.call_at(when, callback, *args)
+        self._check_time(when, "deadline")
+        if timer._state != _DONE:
+            timer.cancel()
+        timer._when = when
+        timer._callback = callback
+        timer._args = args
+        timer._cancelled = False
+        self._insert(timer, self._first_tick(when))
+        return timer
 
     def advance_to(self, t: float) -> None:
         """Run every timer due up to the instant ``t``, without the event loop.

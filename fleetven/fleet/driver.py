@@ -819,7 +819,8 @@ class Ven(VenMachine):
         """When the VEN's next step (poll or registration attempt) is due, in the wheel's clock
         (``loop.time()``); ``None`` while a step runs, while it waits for a registration slot, or
         while the VEN is stopped."""
-        return self._timer.when if self._timer is not None else None
+        timer = self._timer
+        return timer.when if timer is not None and timer.pending else None
 
     @property
     def task(self) -> asyncio.Task[None] | None:
@@ -835,9 +836,8 @@ class Ven(VenMachine):
         wheel = self._shared.wheel
         if wheel is None or self._state in _NOT_LIVE:
             return
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = wheel.call_later(max(delay, 0.0), callback)
+        # the VEN's one handle, re-armed (a pending one is cancelled first): no new one per step
+        self._timer = wheel.rearm(self._timer, max(delay, 0.0), callback)
 
     def _follow(self, nxt: Next) -> None:
         """Arm what a step's :class:`~fleetven.ven.machine.Next` says: a poll, or a registration
@@ -869,8 +869,7 @@ class Ven(VenMachine):
         task.add_done_callback(shared.registration_over)
 
     def _on_poll_timer(self) -> None:
-        timer = self._timer
-        self._timer = None
+        timer = self._timer  # kept (it has run): the next _arm re-arms it
         if self._state in _NOT_LIVE:
             return
         shared = self._shared
