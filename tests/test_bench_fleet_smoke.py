@@ -111,8 +111,9 @@ def test_profile_splits_each_phase_by_stage_and_draws_its_flame_graph(tmp_path: 
         profile = row[f"profile_{phase}"]
         assert profile["samples"] > 0, phase
         shares = profile["stages"]
-        assert abs(sum(v for k, v in shares.items() if k != "idle") - 1.0) < 1e-9, phase
-        assert shares["idle"] < 1.0, phase
+        busy = sum(v for k, v in shares.items() if k != "idle")
+        # 200 VENs barely use the core: a short window may hold no busy sample at all
+        assert abs(busy - 1.0) < 1e-9 or (busy == 0.0 and shares["idle"] == 1.0), (phase, shares)
         svg = Path(profile["flamegraph"])
         assert svg.parent == tmp_path / "profiles" and svg.suffix == ".svg"
         assert "<rect" in svg.read_text(encoding="utf-8")
