@@ -167,7 +167,9 @@ class Shared:
         "_poll_templates",
         "_ids",
         "_warned",
-        "_burst",
+        "_burst_end",
+        "_burst_warned",
+        "_burst_quiet",
     )
 
     transport: Transport | None
@@ -216,8 +218,11 @@ class Shared:
         self._poll_templates: tuple[bytes, bytes, bytes, bytes] | None = None
         self._ids = itertools.count(1)
         self._warned: set[str] = set()
-        # [end of the current window (loop time), warnings logged in it, failures logged at DEBUG instead]
-        self._burst: list[float] = [0.0, 0, 0]
+        # the failure-warning window (failure_warning_allowed): its end (loop time), the warnings
+        # logged in it, and the failures logged at DEBUG instead
+        self._burst_end = 0.0
+        self._burst_warned = 0
+        self._burst_quiet = 0
 
     def backoff(self, attempt: int) -> float:
         """Delay before retry number ``attempt`` (0 first): uniform in ``[0, min(cap, base * 2**attempt)]``."""
@@ -317,24 +322,22 @@ class Shared:
         :data:`FAILURE_WARNINGS` a :data:`FAILURE_WINDOW_S` fleet-wide. When a whole fleet fails at
         once (the VTN went away, the fleet cannot keep up) a warning per VEN would be a million
         lines: the rest of the window's are logged at DEBUG, and one warning at its end counts them."""
-        burst = self._burst
         loop = asyncio.get_running_loop()
         now = loop.time()
-        if now >= burst[0]:
-            burst[0], burst[1], burst[2] = now + FAILURE_WINDOW_S, 0, 0
-        if burst[1] < FAILURE_WARNINGS:
-            burst[1] += 1
+        if now >= self._burst_end:
+            self._burst_end, self._burst_warned, self._burst_quiet = now + FAILURE_WINDOW_S, 0, 0
+        if self._burst_warned < FAILURE_WARNINGS:
+            self._burst_warned += 1
             return True
-        if not burst[2]:
-            loop.call_at(burst[0], self._count_quiet_failures, burst[0])
-        burst[2] += 1
+        if not self._burst_quiet:
+            loop.call_at(self._burst_end, self._count_quiet_failures, self._burst_end)
+        self._burst_quiet += 1
         return False
 
     def _count_quiet_failures(self, window_end: float) -> None:
-        burst = self._burst
-        quiet = burst[2]
-        if quiet and burst[0] == window_end:
-            burst[2] = 0
+        quiet = self._burst_quiet
+        if quiet and self._burst_end == window_end:
+            self._burst_quiet = 0
             logger.warning("%d more VEN failures in the last %.0f s were logged at DEBUG only (the fleet logs at "
                            "most %d a %.0f s at WARNING)", quiet, FAILURE_WINDOW_S, FAILURE_WARNINGS,
                            FAILURE_WINDOW_S)
