@@ -13,6 +13,13 @@ the next S seconds (N = 1,000,000 and S = 10 s; ``--quick``: 100,000 and 1 s):
 * ``schedule+fire``: schedule all N and run the loop until the last one has
   fired (takes S seconds of wall time). CPU time of the process per timer,
   which includes the loop's wake-ups; the waiting itself costs nothing.
+* ``fire+re-arm`` (a fleet's pattern: each VEN re-arms its one timer when it
+  fires): N owners each hold one timer; each firing re-arms it once, S seconds
+  later, so 2N firings over 2S seconds. The garbage collector stays on, as in
+  a fleet. Contenders: the compiled wheel re-arming the owner's handle
+  (``TimerWheel.rearm``), the same wheel making a new handle each time
+  (``call_later``), and uvloop's ``call_later``. CPU per firing, and the
+  collector's runs.
 
 Contenders: the compiled wheel and the pure-Python wheel (both driven by a
 uvloop loop, resolution 10 ms, 1024 slots), ``loop.call_at`` plus
@@ -144,6 +151,70 @@ async def _schedule_fire(factory: Factory, offsets: list[float]) -> float:
     return elapsed / total
 
 
+REARM = "fleetven wheel compiled, rearm (handle kept)"
+REARM_NEW = "fleetven wheel compiled, call_later (new handle)"
+REARM_UVLOOP = "uvloop call_later (new handle)"
+
+
+async def _fire_rearm(kind: str, offsets: list[float], span: float) -> tuple[float, int]:
+    """CPU per firing of N owners whose timers each re-arm once, and the collector's runs, GC on."""
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+    total = 2 * len(offsets)
+    count = 0
+    wheel: Any = None
+    if kind != REARM_UVLOOP:
+        mod = importlib.import_module("fleetven._fast._wheel_c")
+        wheel = mod.TimerWheel(loop, resolution=0.01, slots=1024)
+
+    class Owner:
+        __slots__ = ("timer", "again", "callback")
+
+        def __init__(self) -> None:
+            self.timer: Any = None
+            self.again = True
+            self.callback = self.fired
+
+        def fired(self) -> None:
+            nonlocal count
+            count += 1
+            if self.again:
+                self.again = False
+                if kind == REARM:
+                    self.timer = wheel.rearm(self.timer, span, self.callback)
+                elif kind == REARM_NEW:
+                    self.timer = wheel.call_later(span, self.callback)
+                else:
+                    self.timer = loop.call_later(span, self.callback)
+            if count == total:
+                done.set_result(None)
+
+    owners = [Owner() for _ in offsets]
+    runs = [0]
+
+    def counted(phase: str, info: dict[str, int]) -> None:
+        if phase == "stop":
+            runs[0] += 1
+
+    gc.collect()
+    gc.callbacks.append(counted)
+    try:
+        start = time.process_time_ns()
+        base = loop.time()
+        for owner, offset in zip(owners, offsets):
+            if wheel is not None:
+                owner.timer = wheel.call_at(base + offset, owner.callback)
+            else:
+                owner.timer = loop.call_at(base + offset, owner.callback)
+        await done
+        elapsed = time.process_time_ns() - start
+    finally:
+        gc.callbacks.remove(counted)
+    if wheel is not None:
+        wheel.close()
+    return elapsed / total, runs[0]
+
+
 def _memory_per_timer(loop_new: Callable[[], asyncio.AbstractEventLoop], factory: Factory, count: int) -> float:
     loop = loop_new()
     try:
@@ -210,6 +281,14 @@ def main(argv: list[str] | None = None) -> int:
 
     memory = {name: _memory_per_timer(*contenders[name], min(timers, 100_000)) for name in names}
 
+    rearm_kinds = [REARM, REARM_NEW, REARM_UVLOOP] if WHEEL_C in contenders else [REARM_UVLOOP]
+    rearm: dict[str, list[tuple[float, int]]] = {kind: [] for kind in rearm_kinds}
+    for round_no in range(fire_rounds):
+        shift = round_no % len(rearm_kinds)
+        for kind in rearm_kinds[shift:] + rearm_kinds[:shift]:
+            rearm[kind].append(_run_one(uvloop.new_event_loop, _fire_rearm(kind, offsets, span)))
+            print(f"  fire+re-arm      round {round_no + 1}/{fire_rounds}  {kind}", file=sys.stderr, flush=True)
+
     rows_json: list[dict[str, Any]] = []
     for scenario in SCENARIOS:
         base = statistics.median(samples[scenario, BASELINE])
@@ -248,6 +327,17 @@ def main(argv: list[str] | None = None) -> int:
             )
         print(format_table(header, rows))
         print()
+    rearm_base = statistics.median(v for v, _ in rearm[REARM_UVLOOP])
+    rearm_rows = []
+    for kind in rearm_kinds:
+        median = statistics.median(v for v, _ in rearm[kind])
+        gc_runs = statistics.median(r for _, r in rearm[kind])
+        rearm_rows.append([kind, format_ns(median), f"{gc_runs:.0f}", f"{median / rearm_base:.2f}x"])
+        rows_json.append({"scenario": "fire+re-arm", "contender": kind, "median_ns": median,
+                          "samples_ns": [v for v, _ in rearm[kind]], "gc_runs": gc_runs,
+                          "ratio_vs_uvloop": median / rearm_base, "clock": "process cpu, gc on"})
+    print(format_table(["fire+re-arm (gc on)", "cpu / firing", "gc runs", f"vs {REARM_UVLOOP}"], rearm_rows))
+    print()
     mem_rows = [[name, f"{memory[name]:.0f} B"] for name in names]
     mem_rows += [[name, f"MISS ({reason})"] for name, reason in missing.items()]
     print(format_table(["memory per pending timer", "tracemalloc"], mem_rows))
