@@ -156,6 +156,34 @@ def test_comment_inside_text_truncation_trick(doc: bytes, verifier: Verifier, ke
     assert info.value.reason == "comment"
 
 
+def _raw_verdict_by_search(data: bytes) -> str | None:
+    """What the raw check must say, by plain substring search (the definition it is held to)."""
+    if b"<!--" in data:
+        return "comment"
+    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    if data.startswith(b"<?xml", start):
+        start += 5
+    return "processing-instruction" if data.find(b"<?", start) >= 0 else None
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from([b"", b"\xef\xbb\xbf"]),
+       st.lists(st.sampled_from([b"<", b"!", b"-", b"?", b"x", b"<?xml", b"<!--", b"<?", b"?>"]), max_size=12))
+def test_raw_check_finds_what_a_substring_search_finds(bom: bytes, parts: list[bytes]) -> None:
+    # _check_raw looks for the rare byte ("!", "?") and then at the byte before it: it must refuse
+    # exactly what a search for "<!--" and "<?" (past the XML declaration's own "<?xml") refuses.
+    from fleetven.signing.verify import _check_raw
+
+    data = bom + b"".join(parts)
+    expected = _raw_verdict_by_search(data)
+    if expected is None:
+        _check_raw(data)
+        return
+    with pytest.raises(SignatureError) as info:
+        _check_raw(data)
+    assert info.value.reason == expected
+
+
 # --------------------------------------------------------------------------- wrapping
 
 

@@ -207,15 +207,27 @@ class Verifier:
 
 
 def _check_raw(data: bytes) -> None:
-    """Refuse comments and processing instructions, which the parser would drop silently."""
-    if data.find(b"<!--") >= 0:
-        raise SignatureError("comment in a signed message: comments are not allowed", reason="comment")
+    """Refuse comments and processing instructions, which the parser would drop silently.
+
+    A search for ``<!--`` or ``<?`` steps through every ``<`` of the document (a signed one has a
+    few hundred: some 4 us for 3 KB); a search for the rare second byte is a ``memchr`` (0.1 us),
+    and each ``!`` or ``?`` found is then looked at in place.
+    """
+    find = data.find
+    i = find(b"!")
+    while i >= 0:
+        if i > 0 and data[i - 1] == 0x3C and data.startswith(b"--", i + 1):  # "<!--"
+            raise SignatureError("comment in a signed message: comments are not allowed", reason="comment")
+        i = find(b"!", i + 1)
     start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
     if data.startswith(b"<?xml", start):
         start += 5
-    if data.find(b"<?", start) >= 0:
-        raise SignatureError("processing instruction in a signed message: not allowed",
-                             reason="processing-instruction")
+    i = find(b"?", start + 1)
+    while i >= 0:
+        if data[i - 1] == 0x3C:  # "<?" at or after start
+            raise SignatureError("processing instruction in a signed message: not allowed",
+                                 reason="processing-instruction")
+        i = find(b"?", i + 1)
 
 
 def verify_message(data: bytes | str, verifier: Verifier, guard: ReplayGuard | None, *,
