@@ -84,11 +84,18 @@ if __package__ in (None, ""):
 
 from bench._common import format_table, machine_info, pin, write_json
 
-CONTENDERS = ("fleetven", "openleadr", "fleetven-signed")
+CONTENDERS = ("fleetven", "openleadr", "fleetven-signed", "fleetven-signed-both")
+SIGNED_CONTENDERS = ("fleetven-signed", "fleetven-signed-both")
 #: Run unless --contenders says otherwise.
 DEFAULT_CONTENDERS = ("fleetven", "openleadr")
 #: Issue 4: a signed poll may cost at most this much more client CPU than an unsigned one.
 TARGET_SIGNED_EXTRA_US = 40.0
+#: Issue 17: a signed request costs at most the raw signature plus this much more than an unsigned poll,
+#: a signed answer at most the raw verification plus this much more; one core holds this many VENs
+#: signed both ways at a 10 s poll.
+TARGET_SIGNED_REQUEST_US = 5.0
+TARGET_SIGNED_REPLY_US = 10.0
+TARGET_SIGNED_VENS = 100_000
 #: ``--vtn`` choices: fleetven's TestVTN (built for load) or OpenLEADR's own VTN (for realism).
 VTNS = ("testvtn", "openleadr")
 VTN_LABELS = {
@@ -203,15 +210,16 @@ def make_event(ven_id: str, event_id: str = EVENT_ID) -> dict[str, Any]:
 # ------------------------------------------------------------------ the VTN process
 
 
-def vtn_main(conn: Connection, poll_s: float, kind: str = "testvtn", ca_file: str | None = None) -> None:
+def vtn_main(conn: Connection, poll_s: float, kind: str = "testvtn", pki: dict[str, str] | None = None) -> None:
     """Entry of the VTN child process: pin to core 1, serve VTN ``kind`` (``--vtn``) on uvloop, obey ``conn``.
-    With ``ca_file`` the TestVTN verifies every request's XML signature against that CA."""
+    With ``pki`` the TestVTN verifies every request's XML signature against its CA (``"ca"``), and with
+    ``"vtn_cert"`` and ``"vtn_key"`` in it also signs every answer."""
     pin(1)
     _raise_fd_limit()
     logging.basicConfig(level=logging.ERROR)
     import uvloop
 
-    uvloop.run(_vtn_serve_openleadr(conn, poll_s) if kind == "openleadr" else _vtn_serve(conn, poll_s, ca_file))
+    uvloop.run(_vtn_serve_openleadr(conn, poll_s) if kind == "openleadr" else _vtn_serve(conn, poll_s, pki))
 
 
 def _obey(conn: Connection, done: asyncio.Future[None], commands: dict[str, Callable[[Any], dict[str, Any]]]) -> None:
@@ -263,14 +271,16 @@ async def _serve_pipe(
     await vtn.stop()
 
 
-async def _vtn_serve(conn: Connection, poll_s: float, ca_file: str | None = None) -> None:
+async def _vtn_serve(conn: Connection, poll_s: float, pki: dict[str, str] | None = None) -> None:
     from fleetven.openadr import model as m
     from fleetven.signing import Verifier
     from fleetven.testing import TestVTN
 
     loop = asyncio.get_running_loop()
-    verifier = Verifier(ca_file=ca_file) if ca_file else None
-    vtn = TestVTN(poll_freq=timedelta(seconds=poll_s), verifier=verifier)
+    pki = pki or {}
+    verifier = Verifier(ca_file=pki["ca"]) if pki.get("ca") else None
+    vtn = TestVTN(poll_freq=timedelta(seconds=poll_s), verifier=verifier, cert=pki.get("vtn_cert"),
+                  key=pki.get("vtn_key"))
     await vtn.start()
     state: dict[str, Any] = {"t0": None, "scan": 0, "issued": 0, "answers": {}}
 
@@ -414,10 +424,10 @@ async def _vtn_serve_openleadr(conn: Connection, poll_s: float) -> None:
 class VTNProcess:
     """The VTN child process and the client's asynchronous end of its pipe."""
 
-    def __init__(self, poll_s: float, kind: str = "testvtn", ca_file: str | None = None) -> None:
+    def __init__(self, poll_s: float, kind: str = "testvtn", pki: dict[str, str] | None = None) -> None:
         ctx = multiprocessing.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=vtn_main, args=(child, poll_s, kind, ca_file), daemon=True)
+        self.proc = ctx.Process(target=vtn_main, args=(child, poll_s, kind, pki), daemon=True)
         self.proc.start()
         child.close()
         hello = self.conn.recv() if self.conn.poll(60) else None
@@ -553,32 +563,86 @@ class _LagMonitor:
         return out
 
 
-class _SignClock:
-    """CPU time spent in :meth:`fleetven.signing.SigningKey.sign` (the raw signature) in this worker.
+def _raw_crypto_loop(pki: dict[str, str], calls: int = 2000) -> dict[str, float]:
+    """The raw ECDSA P-256 signature and verification of a SHA-256 digest, in a tight loop with the fleet's
+    key (best of three rounds of ``calls``, process CPU time, in this worker before the fleet exists): the
+    floor a signed request and a signed answer are judged against (issue 17)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
 
-    Only for ``fleetven-signed``: it shows how much of a signed poll's extra CPU the public-key
-    operation alone takes inside the running fleet, where it is dearer than in a tight loop.
-    Thread CPU time, so that a preempted sign is not counted at its wall time; the two clock
+    key: Any = serialization.load_pem_private_key(Path(pki["key"]).read_bytes(), None)
+    public: Any = x509.load_pem_x509_certificate(Path(pki["cert"]).read_bytes()).public_key()
+    data = b"<SignedInfo>" + b"x" * 600 + b"</SignedInfo>"
+    algorithm = ec.ECDSA(hashes.SHA256())
+    der = key.sign(data, algorithm)
+    out: dict[str, float] = {}
+    for name, call in (("sign", lambda: key.sign(data, algorithm)),
+                       ("verify", lambda: public.verify(der, data, algorithm))):
+        best = float("inf")
+        for _ in range(3):
+            start = time.process_time_ns()
+            for _ in range(calls):
+                call()
+            best = min(best, (time.process_time_ns() - start) / calls / 1e3)
+        out[f"raw_{name}_loop_us"] = best
+    return out
+
+
+class _CryptoClock:
+    """CPU time spent in the raw public-key operations in this worker: the signature
+    (:meth:`fleetven.signing.SigningKey.sign`) and, when the VTN signs its answers, the verification
+    (the certificate's public key's ``verify``, wrapped where :class:`~fleetven.signing.Verifier` keeps it).
+
+    Only for the signed contenders: it shows how much of a signed poll's extra CPU the public-key
+    operations alone take inside the running fleet, where they are dearer than in a tight loop.
+    Thread CPU time, so that a preempted call is not counted at its wall time; the two clock
     reads cost about 1.5 us per call, counted in the row's CPU.
     """
 
     def __init__(self) -> None:
         from fleetven.signing import SigningKey
+        from fleetven.signing import verify as verify_module
 
-        self.ns = 0
-        self.calls = 0
-        inner = SigningKey.sign
+        self.sign_ns = 0
+        self.verify_ns = 0
         clock = time.thread_time_ns
+        inner_sign = SigningKey.sign
 
         def sign(key: Any, data: bytes) -> bytes:
             start = clock()
             try:
-                return inner(key, data)
+                return inner_sign(key, data)
             finally:
-                self.ns += clock() - start
-                self.calls += 1
+                self.sign_ns += clock() - start
 
-        SigningKey.sign = sign  # type: ignore[method-assign,assignment]  # this worker process only
+        owner = self
+
+        class _TimedKey:
+            __slots__ = ("_key",)
+
+            def __init__(self, key: Any) -> None:
+                self._key = key
+
+            def verify(self, *args: Any) -> None:
+                start = clock()
+                try:
+                    self._key.verify(*args)
+                finally:
+                    owner.verify_ns += clock() - start
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(self._key, name)
+
+        inner_init = verify_module._CertInfo.__init__
+
+        def init(info: Any, cert: Any, untrusted: str | None) -> None:
+            inner_init(info, cert, untrusted)  # the key's type is judged on the real key
+            info.public_key = _TimedKey(info.public_key)
+
+        # this worker process only
+        SigningKey.sign = sign  # type: ignore[method-assign,assignment]
+        verify_module._CertInfo.__init__ = init  # type: ignore[method-assign]
 
 
 class _FleetvenContender:
@@ -587,10 +651,12 @@ class _FleetvenContender:
     def __init__(self, url: str, n: int, pki: dict[str, str] | None = None) -> None:
         from fleetven import Fleet
 
-        self.sign_clock: _SignClock | None = None
+        self.crypto_clock: _CryptoClock | None = None
         if pki:  # every VEN signs with the one shared ECDSA identity (loaded once)
-            self.sign_clock = _SignClock()
-            self.fleet = Fleet(url, seed=1, cert=pki["cert"], key=pki["key"])
+            self.crypto_clock = _CryptoClock()
+            # fleetven-signed-both: the VTN signs its answers too, and every VEN verifies them (pinned)
+            self.fleet = Fleet(url, seed=1, cert=pki["cert"], key=pki["key"],
+                               vtn_fingerprint=pki.get("vtn_fingerprint"))
         else:
             self.fleet = Fleet(url, seed=1, disable_signature=True)
         self.fleet.add_handler("on_event", lambda ven, event: "optIn")
@@ -707,10 +773,14 @@ async def run_worker(contender: str, n: int, p: dict[str, Any]) -> dict[str, Any
     else:
         import openleadr.client  # noqa: F401
 
-    vtn = VTNProcess(p["poll"], p.get("vtn", "testvtn"), pki["ca"] if pki else None)
+    if pki:
+        row_raw = _raw_crypto_loop(pki)
+    vtn = VTNProcess(p["poll"], p.get("vtn", "testvtn"), pki)
     lag = _LagMonitor()
     gc_clock = _GCClock()
-    row: dict[str, Any] = {"contender": contender, "n": n, "vtn_pinned_core1": vtn.pinned}
+    row: dict[str, Any] = {"contender": contender, "n": n, "poll_s": p["poll"], "vtn_pinned_core1": vtn.pinned}
+    if pki:
+        row.update(row_raw)
     try:
         lag.period = 0.1
         lag.start()
@@ -771,31 +841,34 @@ async def run_worker(contender: str, n: int, p: dict[str, Any]) -> dict[str, Any
         row["rss_per_ven_kb"] = (rss1 - rss0) / n / 1024
         connections = [_connections_to(vtn.port)]
         slices: list[tuple[float, int, float]] = []
-        sign_slices: list[float] = []  # fleetven-signed: raw sign time per poll, us
-        clock = getattr(client, "sign_clock", None)
+        crypto_slices: list[tuple[float, float]] = []  # signed contenders: raw sign, verify time per poll, us
+        clock = getattr(client, "crypto_clock", None)
         profiling = _start_profile(p, "steady", n, contender, p["slices"] * p["slice"])
         before = await vtn.ask("counts")
         vtn_cpu0 = vtn.cpu_s()
         cpu_prev, polls_prev, wall_prev = _cpu_s(), before["polls"], time.perf_counter()
-        sign_prev = clock.ns if clock is not None else 0
+        crypto_prev = (clock.sign_ns, clock.verify_ns) if clock is not None else (0, 0)
         for _ in range(p["slices"]):
             await asyncio.sleep(p["slice"])
             cpu_now, wall_now = _cpu_s(), time.perf_counter()
-            sign_now = clock.ns if clock is not None else 0
+            crypto_now = (clock.sign_ns, clock.verify_ns) if clock is not None else (0, 0)
             polls_now = (await vtn.ask("counts"))["polls"]
             slices.append((cpu_now - cpu_prev, polls_now - polls_prev, wall_now - wall_prev))
             if clock is not None and polls_now > polls_prev:
-                sign_slices.append((sign_now - sign_prev) / (polls_now - polls_prev) / 1e3)
+                polls = polls_now - polls_prev
+                crypto_slices.append(((crypto_now[0] - crypto_prev[0]) / polls / 1e3,
+                                      (crypto_now[1] - crypto_prev[1]) / polls / 1e3))
             connections.append(_connections_to(vtn.port))
             # The next slice starts after this bookkeeping (reading /proc costs milliseconds: at
             # 2,000 VENs, a few µs per poll if it were counted as the fleet's); the VTN's poll count
             # is read before it, a bias of a few ms in a 5 s slice.
             cpu_prev, wall_prev = _cpu_s(), time.perf_counter()
-            polls_prev, sign_prev = polls_now, sign_now
+            polls_prev, crypto_prev = polls_now, crypto_now
         if profiling is not None:
             row["profile_steady"] = await profiling
-        if sign_slices:
-            row["raw_sign_us_per_poll"] = statistics.median(sign_slices)
+        if crypto_slices:
+            row["raw_sign_us_per_poll"] = statistics.median(c[0] for c in crypto_slices)
+            row["raw_verify_us_per_poll"] = statistics.median(c[1] for c in crypto_slices)
         per_poll = [(cpu - idle_cpu_per_s * wall) / polls * 1e6 for cpu, polls, wall in slices if polls]
         raw_per_poll = [cpu / polls * 1e6 for cpu, polls, _ in slices if polls]
         total_cpu = sum(s[0] for s in slices)
@@ -919,12 +992,16 @@ def _run_one(contender: str, n: int, quick: bool, vtn: str = "testvtn", profile:
     if profile:
         params["profile"] = str(Path(profile).resolve())
     with tempfile.TemporaryDirectory() as tmp:
-        if contender == "fleetven-signed":
+        if contender in SIGNED_CONTENDERS:
             from fleetven.testing.certs import CertificateAuthority
 
             ca = CertificateAuthority.create(Path(tmp) / "pki", key_type="ec")
             creds = ca.issue_client("fleet", key_type="ec", valid_for=timedelta(days=365))
             params["pki"] = {"ca": str(ca.cert), "cert": str(creds.cert), "key": str(creds.key)}
+            if contender == "fleetven-signed-both":
+                vtn_creds = ca.issue_server("vtn", key_type="ec", valid_for=timedelta(days=365))
+                params["pki"].update(vtn_cert=str(vtn_creds.cert), vtn_key=str(vtn_creds.key),
+                                     vtn_fingerprint=vtn_creds.fingerprint)
         out = Path(tmp) / "row.json"
         cmd = [
             sys.executable,
@@ -1120,6 +1197,56 @@ def judge_signed(row: dict[str, Any], base: dict[str, Any]) -> list[dict[str, An
     ]
 
 
+def judge_signed_17(base: dict[str, Any], signed: dict[str, Any] | None,
+                    both: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Issue 17's signed-fleet targets at one size, from the unsigned, signed and signed-both rows.
+
+    A signed request may cost the raw signature (the tight loop's, :func:`_raw_crypto_loop`) plus 5 us
+    more than an unsigned poll; a signed answer the raw verification plus 10 us more than an unsigned one
+    (the signed-both row against the signed row). One core holds ``poll period / CPU per poll`` VENs
+    signed both ways: the target is 100,000 at a 10 s poll."""
+    out: list[dict[str, Any]] = []
+    n = base["n"]
+    cpu0 = base.get("cpu_per_poll_us")
+    cpu_s = signed.get("cpu_per_poll_us") if signed else None
+    if cpu0 is not None and cpu_s is not None and signed is not None:
+        raw = signed.get("raw_sign_loop_us")
+        extra = cpu_s - cpu0 - raw if raw is not None else None
+        out.append({
+            "issue": 17,
+            "target": f"signed request, N = {n:,}",
+            "goal": f"<= raw sign + {TARGET_SIGNED_REQUEST_US:.0f} us",
+            "value": f"{cpu_s:.1f} us = unsigned {cpu0:.1f} + raw sign {_f(raw, '.1f')} + {_f(extra, '.1f')} us"
+                     f" (raw sign in the fleet: {_f(signed.get('raw_sign_us_per_poll'), '.1f')} us)",
+            "result": "PASS" if extra is not None and extra <= TARGET_SIGNED_REQUEST_US else "MISS",
+        })
+    cpu_b = both.get("cpu_per_poll_us") if both else None
+    if cpu_b is not None and cpu_s is not None and both is not None:
+        raw = both.get("raw_verify_loop_us")
+        extra = cpu_b - cpu_s - raw if raw is not None else None
+        out.append({
+            "issue": 17,
+            "target": f"signed answer, N = {n:,}",
+            "goal": f"<= raw verify + {TARGET_SIGNED_REPLY_US:.0f} us",
+            "value": f"{cpu_b:.1f} us = signed {cpu_s:.1f} + raw verify {_f(raw, '.1f')} + {_f(extra, '.1f')} us"
+                     f" (raw verify in the fleet: {_f(both.get('raw_verify_us_per_poll'), '.1f')} us)",
+            "result": "PASS" if extra is not None and extra <= TARGET_SIGNED_REPLY_US else "MISS",
+        })
+    if cpu_b and both is not None:
+        poll = both.get("poll_s", POLL_S)
+        capacity = poll / (cpu_b * 1e-6)
+        out.append({
+            "issue": 17,
+            "target": f"VENs signed both ways on one core, {poll:.0f} s poll",
+            "goal": f">= {TARGET_SIGNED_VENS:,}",
+            "value": f"{capacity:,.0f} (= {poll:.0f} s / {cpu_b:.1f} us per poll, measured at N = {n:,};"
+                     f" client {both.get('steady_cpu_share', 0):.0%}, VTN {_f(both.get('steady_vtn_cpu_share'), '.0%')}"
+                     " of a core)",
+            "result": "PASS" if capacity >= TARGET_SIGNED_VENS else "MISS",
+        })
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--worker"]:
@@ -1183,7 +1310,7 @@ def main(argv: list[str] | None = None) -> int:
     poll_s = 2.0 if args.quick else args.poll
     print(
         f"  VTN: {VTN_LABELS[args.vtn]} on core 1, poll every {poll_s:.0f} s; clients on core 0, uvloop; "
-        f"{'fleetven-signed signs, others ' if 'fleetven-signed' in contenders else ''}unsigned; "
+        f"{'signed contenders sign, others ' if set(SIGNED_CONTENDERS) & set(contenders) else ''}unsigned; "
         f"{'quick' if args.quick else 'full'} run"
     )
     print()
@@ -1228,26 +1355,29 @@ def main(argv: list[str] | None = None) -> int:
                 [[v["target"], v["goal"], str(v["value"]), v["result"]] for v in verdicts],
             )
         )
-    signed = [r for r in rows if r["contender"] == "fleetven-signed" and "error" not in r]
+    signed = [r for r in rows if r["contender"] in SIGNED_CONTENDERS and "error" not in r]
     if signed and judged:
+        for base in judged:
+            at_n = {r["contender"]: r for r in signed if r["n"] == base["n"]}
+            if "fleetven-signed" in at_n:
+                verdicts += judge_signed(at_n["fleetven-signed"], base)
+            verdicts += judge_signed_17(base, at_n.get("fleetven-signed"), at_n.get("fleetven-signed-both"))
         for srow in signed:
-            base = next((r for r in judged if r["n"] == srow["n"]), None)
-            if base is None:
-                continue
-            verdicts += judge_signed(srow, base)
-        for srow in signed:
+            who = ("the VTN verifies every signature and signs every answer, every VEN verifies them"
+                   if srow["contender"] == "fleetven-signed-both" else "the VTN verifies every signature")
             print(
-                f"  signed N={srow['n']:,}: {srow.get('registered')} registered, {srow.get('event_answered')}"
-                f" answered ({srow.get('event_within_target')} within {srow.get('event_target_s'):.0f} s;"
-                f" the VTN verifies every signature on one core), {srow.get('vtn_errors')} VTN errors"
+                f"  {srow['contender']} N={srow['n']:,}: {srow.get('registered')} registered,"
+                f" {srow.get('event_answered')} answered ({srow.get('event_within_target')} within"
+                f" {srow.get('event_target_s'):.0f} s; {who}), {srow.get('vtn_errors')} VTN errors,"
+                f" {srow.get('client_log_warnings', 0)} client warnings; raw ECDSA P-256 in a loop: sign"
+                f" {_f(srow.get('raw_sign_loop_us'), '.1f')} us, verify {_f(srow.get('raw_verify_loop_us'), '.1f')} us"
             )
-        print("Targets (issue 4), signed against unsigned fleetven:")
-        print(
-            format_table(
-                ["target", "goal", "measured", ""],
-                [[v["target"], v["goal"], str(v["value"]), v["result"]] for v in verdicts if v.get("issue") == 4],
-            )
-        )
+        for issue in (4, 17):
+            chosen = [v for v in verdicts if v.get("issue") == issue]
+            if chosen:
+                print(f"Targets (issue {issue}), signed against unsigned fleetven:")
+                print(format_table(["target", "goal", "measured", ""],
+                                   [[v["target"], v["goal"], str(v["value"]), v["result"]] for v in chosen]))
     profiled = [r for r in rows if "profile_steady" in r or "profile_event" in r]
     if profiled:
         from bench._profile import STAGES

@@ -3,7 +3,7 @@ against fleetven's TestVTN and (``--vtn openleadr``) against OpenLEADR's own VTN
 
 No timing is asserted: only that the benchmark runs every contender against its
 VTN process, that every VEN registered and answered the event in quick mode,
-and that every figure of the table and every target of issues 3 and 4 is reported.
+and that every figure of the table and every target of issues 3, 4 and 17 (signed fleets) is reported.
 """
 
 from __future__ import annotations
@@ -45,7 +45,11 @@ SIGNED_TARGETS = {
     f"signed poll CPU, N = {QUICK_N:,}",
     "(info) raw ECDSA sign inside it",
     f"signed loop lag p99, N = {QUICK_N:,}",
+    f"signed request, N = {QUICK_N:,}",
+    f"signed answer, N = {QUICK_N:,}",
+    "VENs signed both ways on one core, 2 s poll",
 }
+SIGNED = ["fleetven-signed", "fleetven-signed-both"]
 
 
 def _run(tmp_path: Path, *extra: str) -> tuple[dict[str, Any], str]:
@@ -64,7 +68,7 @@ def _run(tmp_path: Path, *extra: str) -> tuple[dict[str, Any], str]:
 
 
 def test_quick_run_registers_and_answers_everywhere(tmp_path: Path) -> None:
-    data, stdout = _run(tmp_path, "--contenders", ",".join([*CONTENDERS, "fleetven-signed"]))
+    data, stdout = _run(tmp_path, "--contenders", ",".join([*CONTENDERS, *SIGNED]))
 
     assert data["quick"] is True
     assert data["sizes"] == [QUICK_N]
@@ -72,7 +76,7 @@ def test_quick_run_registers_and_answers_everywhere(tmp_path: Path) -> None:
     assert "client CPU per poll" in stdout
 
     rows = {(row["contender"], row["n"]): row for row in data["rows"]}
-    assert sorted(rows) == sorted((c, QUICK_N) for c in [*CONTENDERS, "fleetven-signed"])
+    assert sorted(rows) == sorted((c, QUICK_N) for c in [*CONTENDERS, *SIGNED])
     for key, row in rows.items():
         assert "error" not in row, (key, row.get("error"))
         assert row["registered"] == QUICK_N, key
@@ -91,10 +95,16 @@ def test_quick_run_registers_and_answers_everywhere(tmp_path: Path) -> None:
 
     # OpenLEADR opens one session, so one connection, per client.
     assert rows[("openleadr", QUICK_N)]["connections_max"] == QUICK_N
-    # Every signed poll went through the timed raw sign; only the signed row has the figure.
-    assert rows[("fleetven-signed", QUICK_N)]["raw_sign_us_per_poll"] > 0
+    # Every signed poll went through the timed raw sign; only the signed rows have the figure. Only
+    # where the VTN signs its answers did the fleet verify any (the VTN's own verifying is in its process).
+    for contender in SIGNED:
+        row = rows[(contender, QUICK_N)]
+        assert row["raw_sign_us_per_poll"] > 0, contender
+        assert row["raw_sign_loop_us"] > 0 and row["raw_verify_loop_us"] > 0, contender
+        assert row["vtn_errors"] == 0, contender
+    assert rows[("fleetven-signed", QUICK_N)]["raw_verify_us_per_poll"] == 0
+    assert rows[("fleetven-signed-both", QUICK_N)]["raw_verify_us_per_poll"] > 0
     assert "raw_sign_us_per_poll" not in rows[("fleetven", QUICK_N)]
-    assert rows[("fleetven-signed", QUICK_N)]["vtn_errors"] == 0
 
     verdicts = {v["target"]: v["result"] for v in data["targets"]}
     assert set(verdicts) == TARGETS | SIGNED_TARGETS

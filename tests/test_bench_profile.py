@@ -45,7 +45,7 @@ def test_the_benchmarks_own_work_and_the_profilers_thread_are_not_the_fleets() -
                "<lambda> (bench/bench_fleet.py:596)"]
     assert _profile.stage_of(handler) == "VEN decision"
     timed = [*ROOT.split(";"), "sign_message (fleetven/signing/sign.py:80)",
-             "_SignClock.__init__.<locals>.sign (bench/bench_fleet.py:560)",
+             "_CryptoClock.__init__.<locals>.sign (bench/bench_fleet.py:560)",
              "0x7f00 (cryptography/hazmat/bindings/_rust.abi3.so)"]
     assert _profile.stage_of(timed) == "sign", "a signature timed by the benchmark's wrapper is still a signature"
     waiting = ["_bootstrap (threading.py:1)", "work (bench/bench_fleet.py:690)", "record (bench/_profile.py:120)",
