@@ -147,10 +147,14 @@ async def test_replayed_reply_refused_by_the_same_ven_only(vtn: TestVTN, pki: di
 
         body = sign_message(m.ResponseMessage(response=m.Response(response_code=200, response_description="OK"),
                                               ven_id=one.ven_id), vtn.signer)
+        guard = one._shared.replay_guard()
+        kept = len(guard)  # the nonces of the VTN's answers so far (no await until the count below)
         one._decode(body, 1 << 20)
         with pytest.raises(ReplayError):
             one._decode(body, 1 << 20)
         two._decode(body, 1 << 20)  # nonces are kept per VEN, never shared
+        # ... in one guard for the fleet, where each VEN checks in its own scope
+        assert guard is two._shared.replay_guard() and len(guard) == kept + 2
         with pytest.raises(SignatureError):
             one._decode(body.replace(b">200<", b">201<"), 1 << 20)
 

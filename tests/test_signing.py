@@ -595,6 +595,22 @@ def test_replay_guards_are_independent(key: SigningKey) -> None:
         verify_message(doc, v, a, now=NOW)
 
 
+def test_a_shared_guard_keeps_each_scope_apart(key: SigningKey) -> None:
+    doc = sign_message(samples.minimal_message("oadrPoll"), key, now=NOW)
+    v = Verifier(fingerprint=key.fingerprint)
+    shared = ReplayGuard()
+    verify_message(doc, v, shared, now=NOW, scope="ven-a")
+    verify_message(doc, v, shared, now=NOW, scope="ven-b")  # another VEN of the same fleet
+    with pytest.raises(ReplayError):
+        verify_message(doc, v, shared, now=NOW, scope="ven-a")
+    with pytest.raises(ReplayError):
+        verify_message(doc, v, shared, now=NOW + 1, scope="ven-b")
+    assert len(shared) == 2
+    verify_message(doc, v, shared, now=NOW, scope="")  # no scope: its own key space too
+    with pytest.raises(ReplayError):
+        verify_message(doc, v, shared, now=NOW)
+
+
 def test_pure_module_is_the_twin_spec() -> None:
     assert set(_sig_py.__all__) >= {"Signed", "c14n", "seal", "inspect_signed"}
     assert _sig_py.Signed._fields == (

@@ -165,6 +165,7 @@ class Shared:
         "max_pending_samples",
         "reports",
         "_poll_templates",
+        "_replay",
         "_ids",
         "_warned",
         "_burst_end",
@@ -216,6 +217,7 @@ class Shared:
         #: What every VEN's report engine shares; set by the fleet while it runs.
         self.reports: ReportRuntime | None = None
         self._poll_templates: tuple[bytes, bytes, bytes, bytes] | None = None
+        self._replay: ReplayGuard | None = None
         self._ids = itertools.count(1)
         self._warned: set[str] = set()
         # the failure-warning window (failure_warning_allowed): its end (loop time), the warnings
@@ -267,8 +269,12 @@ class Shared:
         return template
 
     def replay_guard(self) -> ReplayGuard:
-        """A new replay guard for one VEN (nonces are never shared between VENs)."""
-        return ReplayGuard(self.replay_window, self.clock_skew)
+        """The fleet's replay guard, made at the first verified message: one for all its VENs, each
+        checking in its own scope (its name), so that a nonce is a replay only to the VEN that saw it."""
+        guard = self._replay
+        if guard is None:
+            guard = self._replay = ReplayGuard(self.replay_window, self.clock_skew)
+        return guard
 
     def registration_over(self, _task: asyncio.Task[None]) -> None:
         """A registration attempt ended (done, failed or cancelled): give its slot to the next VEN waiting."""
@@ -378,7 +384,6 @@ class Ven(VenMachine):
         "_idle_reply",
         "_queued",
         "_signer",
-        "_guard",
         "_watch",
         "_call",
         "_poll_timer",
@@ -418,7 +423,6 @@ class Ven(VenMachine):
         self._idle_reply: int | None = None
         self._queued = False  # waiting in the fleet's registration queue
         self._signer = signer  # signs every message this VEN sends (None: unsigned)
-        self._guard: ReplayGuard | None = None  # this VEN's nonces, made at the first verified message
         self._watch: tuple[float, float] | None = None  # (due, sent) of an observed fast-path poll in flight
         self._call: Call | None = None  # the poll in flight on the fast path (no task then)
         # The poll timer's callback, bound once: a VEN arms it every poll, and a bound method made
@@ -643,11 +647,8 @@ class Ven(VenMachine):
         verifier = self._shared.verifier
         if verifier is None:
             return parse_message(data, max_size=max_size)
-        guard = self._guard
-        if guard is None:
-            guard = self._guard = self._shared.replay_guard()
         try:
-            return verify_message(data, verifier, guard, max_size=max_size)
+            return verify_message(data, verifier, self._shared.replay_guard(), max_size=max_size, scope=self.name)
         except SignatureError as exc:
             self._shared.signature_refused(self.name, exc)
             observer = self._shared.observer

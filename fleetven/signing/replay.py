@@ -1,4 +1,4 @@
-"""Replay protection: one :class:`ReplayGuard` per VEN."""
+"""Replay protection: a :class:`ReplayGuard` per VEN, or one for a whole fleet with a scope per VEN."""
 
 from __future__ import annotations
 
@@ -12,7 +12,13 @@ epoch = _fast.sig.epoch
 
 
 class ReplayGuard:
-    """Replay protection for one VEN (never share one between VENs).
+    """Replay protection for one VEN, or for many that each check in their own ``scope``.
+
+    A nonce is refused when it was seen before in the same scope: two VENs sharing a guard
+    must pass different scopes (a fleet passes each VEN's name), or a VTN's message to one
+    would look like a replay to the other. One guard for a fleet keeps a handful of nonces in
+    a few sets for all of its VENs (161 bytes a VEN at one nonce each), where a guard per VEN
+    costs each VEN its own dict and set (576 bytes).
 
     A message is accepted when its ``ReplayProtect`` timestamp lies in
     ``[now - window - skew, now + skew]`` and its nonce was not seen before.
@@ -36,7 +42,7 @@ class ReplayGuard:
         self.window = float(window)
         self.skew = float(skew)
         self._width = (self.window + 2 * self.skew) / self.SLICES
-        self._buckets: dict[int, set[str]] | None = None
+        self._buckets: dict[int, set[str | tuple[str, str]]] | None = None
         self._expiry = 0.0
 
     def __len__(self) -> int:
@@ -57,7 +63,8 @@ class ReplayGuard:
             del buckets[b]
         self._expiry = oldest + width
 
-    def check(self, timestamp: str, nonce: str, now: float, *, stamps: Stamps | None = None) -> None:
+    def check(self, timestamp: str, nonce: str, now: float, *, stamps: Stamps | None = None,
+              scope: str = "") -> None:
         """Accept a message's ``ReplayProtect`` once, or raise.
 
         :param timestamp: the ``dsp:timestamp`` text.
@@ -65,6 +72,8 @@ class ReplayGuard:
         :param now: the current time (POSIX seconds).
         :param stamps: the caller's :class:`~fleetven._fast._sig_py.Stamps`, to read ``timestamp`` with
             (a :class:`~fleetven.signing.Verifier` passes its own); default: read without a cache.
+        :param scope: whose nonces these are, for a guard shared by several receivers (a fleet's VENs):
+            a nonce is a replay only when seen before in the same scope.
         :raises ReplayError: the timestamp is outside the window, or the nonce was seen before.
         :raises SignatureError: the timestamp cannot be read or the nonce is empty.
         """
@@ -84,18 +93,19 @@ class ReplayGuard:
             raise ReplayError(f"ReplayProtect timestamp {timestamp} is {ts - now:.3f} s in the future; at most "
                               f"{skew:g} s are accepted", reason="timestamp-future")
         b = int(ts // self._width)
+        key: str | tuple[str, str] = (scope, nonce) if scope else nonce
         buckets = self._buckets
         if buckets is None:  # the first message: nothing to expire or look up
-            self._buckets = {b: {nonce}}
+            self._buckets = {b: {key}}
             return
         if oldest >= self._expiry:
             self._expire(oldest)
         for seen in buckets.values():
-            if nonce in seen:
+            if key in seen:
                 raise ReplayError(f"ReplayProtect nonce {nonce!r} was seen before: a replayed message",
                                   reason="nonce-replayed")
         bucket = buckets.get(b)
         if bucket is None:
-            buckets[b] = {nonce}
+            buckets[b] = {key}
         else:
-            bucket.add(nonce)
+            bucket.add(key)

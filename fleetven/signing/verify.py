@@ -155,12 +155,13 @@ class Verifier:
             self._last = (der, info)
         return info
 
-    def verify(self, root: Any, guard: ReplayGuard | None, *, now: float | None = None) -> Signed:
+    def verify(self, root: Any, guard: ReplayGuard | None, *, now: float | None = None, scope: str = "") -> Signed:
         """Verify the signature of a parsed signed document, then its replay protection.
 
         :param root: the ``oadrPayload`` element (:func:`~fleetven.messages.parse.parse_document`).
         :param guard: the receiving VEN's :class:`ReplayGuard`, or None to skip the replay check.
         :param now: the current time (POSIX seconds); default: the clock.
+        :param scope: the receiver, when ``guard`` is shared by several (:meth:`ReplayGuard.check`).
         :returns: what :func:`~fleetven._fast.inspect_signed` found.
         :raises SignatureError: the structure, a digest, the signature or the certificate is wrong;
             ``reason`` says which.
@@ -202,7 +203,7 @@ class Verifier:
             raise SignatureError("the signature does not verify with the signer's certificate",
                                  reason="signature") from None
         if guard is not None:
-            guard.check(stamp, nonce, now, stamps=self._stamps)
+            guard.check(stamp, nonce, now, stamps=self._stamps, scope=scope)
         return s
 
 
@@ -231,7 +232,7 @@ def _check_raw(data: bytes) -> None:
 
 
 def verify_message(data: bytes | str, verifier: Verifier, guard: ReplayGuard | None, *,
-                   max_size: int = DEFAULT_MAX_SIZE, now: float | None = None) -> Message:
+                   max_size: int = DEFAULT_MAX_SIZE, now: float | None = None, scope: str = "") -> Message:
     """Parse, verify and read a signed message: nothing reaches a handler unless this returns.
 
     :param data: the body as received.
@@ -239,6 +240,7 @@ def verify_message(data: bytes | str, verifier: Verifier, guard: ReplayGuard | N
     :param guard: the receiving VEN's :class:`ReplayGuard` (None skips the replay check).
     :param max_size: the largest body accepted, in bytes.
     :param now: the current time (POSIX seconds); default: the clock.
+    :param scope: the receiver, when ``guard`` is shared by several (:meth:`ReplayGuard.check`).
     :returns: the model message of the verified ``oadrSignedObject``.
     :raises MessageError: the body cannot be parsed (see :func:`~fleetven.messages.parse.parse_document`).
     :raises SignatureError: the signature is missing or wrong (see :meth:`Verifier.verify`).
@@ -246,6 +248,6 @@ def verify_message(data: bytes | str, verifier: Verifier, guard: ReplayGuard | N
     """
     root = parse_document(data, max_size=max_size)
     _check_raw(data.encode("utf-8") if isinstance(data, str) else bytes(data))
-    verifier.verify(root, guard, now=now)
+    verifier.verify(root, guard, now=now, scope=scope)
     msg: Message = extract(root)
     return msg
