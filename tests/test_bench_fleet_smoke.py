@@ -32,6 +32,7 @@ FIGURES = [
     "register_vtn_cpu_share",
     "event_cpu_share",
     "event_vtn_cpu_share",
+    "steady_wakeups_per_s",
 ]
 TARGETS = {
     "client CPU per poll",
