@@ -136,6 +136,24 @@ async def test_a_ven_added_with_its_state_resumes_without_registering(vtn: TestV
     assert len(vtn.registrations) == 1  # resumed, not registered again
 
 
+async def test_a_state_given_with_a_removed_ven_goes_with_it(vtn: TestVTN, tmp_path: Any) -> None:
+    path = tmp_path / "state.db"
+    first = make_fleet(vtn, store=str(path))
+    ven = first.add_ven("site-1")
+    async with first:
+        await vtn.wait_for(lambda: ven.registered, timeout=DEADLINE)
+    store = SQLiteStore(path)
+    state = store.load()["site-1"]
+    store.close()
+    second = make_fleet(vtn)
+    second.add_ven("site-1", state=state)  # not running yet: the state waits for start
+    await second.remove_ven("site-1")
+    fresh = second.add_ven("site-1")  # a new VEN of the same name: not the removed one's registration
+    async with second:
+        await vtn.wait_for(lambda: fresh.registered, timeout=DEADLINE)
+    assert len(vtn.registrations) == 2  # registered afresh, not resumed from the removed VEN's state
+
+
 async def test_a_dropped_ven_stops_at_once_and_sends_nothing_more(vtn: TestVTN) -> None:
     store = MemoryStore()
     fleet = make_fleet(vtn, store=store)

@@ -484,6 +484,7 @@ class Fleet:
             except Exception as exc:
                 logger.warning("%s: cancelling the registration failed: %s", name, exc)
         del self.vens[name]
+        self._states.pop(name, None)  # a state given with it and not yet taken goes with it
         task = ven.task
         ven.stop()
         if cancel_registration and not ven.registered and not self._shared.store.closed:
