@@ -265,6 +265,12 @@ async def test_kill_9_of_one_worker_of_three(tmp_path: Path, pg_dsn: str, vtn: T
         numbers_hold(vtn)
 
 
+def _proc_state(pid: int) -> str:
+    """The process's state letter from ``/proc/<pid>/stat`` (``T``: stopped by a signal)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0]
+
+
 async def test_sigstop_past_the_lease_then_sigcont(tmp_path: Path, pg_dsn: str, vtn: TestVTN) -> None:
     procs, fleet = await start_fleet(tmp_path, pg_dsn, vtn, 2)
     async with procs:
@@ -272,7 +278,12 @@ async def test_sigstop_past_the_lease_then_sigcont(tmp_path: Path, pg_dsn: str, 
         ids = fleet.ven_ids()
         paused = {ven_id for ven_id, name in ids.items() if fleet.last_sender(ven_id) == "w2"}
         loop = asyncio.get_running_loop()
-        procs.workers["w2"].send(signal.SIGSTOP)
+        w2 = procs.workers["w2"]
+        w2.send(signal.SIGSTOP)
+        await until(lambda: _proc_state(w2.process.pid) == "T", what="w2 stopped")
+        # What w2 wrote just before it stopped is read by the VTN (this loop) a moment later: the
+        # stale-owner check starts once that is read, when w2 can no longer have sent anything.
+        await asyncio.sleep(0.5)
         stopped_at = loop.time()
         await until(lambda: all(fleet.last_sender(v) == "w1" for v in paused), what="w1 took over")
         await asyncio.sleep(1.0)
