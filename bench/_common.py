@@ -19,6 +19,7 @@ import itertools
 import json
 import os
 import platform
+import resource
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -225,3 +226,15 @@ def pin(core: int) -> bool:
     except (AttributeError, OSError, ValueError):
         return False
     return os.sched_getaffinity(0) == {core}
+
+
+def process_cpu_s() -> float:
+    """This process's CPU time so far (user + system, all threads), in seconds."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def thread_sleeps() -> int:
+    """How many times the calling thread (an event loop's) has blocked so far: its voluntary
+    context switches, one per sleep in ``epoll`` and the wake-up after it."""
+    return resource.getrusage(resource.RUSAGE_THREAD).ru_nvcsw

@@ -89,7 +89,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import format_table, machine_info, pin, write_json
+from bench._common import format_table, machine_info, pin, process_cpu_s, thread_sleeps, write_json
 
 CONTENDERS = ("fleetven", "openleadr", "fleetven-signed", "fleetven-signed-both")
 SIGNED_CONTENDERS = ("fleetven-signed", "fleetven-signed-both")
@@ -134,16 +134,6 @@ def _raise_fd_limit() -> None:
 def _rss_bytes() -> int:
     with open("/proc/self/statm", encoding="ascii") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def _cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _loop_sleeps() -> int:
-    """How many times this thread (the loop's) has blocked so far: its voluntary context switches."""
-    return resource.getrusage(resource.RUSAGE_THREAD).ru_nvcsw
 
 
 def _socket_inodes() -> set[str]:
@@ -787,23 +777,21 @@ async def run_worker(contender: str, n: int, p: dict[str, Any]) -> dict[str, Any
     else:
         import openleadr.client  # noqa: F401
 
-    if pki:
-        row_raw = _raw_crypto_loop(pki)
+    raw_crypto = _raw_crypto_loop(pki) if pki else {}  # before the VTN process starts beside it
     vtn = VTNProcess(p["poll"], p.get("vtn", "testvtn"), pki)
     lag = _LagMonitor()
     gc_clock = _GCClock()
-    row: dict[str, Any] = {"contender": contender, "n": n, "poll_s": p["poll"], "vtn_pinned_core1": vtn.pinned}
-    if pki:
-        row.update(row_raw)
+    row: dict[str, Any] = {"contender": contender, "n": n, "poll_s": p["poll"], "vtn_pinned_core1": vtn.pinned,
+                           **raw_crypto}
     try:
         lag.period = 0.1
         lag.start()
         gc.collect()
         await asyncio.sleep(0.2)
         rss0 = _rss_bytes()
-        cpu_a, wall_a = _cpu_s(), time.perf_counter()
+        cpu_a, wall_a = process_cpu_s(), time.perf_counter()
         await asyncio.sleep(p["idle"])
-        idle_cpu_per_s = (_cpu_s() - cpu_a) / (time.perf_counter() - wall_a)
+        idle_cpu_per_s = (process_cpu_s() - cpu_a) / (time.perf_counter() - wall_a)
         row["idle_cpu_us_per_s"] = idle_cpu_per_s * 1e6
         row["rss_idle_mb"] = rss0 / 2**20
 
@@ -823,7 +811,7 @@ async def run_worker(contender: str, n: int, p: dict[str, Any]) -> dict[str, Any
             await asyncio.sleep(0.001)
         lag.phase, lag.period = "register", 0.01
         gc_clock.phase = "register"
-        t0, vtn_cpu0, cpu0 = time.perf_counter(), vtn.cpu_s(), _cpu_s()
+        t0, vtn_cpu0, cpu0 = time.perf_counter(), vtn.cpu_s(), process_cpu_s()
         await client.start()
 
         async def all_registered() -> bool:
@@ -841,7 +829,7 @@ async def run_worker(contender: str, n: int, p: dict[str, Any]) -> dict[str, Any
         reached = client.registered()
         row["register_s"] = time.perf_counter() - t0 if reached >= n else None
         row["register_phase_s"] = time.perf_counter() - t0
-        row["register_cpu_share"] = (_cpu_s() - cpu0) / row["register_phase_s"]
+        row["register_cpu_share"] = (process_cpu_s() - cpu0) / row["register_phase_s"]
         row["register_vtn_cpu_share"] = (vtn.cpu_s() - vtn_cpu0) / row["register_phase_s"]
         row["registered"] = reached
         row["register_capped"] = not all_in
@@ -861,12 +849,12 @@ async def run_worker(contender: str, n: int, p: dict[str, Any]) -> dict[str, Any
         profiling = _start_profile(p, "steady", n, contender, p["slices"] * p["slice"])
         before = await vtn.ask("counts")
         vtn_cpu0 = vtn.cpu_s()
-        cpu_prev, polls_prev, wall_prev = _cpu_s(), before["polls"], time.perf_counter()
-        sleeps0 = _loop_sleeps()
+        cpu_prev, polls_prev, wall_prev = process_cpu_s(), before["polls"], time.perf_counter()
+        sleeps0 = thread_sleeps()
         crypto_prev = (clock.sign_ns, clock.verify_ns) if clock is not None else (0, 0)
         for _ in range(p["slices"]):
             await asyncio.sleep(p["slice"])
-            cpu_now, wall_now = _cpu_s(), time.perf_counter()
+            cpu_now, wall_now = process_cpu_s(), time.perf_counter()
             crypto_now = (clock.sign_ns, clock.verify_ns) if clock is not None else (0, 0)
             polls_now = (await vtn.ask("counts"))["polls"]
             slices.append((cpu_now - cpu_prev, polls_now - polls_prev, wall_now - wall_prev))
@@ -878,7 +866,7 @@ async def run_worker(contender: str, n: int, p: dict[str, Any]) -> dict[str, Any
             # The next slice starts after this bookkeeping (reading /proc costs milliseconds: at
             # 2,000 VENs, a few µs per poll if it were counted as the fleet's); the VTN's poll count
             # is read before it, a bias of a few ms in a 5 s slice.
-            cpu_prev, wall_prev = _cpu_s(), time.perf_counter()
+            cpu_prev, wall_prev = process_cpu_s(), time.perf_counter()
             polls_prev, crypto_prev = polls_now, crypto_now
         if profiling is not None:
             row["profile_steady"] = await profiling
@@ -895,7 +883,7 @@ async def run_worker(contender: str, n: int, p: dict[str, Any]) -> dict[str, Any
         row["steady_polls_per_s"] = total_polls / total_wall if total_wall else 0.0
         # The loop thread's voluntary context switches: each is one sleep in epoll (or another blocking
         # call) and the wake-up after it, which on this kind of virtual machine costs more CPU than a poll.
-        row["steady_wakeups_per_s"] = (_loop_sleeps() - sleeps0) / total_wall if total_wall else 0.0
+        row["steady_wakeups_per_s"] = (thread_sleeps() - sleeps0) / total_wall if total_wall else 0.0
         row["steady_polls_per_wakeup"] = (total_polls / (row["steady_wakeups_per_s"] * total_wall)
                                           if row["steady_wakeups_per_s"] else None)
         row["steady_cpu_share"] = total_cpu / total_wall if total_wall else 0.0
@@ -910,7 +898,7 @@ async def run_worker(contender: str, n: int, p: dict[str, Any]) -> dict[str, Any
         lag.phase, lag.period = "event", 0.01
         gc_clock.phase = "event"
         issued = (await vtn.ask("issue"))["issued"]
-        t_issue, vtn_cpu0, cpu0 = time.perf_counter(), vtn.cpu_s(), _cpu_s()
+        t_issue, vtn_cpu0, cpu0 = time.perf_counter(), vtn.cpu_s(), process_cpu_s()
         target_s = p["poll"] + ANSWER_SLACK_S
         profiling = _start_profile(p, "event", n, contender, min(p["event_cap"], target_s))
 
@@ -923,7 +911,7 @@ async def run_worker(contender: str, n: int, p: dict[str, Any]) -> dict[str, Any
         if profiling is not None:
             row["profile_event"] = await profiling
         row["event_phase_s"] = event_wall
-        row["event_cpu_share"] = (_cpu_s() - cpu0) / event_wall
+        row["event_cpu_share"] = (process_cpu_s() - cpu0) / event_wall
         row["event_vtn_cpu_share"] = (vtn.cpu_s() - vtn_cpu0) / event_wall
         final = await vtn.ask("answers", True)
         lat: list[float] = final["latencies"]

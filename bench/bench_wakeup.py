@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import resource
 import statistics
 import sys
 from pathlib import Path
@@ -30,19 +29,10 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make ``bench`` and ``fleetven`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import format_table, machine_info, pin, write_json
+from bench._common import format_table, machine_info, pin, process_cpu_s, thread_sleeps, write_json
 
 #: Wake-ups a second: a 2,000-VEN fleet's (about 56) and the ranges around it.
 RATES = (10, 50, 200, 1000)
-
-
-def _cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _sleeps() -> int:
-    return resource.getrusage(resource.RUSAGE_THREAD).ru_nvcsw
 
 
 async def _wake(rate: float, seconds: float) -> dict[str, float]:
@@ -50,12 +40,12 @@ async def _wake(rate: float, seconds: float) -> dict[str, float]:
     loop = asyncio.get_running_loop()
     period = 1.0 / rate
     count = max(1, int(rate * seconds))
-    cpu0, sleeps0 = _cpu_s(), _sleeps()
+    cpu0, sleeps0 = process_cpu_s(), thread_sleeps()
     start = loop.time()
     for i in range(1, count + 1):
         # absolute deadlines: a late wake-up does not push the next one later
         await asyncio.sleep(max(0.0, start + i * period - loop.time()))
-    cpu, sleeps = _cpu_s() - cpu0, _sleeps() - sleeps0
+    cpu, sleeps = process_cpu_s() - cpu0, thread_sleeps() - sleeps0
     return {"wakeups": count, "sleeps": sleeps, "cpu_us_per_wakeup": cpu / count * 1e6,
             "cpu_share": cpu / (loop.time() - start)}
 

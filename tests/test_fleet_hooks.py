@@ -117,16 +117,22 @@ async def test_a_store_of_one_process_takes_no_slots(vtn: TestVTN) -> None:
 # -------------------------------------------------------- adding and dropping
 
 
-async def test_a_ven_added_with_its_state_resumes_without_registering(vtn: TestVTN, tmp_path: Any) -> None:
+async def _registered_state(vtn: TestVTN, tmp_path: Any, name: str) -> tuple[Any, Any]:
+    """Register VEN ``name`` in a fleet of its own on a SQLite store, stop it: the VEN and its stored state."""
     path = tmp_path / "state.db"
     first = make_fleet(vtn, store=str(path))
-    ven = first.add_ven("site-1")
+    ven = first.add_ven(name)
     async with first:
         await vtn.wait_for(lambda: ven.registered, timeout=DEADLINE)
-    assert len(vtn.registrations) == 1
     store = SQLiteStore(path)
-    state = store.load()["site-1"]
+    state = store.load()[name]
     store.close()
+    return ven, state
+
+
+async def test_a_ven_added_with_its_state_resumes_without_registering(vtn: TestVTN, tmp_path: Any) -> None:
+    ven, state = await _registered_state(vtn, tmp_path, "site-1")
+    assert len(vtn.registrations) == 1
     second = make_fleet(vtn)  # another process's fleet, its own store: the state comes with the VEN
     async with second:
         polls = vtn.polls
@@ -137,14 +143,7 @@ async def test_a_ven_added_with_its_state_resumes_without_registering(vtn: TestV
 
 
 async def test_a_state_given_with_a_removed_ven_goes_with_it(vtn: TestVTN, tmp_path: Any) -> None:
-    path = tmp_path / "state.db"
-    first = make_fleet(vtn, store=str(path))
-    ven = first.add_ven("site-1")
-    async with first:
-        await vtn.wait_for(lambda: ven.registered, timeout=DEADLINE)
-    store = SQLiteStore(path)
-    state = store.load()["site-1"]
-    store.close()
+    _, state = await _registered_state(vtn, tmp_path, "site-1")
     second = make_fleet(vtn)
     second.add_ven("site-1", state=state)  # not running yet: the state waits for start
     await second.remove_ven("site-1")

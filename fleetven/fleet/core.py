@@ -576,42 +576,39 @@ class Fleet:
 
     async def _shutdown(self) -> None:
         try:
-            await self._shut_down()
+            shared = self._shared
+            await self._deliver_answers()
+            await self._drain_reports()
+            for ven in self.vens.values():
+                ven.stop()
+            tasks = list(shared.tasks)
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+            shared.registration_queue.clear()
+            if shared.wheel is not None:
+                shared.wheel.close()
+                shared.wheel = None
+            shared.reports = None
+            if shared.transport is not None:
+                await shared.transport.close()
+            committer, self._committer = self._committer, None
+            if committer is not None:
+                committer.cancel()
+                await asyncio.gather(committer, return_exceptions=True)
+            try:
+                await shared.store.aclose()
+            except Exception:
+                logger.exception("closing the store failed")
+            if self._done is not None:
+                self._done.set()
+            self._stopping = None
+            logger.info("fleet stopped")
         finally:
-            if self._froze:
+            if self._froze:  # also when a step above failed: the collector is given back
                 self._froze = False
                 heap.release()
-
-    async def _shut_down(self) -> None:
-        shared = self._shared
-        await self._deliver_answers()
-        await self._drain_reports()
-        for ven in self.vens.values():
-            ven.stop()
-        tasks = list(shared.tasks)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-        shared.registration_queue.clear()
-        if shared.wheel is not None:
-            shared.wheel.close()
-            shared.wheel = None
-        shared.reports = None
-        if shared.transport is not None:
-            await shared.transport.close()
-        committer, self._committer = self._committer, None
-        if committer is not None:
-            committer.cancel()
-            await asyncio.gather(committer, return_exceptions=True)
-        try:
-            await shared.store.aclose()
-        except Exception:
-            logger.exception("closing the store failed")
-        if self._done is not None:
-            self._done.set()
-        self._stopping = None
-        logger.info("fleet stopped")
 
     async def _deliver_answers(self) -> None:
         """Before stopping: one last try (bounded by ``request_timeout``, at most 5 s) to deliver each
