@@ -26,6 +26,9 @@ Verifying (one fleetven-signed document per case, parsed once; every verifier
 is checked to accept it before it is timed)
     * fleetven ``Verifier.verify`` with a fresh ``ReplayGuard`` per call,
       compiled and pure twins (``inspect_signed`` pointed at one or the other);
+    * the same from the document's bytes, as a VEN receives an answer: fleetven's
+      ``verify_message`` (parse, the raw comment and processing-instruction check,
+      verify, read the message; compiled twin) against signxml's ``verify`` of the bytes;
     * signxml's ``XMLVerifier().verify`` pinned to the certificate, two references;
     * OpenLEADR's ``validate_xml_signature`` with the fingerprint (its process-wide
       nonce cache is cleared and its 5 s window widened, or it would refuse the
@@ -97,12 +100,15 @@ SIGN_CONTENDERS = (S_COMPILED, S_PURE, S_MODEL, S_SIGNXML, S_OPENLEADR, S_RAW)
 V_COMPILED = "fleetven compiled"
 V_PURE = "fleetven pure"
 V_SIGNXML = "signxml XMLVerifier"
+V_BYTES = "fleetven compiled, from bytes (verify_message)"
+V_SIGNXML_BYTES = "signxml XMLVerifier, from bytes"
 V_OPENLEADR = "openleadr validate_xml_signature"
 V_RAW = "raw cryptography verify"
 V_C14N = "fleetven compiled c14n of the object"
 V_DIGEST = "sha256 of the object"
 V_FLOOR = "floor in context: c14n + sha256 + raw verify"
-VERIFY_CONTENDERS = (V_COMPILED, V_PURE, V_SIGNXML, V_OPENLEADR, V_RAW, V_C14N, V_DIGEST, V_FLOOR)
+VERIFY_CONTENDERS = (V_COMPILED, V_PURE, V_BYTES, V_SIGNXML, V_SIGNXML_BYTES, V_OPENLEADR, V_RAW, V_C14N, V_DIGEST,
+                     V_FLOOR)
 
 ALGORITHMS = ("RSA-2048", "ECDSA-P256")
 CASES = (("oadrPoll", 0), ("distribute_1_event", 1), ("distribute_10_events", 10))
@@ -213,6 +219,19 @@ class Signing:
 
         return run
 
+    def verify_bytes(self, kind: str, verifier: Any, document: bytes, now: float) -> Callable[[], object]:
+        """``verify_message(document, verifier, ReplayGuard(), now=now)``: what a VEN does with an answer
+        as received (parse, the raw checks, verify, read), ``inspect_signed`` pointed at one twin."""
+        inspect = self.twin(kind).inspect_signed
+        guard_class, verify_message = self.signing.ReplayGuard, self.signing.verify_message
+        signing = sys.modules[type(verifier).__module__]
+
+        def run() -> object:
+            signing.inspect_signed = inspect
+            return verify_message(document, verifier, guard_class(), now=now)
+
+        return run
+
 
 # ----------------------------------------------------------------------- contenders
 
@@ -256,6 +275,7 @@ def signxml_sign(identity: Identity, signed_object: bytes) -> Callable[[], bytes
 
 
 def signxml_verify(identity: Identity, root: Any) -> Callable[[], object]:
+    """signxml's verify, pinned to the certificate; ``root`` parsed, or the document's bytes (it parses them)."""
     from signxml import XMLVerifier
 
     cert = identity.cert_pem.decode()
@@ -391,7 +411,12 @@ def run_case(
             unavailable[name] = fv.why_not("fleetven._fast._sig_c")
             continue
         contenders[name] = sg.verify(kind, verifier, root, signed_at)
+    if sg.compiled is not None:
+        contenders[V_BYTES] = sg.verify_bytes("c", verifier, document, signed_at)
+    else:
+        unavailable[V_BYTES] = fv.why_not("fleetven._fast._sig_c")
     contenders[V_SIGNXML] = signxml_verify(identity, root)
+    contenders[V_SIGNXML_BYTES] = signxml_verify(identity, document)
     contenders[V_OPENLEADR] = openleadr_verify(root, fingerprint)
     raw_signature = identity.raw_sign(signed_info)  # DER for ECDSA, as cryptography wants it
     contenders[V_RAW] = partial(identity.raw_verify, raw_signature, signed_info)

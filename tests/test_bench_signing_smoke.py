@@ -33,7 +33,9 @@ SIGN = [
 VERIFY = [
     "fleetven compiled",
     "fleetven pure",
+    "fleetven compiled, from bytes (verify_message)",
     "signxml XMLVerifier",
+    "signxml XMLVerifier, from bytes",
     "openleadr validate_xml_signature",
     "raw cryptography verify",
     "fleetven compiled c14n of the object",
@@ -43,6 +45,7 @@ VERIFY = [
 COMPILED_ROWS = {
     "fleetven compiled",
     "fleetven compiled, build included",
+    "fleetven compiled, from bytes (verify_message)",
     "fleetven compiled c14n of the object",
     "floor in context: c14n + sha256 + raw verify",
 }
